@@ -1,0 +1,73 @@
+using System.Reflection;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace SlidePlugin.Engine.Interop;
+
+/// <summary>
+/// The native libraries the engine binds to, by the logical names used in <c>[LibraryImport]</c>,
+/// and how each is found on disk. One place for every name, so a port to another platform or a
+/// GPU build changes this file only.
+/// </summary>
+public static class Libraries
+{
+    /// <summary>Logical name of OpenSlide in <c>LibraryImport</c>.</summary>
+    public const string OpenSlide = "openslide";
+
+    /// <summary>Logical name of libvips in <c>LibraryImport</c>.</summary>
+    public const string Vips = "vips";
+
+    /// <summary>Logical name of OpenBLAS in <c>LibraryImport</c>.</summary>
+    public const string OpenBlas = "openblas";
+
+    /// <summary>Every native dependency, in the order they are checked at start-up.</summary>
+    public static IReadOnlyList<NativeDependency> All { get; } =
+    [
+        new(OpenSlide, "OpenSlide", "libopenslide.so.0", "libopenslide0", "openslide_get_version"),
+        new(Vips, "libvips", "libvips.so.42", "libvips42", "vips_version_string"),
+        new(OpenBlas, "OpenBLAS", "libopenblas.so.0", "libopenblas0", "openblas_get_config"),
+    ];
+
+    /// <summary>
+    /// Prefix of the environment variables that replace a library's file name, e.g.
+    /// <c>SLIDEPLUGIN_NATIVE_OPENSLIDE=/opt/openslide/lib/libopenslide.so.1</c>.
+    /// </summary>
+    public const string OverrideVariablePrefix = "SLIDEPLUGIN_NATIVE_";
+
+    /// <summary>The dependency with this logical name.</summary>
+    public static NativeDependency Get(string logicalName) =>
+        All.FirstOrDefault(d => d.LogicalName == logicalName)
+        ?? throw new ArgumentException($"Unknown native library '{logicalName}'.", nameof(logicalName));
+
+    /// <summary>The file name the loader tries for <paramref name="dependency"/>, honouring the override variable.</summary>
+    public static string FileNameOf(NativeDependency dependency)
+    {
+        ArgumentNullException.ThrowIfNull(dependency);
+        string? overridden = Environment.GetEnvironmentVariable(OverrideVariablePrefix + dependency.LogicalName.ToUpperInvariant());
+        return string.IsNullOrWhiteSpace(overridden) ? dependency.FileName : overridden;
+    }
+
+    // The resolver must be in place before the first P/Invoke of this assembly runs.
+#pragma warning disable CA2255 // ModuleInitializer in a library: intended, it only installs the DllImport resolver.
+    [ModuleInitializer]
+#pragma warning restore CA2255
+    internal static void InstallResolver() =>
+        NativeLibrary.SetDllImportResolver(typeof(Libraries).Assembly, Resolve);
+
+    private static IntPtr Resolve(string libraryName, Assembly assembly, DllImportSearchPath? searchPath)
+    {
+        NativeDependency? dependency = All.FirstOrDefault(d => d.LogicalName == libraryName);
+        if (dependency is null)
+        {
+            return IntPtr.Zero; // not ours: let the runtime's default probing handle it
+        }
+
+        string fileName = FileNameOf(dependency);
+        if (NativeLibrary.TryLoad(fileName, assembly, searchPath, out IntPtr handle))
+        {
+            return handle;
+        }
+
+        throw new NativeDependencyException(dependency, fileName);
+    }
+}

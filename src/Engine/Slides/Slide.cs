@@ -1,0 +1,154 @@
+using System.Runtime.InteropServices;
+using SlidePlugin.Engine.Interop;
+
+namespace SlidePlugin.Engine.Slides;
+
+/// <summary>
+/// A whole-slide image opened through OpenSlide, shaped like openslide-python's <c>OpenSlide</c>.
+/// </summary>
+/// <remarks>
+/// Errors latch: once OpenSlide reports an error on a handle, every later call on that handle fails
+/// with the same error (this is OpenSlide's contract). This class checks for an error after every
+/// native call and, once one is seen, throws <see cref="SlideException"/> with
+/// <see cref="SlideErrorKind.ReadFailed"/> from every member: reopen the file to try again.
+/// Reads from several threads at once are safe (OpenSlide serialises what it must internally).
+/// </remarks>
+public sealed class Slide : IDisposable
+{
+    private readonly OpenSlideHandle _handle;
+    private readonly (long Width, long Height)[] _levelDimensions;
+    private readonly double[] _levelDownsamples;
+
+    private Slide(string path, OpenSlideHandle handle)
+    {
+        Path = path;
+        _handle = handle;
+        int levelCount = OpenSlideNative.GetLevelCount(handle);
+        ThrowIfError();
+        var dimensions = new (long Width, long Height)[levelCount];
+        var downsamples = new double[levelCount];
+        for (int level = 0; level < levelCount; level++)
+        {
+            OpenSlideNative.GetLevelDimensions(handle, level, out long w, out long h);
+            downsamples[level] = OpenSlideNative.GetLevelDownsample(handle, level);
+            dimensions[level] = (w, h);
+        }
+
+        ThrowIfError();
+        _levelDimensions = dimensions;
+        _levelDownsamples = downsamples;
+
+        var properties = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (string name in OpenSlideNative.ReadStringArray(OpenSlideNative.GetPropertyNames(handle)))
+        {
+            properties[name] = Marshal.PtrToStringUTF8(OpenSlideNative.GetPropertyValue(handle, name)) ?? string.Empty;
+        }
+
+        var associated = new Dictionary<string, (long Width, long Height)>(StringComparer.Ordinal);
+        foreach (string name in OpenSlideNative.ReadStringArray(OpenSlideNative.GetAssociatedImageNames(handle)))
+        {
+            OpenSlideNative.GetAssociatedImageDimensions(handle, name, out long w, out long h);
+            associated[name] = (w, h);
+        }
+
+        ThrowIfError();
+        Properties = properties;
+        AssociatedImageDimensions = associated;
+    }
+
+    /// <summary>The file this slide was opened from.</summary>
+    public string Path { get; }
+
+    /// <summary>Number of pyramid levels (level 0 is full resolution).</summary>
+    public int LevelCount => _levelDimensions.Length;
+
+    /// <summary>Width and height of each level, in that level's pixels.</summary>
+    public IReadOnlyList<(long Width, long Height)> LevelDimensions => _levelDimensions;
+
+    /// <summary>Width and height of level 0.</summary>
+    public (long Width, long Height) Dimensions => _levelDimensions[0];
+
+    /// <summary>Downsample factor of each level relative to level 0.</summary>
+    public IReadOnlyList<double> LevelDownsamples => _levelDownsamples;
+
+    /// <summary>All properties OpenSlide reports, e.g. <c>openslide.mpp-x</c>.</summary>
+    public IReadOnlyDictionary<string, string> Properties { get; }
+
+    /// <summary>Names and sizes of associated images (label, macro, thumbnail, ...).</summary>
+    public IReadOnlyDictionary<string, (long Width, long Height)> AssociatedImageDimensions { get; }
+
+    /// <summary>The vendor OpenSlide detected (<c>openslide.vendor</c>), e.g. <c>aperio</c>.</summary>
+    public string? Vendor => Properties.GetValueOrDefault("openslide.vendor");
+
+    /// <summary>The version of the OpenSlide library in use.</summary>
+    public static string LibraryVersion => Marshal.PtrToStringUTF8(OpenSlideNative.GetVersion()) ?? "unknown";
+
+    /// <summary>The vendor of <paramref name="path"/>, or null when OpenSlide does not recognise it.</summary>
+    public static string? DetectFormat(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        return Marshal.PtrToStringUTF8(OpenSlideNative.DetectVendor(path));
+    }
+
+    /// <summary>Opens a slide.</summary>
+    /// <exception cref="SlideException">
+    /// <see cref="SlideErrorKind.NotFound"/> when the file is missing; <see cref="SlideErrorKind.Unsupported"/>
+    /// with OpenSlide's reason when it cannot be opened.
+    /// </exception>
+    public static Slide Open(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (!File.Exists(path))
+        {
+            throw new SlideException(SlideErrorKind.NotFound, $"Slide file not found: '{path}'.");
+        }
+
+        IntPtr raw = OpenSlideNative.Open(path);
+        if (raw == IntPtr.Zero)
+        {
+            throw new SlideException(SlideErrorKind.Unsupported,
+                $"OpenSlide cannot open '{path}': Unsupported or missing image file.");
+        }
+
+        var handle = new OpenSlideHandle(raw);
+        string? error = Marshal.PtrToStringUTF8(OpenSlideNative.GetError(handle));
+        if (error is not null)
+        {
+            handle.Dispose();
+            throw new SlideException(SlideErrorKind.Unsupported, $"OpenSlide cannot open '{path}': {error}");
+        }
+
+        try
+        {
+            return new Slide(path, handle);
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The level whose downsample is the largest not above <paramref name="downsample"/>.</summary>
+    public int GetBestLevelForDownsample(double downsample)
+    {
+        int level = OpenSlideNative.GetBestLevelForDownsample(_handle, downsample);
+        ThrowIfError();
+        return level;
+    }
+
+    /// <summary>Throws when OpenSlide has latched an error on this handle.</summary>
+    private void ThrowIfError()
+    {
+        ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
+        string? error = Marshal.PtrToStringUTF8(OpenSlideNative.GetError(_handle));
+        if (error is not null)
+        {
+            throw new SlideException(SlideErrorKind.ReadFailed,
+                $"OpenSlide error on '{Path}': {error} (the error has latched; reopen the slide to read it again).");
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _handle.Dispose();
+}

@@ -1,0 +1,3 @@
+using SlidePlugin.Sidecar.Cli;
+
+return await SlidePluginCli.RunAsync(args).ConfigureAwait(false);

@@ -1,0 +1,118 @@
+using SlidePlugin.Sidecar.Cli;
+using SlidePlugin.Tests;
+
+namespace SlidePlugin.Sidecar.Tests.Cli;
+
+public class CliTests
+{
+    private static async Task<(int ExitCode, string Output, string Error)> RunAsync(params string[] args)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        int exitCode = await SlidePluginCli.RunAsync(args, output, error);
+        return (exitCode, output.ToString(), error.ToString());
+    }
+
+    [Fact]
+    public async Task Help_Root_ListsEveryVerb()
+    {
+        (int exitCode, string output, _) = await RunAsync("--help");
+
+        Assert.Equal(0, exitCode);
+        Assert.Contains("Usage:", output, StringComparison.Ordinal);
+        foreach (string verb in new[] { "serve", "analyze", "train", "tiles" })
+        {
+            Assert.Contains(verb, output, StringComparison.Ordinal);
+        }
+    }
+
+    [Theory]
+    [InlineData("serve", "HTTP/2")]
+    [InlineData("analyze", "--mpp")]
+    [InlineData("analyze", "--model")]
+    [InlineData("analyze", "--server")]
+    [InlineData("train", "--dataset")]
+    [InlineData("train", "attention")]
+    [InlineData("tiles", "--target-mpp")]
+    [InlineData("tiles", "--min-tissue")]
+    public async Task Help_Verb_PrintsUsageWithItsOptions(string verb, string expected)
+    {
+        (int exitCode, string output, _) = await RunAsync(verb, "--help");
+
+        Assert.Equal(0, exitCode);
+        // In-process the root's name is the test host's, so match the verb in the usage line.
+        Assert.Matches($@"Usage:\s+\S+ {verb}\b", output);
+        Assert.Contains(expected, output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(3, "train", "--dataset", "mnist-bags", "--data", "x", "--out", "y")]
+    [InlineData(4, "tiles", "slide.svs", "--out", "y")]
+    public async Task Verb_NotImplementedYet_SaysSoAndExitsNonZero(int issue, params string[] args)
+    {
+        _ = issue;
+        (int exitCode, _, string error) = await RunAsync(args);
+
+        Assert.Equal(ExitCodes.NotImplemented, exitCode);
+        Assert.Contains("not implemented yet", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Parse_MissingRequiredOption_ExitsWithUsageCode()
+    {
+        (int exitCode, _, string error) = await RunAsync("train", "--dataset", "mnist-bags");
+
+        Assert.Equal(ExitCodes.Usage, exitCode);
+        Assert.Contains("--data", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Analyze_SlideWithoutMpp_StopsAndNamesTheMppOption()
+    {
+        (int exitCode, _, string error) = await RunAsync("analyze", TestData.Path("slides", "boxes.tiff"));
+
+        Assert.Equal(ExitCodes.Failure, exitCode);
+        Assert.Contains("--mpp", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Analyze_UnopenableSlide_FailsWithOpenSlidesReason()
+    {
+        (int exitCode, _, string error) = await RunAsync("analyze", TestData.Path("slides", "unopenable.tiff"));
+
+        Assert.Equal(ExitCodes.Failure, exitCode);
+        Assert.Contains("Unsupported TIFF compression: 52479", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Analyze_RealSlide_ReportsSlideThenSaysScoringIsNotImplemented()
+    {
+        (int exitCode, string output, string error) = await RunAsync("analyze", TestData.Path("slides", "CMU-1-Small-Region.svs"));
+
+        Assert.Contains("2220 x 2967 px", output, StringComparison.Ordinal);
+        Assert.Contains("0.499", output, StringComparison.Ordinal);
+        Assert.Equal(ExitCodes.NotImplemented, exitCode);
+        Assert.Contains("issue #7", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task LogFile_Given_WritesStructuredJsonLines()
+    {
+        string logFile = Path.Combine(Path.GetTempPath(), $"slideplugin-{Guid.NewGuid():N}.jsonl");
+        try
+        {
+            await RunAsync("analyze", TestData.Path("slides", "CMU-1-Small-Region.svs"), "--log-level", "Debug", "--log-file", logFile);
+
+            string[] lines = File.ReadAllLines(logFile);
+            Assert.NotEmpty(lines);
+            using var first = System.Text.Json.JsonDocument.Parse(lines[0]);
+            Assert.Equal("Debug", first.RootElement.GetProperty("Level").GetString());
+            Assert.Equal("OpenSlide", first.RootElement.GetProperty("Properties").GetProperty("Library").GetString());
+            Assert.Contains("3.4.1", first.RootElement.GetProperty("RenderedMessage").GetString(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(logFile);
+        }
+    }
+}
