@@ -1,17 +1,100 @@
 using System.CommandLine;
+using SlidePlugin.Engine.Interop;
+using SlidePlugin.Sidecar.Hosting;
+using SlidePlugin.Sidecar.Services;
 
 namespace SlidePlugin.Sidecar.Cli;
 
 /// <summary><c>slideplugin serve</c>: runs the gRPC sidecar that viewers and scripts call.</summary>
 internal static class ServeCommand
 {
+    /// <summary>Environment variable read when <c>--auth-token</c> is not given (keeps the token out of <c>ps</c>).</summary>
+    public const string AuthTokenVariable = "SLIDEPLUGIN_AUTH_TOKEN";
+
     public static Command Create(SlidePluginCli.GlobalOptions global)
     {
-        _ = global;
+        var listen = new Option<string>("--listen")
+        {
+            Description = "TCP address HOST:PORT (HTTP/2 cleartext with prior knowledge, or TLS). A non-loopback address needs --auth-token.",
+            DefaultValueFactory = _ => ServerSettings.DefaultListen,
+        };
+        var unix = new Option<string?>("--unix") { Description = "Listen on this Unix domain socket instead (a stale socket file is removed; mode 0600)." };
+        var tlsCert = new Option<FileInfo?>("--tls-cert") { Description = "PEM certificate: serve TLS (with --tls-key)." };
+        var tlsKey = new Option<FileInfo?>("--tls-key") { Description = "PEM private key of --tls-cert." };
+        var authToken = new Option<string?>("--auth-token") { Description = $"Require 'authorization: Bearer <token>' on every call (or set {AuthTokenVariable})." };
+        var detailedErrors = new Option<bool>("--detailed-errors") { Description = "Send handler exception types and messages to clients (for debugging)." };
+        var maxReceive = new Option<int>("--max-receive-message-size")
+        {
+            Description = "Largest request message in bytes; larger ones end with RESOURCE_EXHAUSTED.",
+            DefaultValueFactory = _ => SlidePlugin.Grpc.GrpcProtocol.DefaultMaxReceiveMessageSize,
+        };
+        var grace = new Option<double>("--shutdown-grace")
+        {
+            Description = "Seconds that running calls may go on after SIGTERM before they are cancelled.",
+            DefaultValueFactory = _ => 10,
+        };
+
         var command = new Command("serve",
             "Run the gRPC sidecar (HTTP/2 on 127.0.0.1:50051 by default) for slide viewers, batch scripts and " +
-            "any gRPC client of proto/slideplugin/v1.");
-        command.SetAction(parseResult => SlidePluginCli.ReportNotImplemented(parseResult, "the gRPC server ('serve')", 3));
+            "any gRPC client of proto/slideplugin/v1. Health (grpc.health.v1) and reflection are always on.");
+        foreach (Option option in new Option[] { listen, unix, tlsCert, tlsKey, authToken, detailedErrors, maxReceive, grace })
+        {
+            command.Options.Add(option);
+        }
+
+        command.SetAction(async (parseResult, cancellationToken) =>
+        {
+            TextWriter stderr = parseResult.InvocationConfiguration.Error;
+            if (!NativeCheck.Passes(stderr, out IReadOnlyList<NativeDependencyStatus> natives))
+            {
+                return ExitCodes.MissingNativeDependency;
+            }
+
+            var settings = new ServerSettings
+            {
+                Listen = parseResult.GetRequiredValue(listen),
+                UnixSocket = parseResult.GetValue(unix),
+                TlsCertificateFile = parseResult.GetValue(tlsCert)?.FullName,
+                TlsKeyFile = parseResult.GetValue(tlsKey)?.FullName,
+                ShutdownGrace = TimeSpan.FromSeconds(parseResult.GetValue(grace)),
+                Grpc = new Grpc.GrpcServerOptions
+                {
+                    AuthToken = parseResult.GetValue(authToken) ?? Environment.GetEnvironmentVariable(AuthTokenVariable),
+                    EnableDetailedErrors = parseResult.GetValue(detailedErrors),
+                    MaxReceiveMessageSize = parseResult.GetValue(maxReceive),
+                },
+            };
+
+            using Serilog.Core.Logger logger = LoggingSetup.CreateSerilogLogger(SlidePluginCli.LogSettingsOf(parseResult, global));
+            SidecarServer server;
+            try
+            {
+                server = SidecarServer.Create(settings, logger, registry => new SystemService(natives).BindTo(registry));
+            }
+            catch (ServerConfigurationException e)
+            {
+                stderr.WriteLine($"slideplugin: {e.Message}");
+                return ExitCodes.Failure;
+            }
+
+            await using (server.ConfigureAwait(false))
+            {
+                try
+                {
+                    await server.StartAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (IOException e)
+                {
+                    stderr.WriteLine($"slideplugin: cannot listen on {settings.UnixSocket ?? settings.Listen}: {e.Message}");
+                    return ExitCodes.Failure;
+                }
+
+                logger.ForContext("SourceContext", "SlidePlugin.Serve").Information("slideplugin {Version} serving gRPC on {Addresses}", typeof(ServeCommand).Assembly.GetName().Version?.ToString(3), server.Addresses);
+                await server.WaitForShutdownAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+
+            return ExitCodes.Success;
+        });
         return command;
     }
 }

@@ -50,6 +50,9 @@ internal static class SlidePluginCli
         {
             Output = output ?? Console.Out,
             Error = error ?? Console.Error,
+            // Verbs handle SIGINT/SIGTERM themselves: 'serve' shuts down gracefully over its grace period,
+            // which System.CommandLine's default (kill after 2 s) would cut short.
+            ProcessTerminationTimeout = null,
         };
         int exitCode = await parseResult.InvokeAsync(configuration, cancellationToken).ConfigureAwait(false);
         // System.CommandLine reports parse errors with 1; the README documents 2 for usage errors.

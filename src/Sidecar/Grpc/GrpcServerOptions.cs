@@ -1,0 +1,14 @@
+namespace SlidePlugin.Sidecar.Grpc;
+
+/// <summary>Protocol-level settings of the gRPC server.</summary>
+public sealed class GrpcServerOptions
+{
+    /// <summary>Largest request message accepted; past it the call ends with RESOURCE_EXHAUSTED. Default 4 MiB.</summary>
+    public int MaxReceiveMessageSize { get; set; } = SlidePlugin.Grpc.GrpcProtocol.DefaultMaxReceiveMessageSize;
+
+    /// <summary>When true, handler exceptions send their type and message to the client; otherwise only UNKNOWN.</summary>
+    public bool EnableDetailedErrors { get; set; }
+
+    /// <summary>When set, every call must carry <c>authorization: Bearer &lt;token&gt;</c>; otherwise UNAUTHENTICATED.</summary>
+    public string? AuthToken { get; set; }
+}

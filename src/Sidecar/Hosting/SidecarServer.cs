@@ -1,0 +1,252 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Serilog;
+using SlidePlugin.Sidecar.Grpc;
+using SlidePlugin.Sidecar.Grpc.Health;
+using SlidePlugin.Sidecar.Grpc.Reflection;
+using ServingStatus = Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus;
+
+namespace SlidePlugin.Sidecar.Hosting;
+
+/// <summary>Where and how the sidecar listens.</summary>
+public sealed record ServerSettings
+{
+    /// <summary>Default address: loopback only.</summary>
+    public const string DefaultListen = "127.0.0.1:50051";
+
+    /// <summary>TCP address <c>HOST:PORT</c> (IPv4, <c>[IPv6]</c> or <c>localhost</c>); port 0 picks a free port.</summary>
+    public string Listen { get; init; } = DefaultListen;
+
+    /// <summary>A Unix domain socket path to listen on instead of TCP.</summary>
+    public string? UnixSocket { get; init; }
+
+    /// <summary>PEM certificate for TLS (with <see cref="TlsKeyFile"/>).</summary>
+    public string? TlsCertificateFile { get; init; }
+
+    /// <summary>PEM private key for TLS.</summary>
+    public string? TlsKeyFile { get; init; }
+
+    /// <summary>Protocol options: receive limit, detailed errors, bearer token.</summary>
+    public GrpcServerOptions Grpc { get; init; } = new();
+
+    /// <summary>How long running calls may go on after SIGTERM before they are cancelled.</summary>
+    public TimeSpan ShutdownGrace { get; init; } = TimeSpan.FromSeconds(10);
+}
+
+/// <summary>The configuration cannot be served (bad address, missing token for a public address, bad TLS files).</summary>
+public sealed class ServerConfigurationException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public ServerConfigurationException(string message) : base(message) { }
+
+    /// <summary>Creates the exception.</summary>
+    public ServerConfigurationException() { }
+
+    /// <summary>Creates the exception.</summary>
+    public ServerConfigurationException(string message, Exception innerException) : base(message, innerException) { }
+}
+
+/// <summary>
+/// The sidecar's server: Kestrel carrying HTTP/2, our gRPC layer on top, and the services bound into a
+/// <see cref="GrpcServiceRegistry"/>. Health and reflection are always there.
+/// </summary>
+public sealed class SidecarServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly CancellationTokenSource _graceOver = new();
+
+    private SidecarServer(WebApplication app, HealthService health, ServerSettings settings)
+    {
+        _app = app;
+        Health = health;
+        Settings = settings;
+    }
+
+    /// <summary>The health service, to set per-service statuses.</summary>
+    public HealthService Health { get; }
+
+    /// <summary>What the server was built with.</summary>
+    public ServerSettings Settings { get; }
+
+    /// <summary>The addresses bound, known after <see cref="StartAsync"/> (port 0 resolved).</summary>
+    public IReadOnlyList<string> Addresses =>
+        _app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.ToList() ?? [];
+
+    /// <summary>Builds the server; <paramref name="bindServices"/> adds the product's (or a test's) services.</summary>
+    /// <exception cref="ServerConfigurationException">The settings cannot be served; the message says why.</exception>
+    public static SidecarServer Create(ServerSettings settings, Serilog.ILogger logger, Action<GrpcServiceRegistry> bindServices)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(logger);
+        ArgumentNullException.ThrowIfNull(bindServices);
+        Action<KestrelServerOptions> listen = ConfigureListening(settings);
+
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSerilog(logger, dispose: false);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.ShutdownGrace + TimeSpan.FromSeconds(1));
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = null;
+            kestrel.Limits.MinRequestBodyDataRate = null;
+            kestrel.Limits.MinResponseDataRate = null;
+            // Larger HTTP/2 windows: a 64 KiB message fits in flight several times over.
+            kestrel.Limits.Http2.InitialConnectionWindowSize = 4 * 1024 * 1024;
+            kestrel.Limits.Http2.InitialStreamWindowSize = 2 * 1024 * 1024;
+            listen(kestrel);
+        });
+
+        WebApplication app = builder.Build();
+        var registry = new GrpcServiceRegistry();
+        var health = new HealthService();
+        health.BindTo(registry);
+        bindServices(registry);
+        ReflectionService.BindTo(registry);
+        health.SetStatus(string.Empty, ServingStatus.Serving);
+        foreach (Google.Protobuf.Reflection.ServiceDescriptor service in registry.Services)
+        {
+            health.SetStatus(service.FullName, ServingStatus.Serving);
+        }
+
+        var server = new SidecarServer(app, health, settings);
+        IHostApplicationLifetime lifetime = app.Services.GetRequiredService<IHostApplicationLifetime>();
+        lifetime.ApplicationStopping.Register(() =>
+        {
+            health.EnterShutdown();
+            server._graceOver.CancelAfter(settings.ShutdownGrace);
+        });
+        var endpoint = new GrpcEndpoint(registry, settings.Grpc, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("SlidePlugin.Grpc"), server._graceOver.Token);
+        app.Run(endpoint.HandleAsync);
+        return server;
+    }
+
+    /// <summary>Starts listening.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        await _app.StartAsync(cancellationToken).ConfigureAwait(false);
+        if (Settings.UnixSocket is { } socketPath && !OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(socketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+    }
+
+    /// <summary>Runs until SIGINT/SIGTERM, then shuts down gracefully.</summary>
+    public Task WaitForShutdownAsync(CancellationToken cancellationToken = default) => _app.WaitForShutdownAsync(cancellationToken);
+
+    /// <summary>Stops gracefully: health turns NOT_SERVING, new connections are refused, running calls get the grace period.</summary>
+    public Task StopAsync(CancellationToken cancellationToken = default) => _app.StopAsync(cancellationToken);
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        await _app.DisposeAsync().ConfigureAwait(false);
+        _graceOver.Dispose();
+    }
+
+    private static Action<KestrelServerOptions> ConfigureListening(ServerSettings settings)
+    {
+        X509Certificate2? certificate = LoadCertificate(settings);
+        void Configure(ListenOptions options)
+        {
+            if (certificate is not null)
+            {
+                // ALPN picks the protocol; HTTP/1.1 clients reach the endpoint and get 426 there.
+                options.Protocols = HttpProtocols.Http1AndHttp2;
+                options.UseHttps(certificate);
+            }
+            else
+            {
+                // Cleartext: HTTP/2 with prior knowledge only; HTTP/1.x gets 426 from the connection middleware.
+                options.Protocols = HttpProtocols.Http2;
+                options.Use(Http1Rejection.Middleware);
+            }
+        }
+
+        if (settings.UnixSocket is { } socketPath)
+        {
+            RemoveStaleSocket(socketPath);
+            return kestrel => kestrel.ListenUnixSocket(socketPath, Configure);
+        }
+
+        IPEndPoint endpoint = ParseListen(settings.Listen);
+        if (!IPAddress.IsLoopback(endpoint.Address) && string.IsNullOrEmpty(settings.Grpc.AuthToken))
+        {
+            throw new ServerConfigurationException(
+                $"Listening on {settings.Listen} exposes slides beyond this machine: give --auth-token (clients then send 'authorization: Bearer <token>'), " +
+                $"or listen on a loopback address such as {ServerSettings.DefaultListen}.");
+        }
+
+        return kestrel => kestrel.Listen(endpoint, Configure);
+    }
+
+    private static IPEndPoint ParseListen(string listen)
+    {
+        string text = listen.StartsWith("localhost:", StringComparison.OrdinalIgnoreCase) ? "127.0.0.1" + listen["localhost".Length..] : listen;
+        if (!IPEndPoint.TryParse(text, out IPEndPoint? endpoint) || !listen.Contains(':', StringComparison.Ordinal))
+        {
+            throw new ServerConfigurationException($"--listen '{listen}' is not HOST:PORT (e.g. 127.0.0.1:50051, [::1]:50051, localhost:50051).");
+        }
+
+        return endpoint;
+    }
+
+    private static X509Certificate2? LoadCertificate(ServerSettings settings)
+    {
+        if (settings.TlsCertificateFile is null && settings.TlsKeyFile is null)
+        {
+            return null;
+        }
+
+        if (settings.TlsCertificateFile is null || settings.TlsKeyFile is null)
+        {
+            throw new ServerConfigurationException("TLS needs both --tls-cert and --tls-key.");
+        }
+
+        try
+        {
+            return X509Certificate2.CreateFromPemFile(settings.TlsCertificateFile, settings.TlsKeyFile);
+        }
+        catch (Exception e) when (e is IOException or System.Security.Cryptography.CryptographicException or UnauthorizedAccessException)
+        {
+            throw new ServerConfigurationException($"Cannot load the TLS certificate '{settings.TlsCertificateFile}' with key '{settings.TlsKeyFile}': {e.Message}", e);
+        }
+    }
+
+    private static void RemoveStaleSocket(string socketPath)
+    {
+        var info = new FileInfo(socketPath);
+        if (!info.Exists)
+        {
+            return;
+        }
+
+        if (!IsSocket(socketPath))
+        {
+            throw new ServerConfigurationException($"--unix '{socketPath}' exists and is not a socket; refusing to delete it.");
+        }
+
+        File.Delete(socketPath);
+    }
+
+    private static bool IsSocket(string path)
+    {
+        try
+        {
+            // A socket file cannot be opened for reading as a regular file.
+            using FileStream stream = File.OpenRead(path);
+            return false;
+        }
+        catch (IOException)
+        {
+            return true;
+        }
+    }
+}
