@@ -13,6 +13,9 @@ if [ ! -d "$SLIDEPLUGIN_TESTDATA" ]; then
     exit 1
 fi
 
+# Node's gRPC client for the interop tests (test-only; exact versions from the lock file).
+npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
