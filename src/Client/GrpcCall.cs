@@ -187,6 +187,9 @@ internal sealed class GrpcCall<TRequest, TResponse> : ICallState, IAsyncStreamRe
 
         _responseChecked = true;
         _response = await _sendTask!.ConfigureAwait(false);
+        // Past the headers, HttpClient no longer watches the token: disposing the response is what
+        // resets the HTTP/2 stream (RST_STREAM CANCEL), so the server's handler sees the cancellation.
+        _callCts.Token.Register(static state => ((HttpResponseMessage)state!).Dispose(), _response);
         Metadata headers = ToMetadata(_response.Headers);
         _responseHeaders.TrySetResult(headers);
 

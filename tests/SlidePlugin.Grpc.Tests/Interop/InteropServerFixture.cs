@@ -45,6 +45,9 @@ public sealed class InteropServerFixture : IAsyncLifetime
         File.Delete(DescriptorSetPath);
     }
 
+    /// <summary>Writes the descriptor set without starting a server (for the Python server fixture).</summary>
+    internal void WriteDescriptorSetOnly() => WriteDescriptorSet();
+
     private void WriteDescriptorSet()
     {
         var set = new FileDescriptorSet();

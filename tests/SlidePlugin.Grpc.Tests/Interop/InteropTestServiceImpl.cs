@@ -39,6 +39,12 @@ internal sealed class InteropTestServiceImpl
             await context.WriteResponseHeadersAsync(headers);
         }
 
+        if (request.StatusCode < 0)
+        {
+            // Stands for a bug in a handler: must reach the client as UNKNOWN without this text.
+            throw new InvalidOperationException("internal detail that must not leak");
+        }
+
         if (request.StatusCode != 0)
         {
             throw new RpcException(new Status((StatusCode)request.StatusCode, request.StatusMessage));
