@@ -1,0 +1,157 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Grpc.Health.V1;
+using SlidePlugin.Grpc.Tests.Interop;
+using SlidePlugin.Sidecar.Grpc;
+using SlidePlugin.Sidecar.Hosting;
+using SlidePlugin.Testing.V1;
+using ServingStatus = Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus;
+
+namespace SlidePlugin.Grpc.Tests.Server;
+
+/// <summary>How the server listens and stops: Unix socket, TLS, tokens, shutdown.</summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
+public class ServerHostingTests
+{
+    private static readonly Method<HealthCheckRequest, HealthCheckResponse> HealthWatch =
+        Methods.FromDescriptor<HealthCheckRequest, HealthCheckResponse>(HealthReflection.Descriptor.Services[0].FindMethodByName("Watch"));
+
+    private static CallOptions Deadline(int seconds = 10) => new(Deadline: DateTime.UtcNow.AddSeconds(seconds));
+
+    [Fact]
+    public async Task UnixSocket_StaleFileThere_RemovedAndServedWithMode0600()
+    {
+        string socketPath = Path.Combine(Path.GetTempPath(), $"sp-{Guid.NewGuid():N}.sock");
+        using (var stale = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified))
+        {
+            stale.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(socketPath)); // left behind, as by a crashed server
+        }
+
+        await using SidecarServer server = await TestServers.StartAsync(new ServerSettings { UnixSocket = socketPath });
+        using GrpcChannel channel = GrpcChannel.ForAddress("unix://" + socketPath);
+
+        EchoResponse response = await channel.AsyncUnaryCall(InteropMethods.Echo, new EchoRequest { Message = "over unix" }, Deadline());
+
+        Assert.Equal("over unix", response.Message);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(socketPath));
+        await server.StopAsync();
+    }
+
+    [Fact]
+    public void UnixSocket_PathIsARegularFile_RefusesToDeleteIt()
+    {
+        string path = Path.GetTempFileName();
+        try
+        {
+            var error = Assert.Throws<ServerConfigurationException>(() =>
+                SidecarServer.Create(new ServerSettings { UnixSocket = path }, Serilog.Core.Logger.None, _ => { }));
+
+            Assert.Contains("not a socket", error.Message, StringComparison.Ordinal);
+            Assert.True(File.Exists(path));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public async Task Tls_SelfSignedCertificate_ClientTrustingItCalls()
+    {
+        (string certFile, string keyFile, X509Certificate2 certificate) = WriteSelfSignedCertificate();
+        await using SidecarServer server = await TestServers.StartAsync(
+            new ServerSettings { Listen = "127.0.0.1:0", TlsCertificateFile = certFile, TlsKeyFile = keyFile });
+        string address = server.Addresses.Single().Replace("http://", "https://", StringComparison.Ordinal);
+        using GrpcChannel channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
+        {
+            ServerCertificateValidation = (_, cert, _, _) => cert is not null && cert.GetCertHashString() == certificate.GetCertHashString(),
+        });
+
+        EchoResponse response = await channel.AsyncUnaryCall(InteropMethods.Echo, new EchoRequest { Message = "over tls" }, Deadline());
+
+        Assert.Equal("over tls", response.Message);
+        await server.StopAsync();
+    }
+
+    [Fact]
+    public void Listen_NonLoopbackWithoutToken_RefusesWithMessageNamingAuthToken()
+    {
+        var error = Assert.Throws<ServerConfigurationException>(() =>
+            SidecarServer.Create(new ServerSettings { Listen = "0.0.0.0:0" }, Serilog.Core.Logger.None, _ => { }));
+
+        Assert.Contains("--auth-token", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("not-an-address")]
+    [InlineData("127.0.0.1")]
+    public void Listen_Malformed_RefusesWithMessage(string listen)
+    {
+        var error = Assert.Throws<ServerConfigurationException>(() =>
+            SidecarServer.Create(new ServerSettings { Listen = listen }, Serilog.Core.Logger.None, _ => { }));
+
+        Assert.Contains("HOST:PORT", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AuthToken_MissingWrongOrRight_UnauthenticatedUnlessRight()
+    {
+        await using SidecarServer server = await TestServers.StartAsync(
+            new ServerSettings { Listen = "127.0.0.1:0", Grpc = new GrpcServerOptions { AuthToken = "s3cret" } });
+        string address = server.Addresses.Single();
+
+        foreach (string? token in new[] { null, "wrong" })
+        {
+            using GrpcChannel channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions { BearerToken = token });
+            var error = await Assert.ThrowsAsync<RpcException>(async () =>
+                await channel.AsyncUnaryCall(InteropMethods.Echo, new EchoRequest(), Deadline()));
+            Assert.Equal(StatusCode.Unauthenticated, error.StatusCode);
+        }
+
+        using GrpcChannel authorized = GrpcChannel.ForAddress(address, new GrpcChannelOptions { BearerToken = "s3cret" });
+        Assert.Equal("ok", (await authorized.AsyncUnaryCall(InteropMethods.Echo, new EchoRequest { Message = "ok" }, Deadline())).Message);
+        await server.StopAsync();
+    }
+
+    [Fact]
+    public async Task Shutdown_WhileCallsRun_HealthTurnsNotServingAndCallsCancelledAfterGrace()
+    {
+        SidecarServer server = await TestServers.StartAsync(
+            new ServerSettings { Listen = "127.0.0.1:0", ShutdownGrace = TimeSpan.FromMilliseconds(500) });
+        using GrpcChannel channel = GrpcChannel.ForAddress(server.Addresses.Single());
+        using AsyncServerStreamingCall<HealthCheckResponse> watch = channel.AsyncServerStreamingCall(HealthWatch, new HealthCheckRequest(), Deadline(30));
+        Assert.True(await watch.ResponseStream.MoveNext(CancellationToken.None));
+        Assert.Equal(ServingStatus.Serving, watch.ResponseStream.Current.Status);
+        using AsyncServerStreamingCall<Chunk> running = channel.AsyncServerStreamingCall(InteropMethods.WaitForCancel,
+            new WaitForCancelRequest { Id = "shutdown" }, Deadline(30));
+        Assert.True(await running.ResponseStream.MoveNext(CancellationToken.None));
+
+        var stopwatch = System.Diagnostics.Stopwatch.StartNew();
+        Task stopping = server.StopAsync();
+
+        Assert.True(await watch.ResponseStream.MoveNext(CancellationToken.None));
+        Assert.Equal(ServingStatus.NotServing, watch.ResponseStream.Current.Status);
+        var error = await Assert.ThrowsAsync<RpcException>(() => running.ResponseStream.MoveNext(CancellationToken.None));
+        Assert.Contains(error.StatusCode, new[] { StatusCode.Unavailable, StatusCode.Cancelled });
+        await stopping;
+        Assert.InRange(stopwatch.Elapsed, TimeSpan.FromMilliseconds(400), TimeSpan.FromSeconds(10));
+        await server.DisposeAsync();
+    }
+
+    private static (string CertFile, string KeyFile, X509Certificate2 Certificate) WriteSelfSignedCertificate()
+    {
+        using RSA key = RSA.Create(2048);
+        var request = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddIpAddress(System.Net.IPAddress.Loopback);
+        san.AddDnsName("localhost");
+        request.CertificateExtensions.Add(san.Build());
+        X509Certificate2 certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
+        string folder = Directory.CreateTempSubdirectory("slideplugin-tls").FullName;
+        string certFile = Path.Combine(folder, "cert.pem");
+        string keyFile = Path.Combine(folder, "key.pem");
+        File.WriteAllText(certFile, certificate.ExportCertificatePem());
+        File.WriteAllText(keyFile, key.ExportPkcs8PrivateKeyPem());
+        return (certFile, keyFile, certificate);
+    }
+}

@@ -1,0 +1,89 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using SlidePlugin.Grpc;
+using SlidePlugin.Protos.V1;
+using SlidePlugin.Tests;
+
+namespace SlidePlugin.Sidecar.Tests.Cli;
+
+/// <summary><c>slideplugin serve</c> as a real process: it serves, answers, and stops cleanly on SIGTERM.</summary>
+public partial class ServeProcessTests
+{
+    private static readonly string Executable = Path.Combine(AppContext.BaseDirectory, "slideplugin.dll");
+
+    [GeneratedRegex(@"serving gRPC on \[""(?<address>http://[^""]+)""\]")]
+    private static partial Regex ServingLine();
+
+    [Fact]
+    public async Task Serve_ThenSigterm_AnswersGetServerInfoAndExitsZero()
+    {
+        var startInfo = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (string arg in new[] { Executable, "serve", "--listen", "127.0.0.1:0", "--shutdown-grace", "1" })
+        {
+            startInfo.ArgumentList.Add(arg);
+        }
+
+        using Process process = Process.Start(startInfo)!;
+        try
+        {
+            string address = await WaitForAddressAsync(process);
+            using GrpcChannel channel = GrpcChannel.ForAddress(address);
+            var method = Methods.FromDescriptor<GetServerInfoRequest, GetServerInfoResponse>(
+                SystemServiceReflection.Descriptor.Services[0].FindMethodByName("GetServerInfo"));
+
+            GetServerInfoResponse info = await channel.AsyncUnaryCall(method, new GetServerInfoRequest(), new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(10)));
+
+            Assert.Equal("0.1.0", info.Version);
+            Assert.Contains("slideplugin.v1", info.ApiVersions);
+            Assert.Equal(["OpenSlide", "libvips", "OpenBLAS"], info.NativeLibraries.Select(l => l.Name));
+            Assert.Equal("3.4.1", info.NativeLibraries[0].Version);
+
+            ProcessResult kill = await ExternalProcess.RunAsync("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+            Assert.Equal(0, kill.ExitCode);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            await process.WaitForExitAsync(timeout.Token);
+            Assert.Equal(0, process.ExitCode);
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Serve_PublicAddressWithoutToken_ExitsWithMessage()
+    {
+        ProcessResult result = await ExternalProcess.RunAsync("dotnet", [Executable, "serve", "--listen", "0.0.0.0:0"]);
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("--auth-token", result.StandardError, StringComparison.Ordinal);
+    }
+
+    private static async Task<string> WaitForAddressAsync(Process process)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var seen = new System.Text.StringBuilder();
+        while (await process.StandardError.ReadLineAsync(timeout.Token) is { } line)
+        {
+            seen.AppendLine(line);
+            Match match = ServingLine().Match(line);
+            if (match.Success)
+            {
+                _ = DrainAsync(process.StandardError); // keep the pipe from filling
+                return match.Groups["address"].Value;
+            }
+        }
+
+        throw new InvalidOperationException($"slideplugin serve never reported its address:\n{seen}");
+    }
+
+    private static async Task DrainAsync(StreamReader reader)
+    {
+        while (await reader.ReadLineAsync() is not null)
+        {
+        }
+    }
+}
