@@ -215,7 +215,10 @@ internal sealed class GrpcCall<TRequest, TResponse> : ICallState, IAsyncStreamRe
         _responseEncoding = _response.Headers.TryGetValues(GrpcProtocol.MessageEncodingHeader, out IEnumerable<string>? encodings)
             ? encodings.FirstOrDefault()
             : null;
-        _reader = PipeReader.Create(await _response.Content.ReadAsStreamAsync(_callCts.Token).ConfigureAwait(false));
+        // Read in large segments: the default 4 KiB would split every 64 KiB tile into 16 reads.
+        _reader = PipeReader.Create(
+            await _response.Content.ReadAsStreamAsync(_callCts.Token).ConfigureAwait(false),
+            new StreamPipeReaderOptions(bufferSize: 128 * 1024, minimumReadSize: 16 * 1024));
     }
 
     private void FinishFromTrailers()

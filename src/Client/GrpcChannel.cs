@@ -75,6 +75,8 @@ public sealed class GrpcChannel : IDisposable
             KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
             AutomaticDecompression = DecompressionMethods.None,
             UseCookies = false,
+            // Start with a wide HTTP/2 window so streams of large messages do not wait on window updates.
+            InitialHttp2StreamWindowSize = 4 * 1024 * 1024,
         };
         if (options.ServerCertificateValidation is not null)
         {

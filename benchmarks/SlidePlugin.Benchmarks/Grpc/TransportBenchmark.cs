@@ -1,0 +1,141 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Serilog;
+using Google.Protobuf;
+using Google.Protobuf.Reflection;
+using SlidePlugin.Benchmarks.V1;
+using SlidePlugin.Grpc;
+using SlidePlugin.Sidecar.Grpc;
+using SlidePlugin.Sidecar.Hosting;
+
+namespace SlidePlugin.Benchmarks.Grpc;
+
+/// <summary>
+/// Loopback gRPC: round-trip latency of small unary calls and streaming throughput of 64 KiB messages,
+/// our client vs Python grpcio's client, both against our server, in one run.
+/// </summary>
+internal static class TransportBenchmark
+{
+    private static readonly ServiceDescriptor Service = BenchmarkReflection.Descriptor.Services[0];
+    private static readonly Method<PingRequest, PingResponse> Ping = Methods.FromDescriptor<PingRequest, PingResponse>(Service.FindMethodByName("Ping"));
+    private static readonly Method<DownloadRequest, Block> Download = Methods.FromDescriptor<DownloadRequest, Block>(Service.FindMethodByName("Download"));
+
+    public static async Task<int> RunAsync(int pings, int blocks, int blockSize)
+    {
+        Serilog.ILogger logger = new Serilog.LoggerConfiguration().MinimumLevel.Warning().WriteTo.Console().CreateLogger();
+        await using SidecarServer server = SidecarServer.Create(new ServerSettings { Listen = "127.0.0.1:0" }, logger, Bind);
+        await server.StartAsync();
+        string address = server.Addresses.Single();
+        Console.WriteLine($"server {address}; {pings} unary pings, {blocks} x {blockSize / 1024} KiB streamed; {Environment.ProcessorCount} cores");
+
+        Result ours = await RunOurClientAsync(address, pings, blocks, blockSize);
+        Result python = await RunPythonClientAsync(address, pings, blocks, blockSize);
+
+        Console.WriteLine();
+        Console.WriteLine("| client (server: ours) | unary p50 µs | unary p99 µs | unary calls/s | stream MiB/s | stream msgs/s |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|");
+        foreach ((string name, Result r) in new[] { ("ours (C#)", ours), ("Python grpcio 1.51", python) })
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {name} | {r.P50:0} | {r.P99:0} | {r.CallsPerSecond:0} | {r.MiBPerSecond:0} | {r.MessagesPerSecond:0} |"));
+        }
+
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"| ours vs Python (>1: ours better) | {python.P50 / ours.P50:0.00}x | {python.P99 / ours.P99:0.00}x | {ours.CallsPerSecond / python.CallsPerSecond:0.00}x | {ours.MiBPerSecond / python.MiBPerSecond:0.00}x | {ours.MessagesPerSecond / python.MessagesPerSecond:0.00}x |"));
+        await server.StopAsync();
+        return 0;
+    }
+
+    private static void Bind(GrpcServiceRegistry registry)
+    {
+        registry.AddService(Service)
+            .Unary<PingRequest, PingResponse>("Ping", (request, _) => Task.FromResult(new PingResponse { Sequence = request.Sequence }))
+            .ServerStreaming<DownloadRequest, Block>("Download", async (request, responses, context) =>
+            {
+                ByteString data = ByteString.CopyFrom(new byte[request.Size]);
+                for (int i = 0; i < request.Count; i++)
+                {
+                    await responses.WriteAsync(new Block { Index = i, Data = data }, context.CancellationToken);
+                }
+            });
+    }
+
+    private static async Task<Result> RunOurClientAsync(string address, int pings, int blocks, int blockSize)
+    {
+        using GrpcChannel channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions { MaxReceiveMessageSize = 8 * 1024 * 1024 });
+        for (int i = 0; i < 200; i++)
+        {
+            await channel.AsyncUnaryCall(Ping, new PingRequest { Sequence = i });
+        }
+
+        await DrainAsync(channel, 100, blockSize);
+        var latencies = new double[pings];
+        for (int i = 0; i < pings; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            await channel.AsyncUnaryCall(Ping, new PingRequest { Sequence = i });
+            latencies[i] = Stopwatch.GetElapsedTime(t0).TotalMicroseconds;
+        }
+
+        Array.Sort(latencies);
+        long start = Stopwatch.GetTimestamp();
+        long bytes = await DrainAsync(channel, blocks, blockSize);
+        return new Result(latencies, Stopwatch.GetElapsedTime(start).TotalSeconds, bytes, blocks);
+    }
+
+    private static async Task<long> DrainAsync(GrpcChannel channel, int blocks, int blockSize)
+    {
+        using AsyncServerStreamingCall<Block> call = channel.AsyncServerStreamingCall(Download, new DownloadRequest { Count = blocks, Size = blockSize });
+        long bytes = 0;
+        await foreach (Block block in call.ResponseStream.ReadAllAsync())
+        {
+            bytes += block.Data.Length;
+        }
+
+        return bytes;
+    }
+
+    private static async Task<Result> RunPythonClientAsync(string address, int pings, int blocks, int blockSize)
+    {
+        string descriptorSet = Path.Combine(Path.GetTempPath(), $"slideplugin-bench-{Guid.NewGuid():N}.pb");
+        var set = new FileDescriptorSet();
+        set.File.Add(FileDescriptorProto.Parser.ParseFrom(BenchmarkReflection.Descriptor.SerializedData));
+        await File.WriteAllBytesAsync(descriptorSet, set.ToByteArray());
+        try
+        {
+            string script = Path.Combine(AppContext.BaseDirectory, "python_transport_client.py");
+            var startInfo = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (string arg in new[] { script, new Uri(address).Authority, descriptorSet, pings.ToString(CultureInfo.InvariantCulture), blocks.ToString(CultureInfo.InvariantCulture), blockSize.ToString(CultureInfo.InvariantCulture) })
+            {
+                startInfo.ArgumentList.Add(arg);
+            }
+
+            using Process process = Process.Start(startInfo)!;
+            string stdout = await process.StandardOutput.ReadToEndAsync();
+            string stderr = await process.StandardError.ReadToEndAsync();
+            await process.WaitForExitAsync();
+            if (process.ExitCode != 0)
+            {
+                throw new InvalidOperationException($"Python client failed: {stderr}");
+            }
+
+            using JsonDocument json = JsonDocument.Parse(stdout);
+            double[] latencies = json.RootElement.GetProperty("latencies_us").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+            return new Result(latencies, json.RootElement.GetProperty("stream_seconds").GetDouble(), json.RootElement.GetProperty("stream_bytes").GetInt64(), blocks);
+        }
+        finally
+        {
+            File.Delete(descriptorSet);
+        }
+    }
+
+    private sealed record Result(double[] SortedLatenciesUs, double StreamSeconds, long StreamBytes, int StreamMessages)
+    {
+        public double P50 => SortedLatenciesUs[SortedLatenciesUs.Length / 2];
+        public double P99 => SortedLatenciesUs[(int)(SortedLatenciesUs.Length * 0.99)];
+        public double CallsPerSecond => 1e6 * SortedLatenciesUs.Length / SortedLatenciesUs.Sum();
+        public double MiBPerSecond => StreamBytes / 1048576.0 / StreamSeconds;
+        public double MessagesPerSecond => StreamMessages / StreamSeconds;
+    }
+}
