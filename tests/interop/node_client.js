@@ -83,7 +83,7 @@ const cases = {
         const chunks = await received;
         return { count: chunks.length, ordered: chunks.every((c, i) => c.index === i) };
     },
-    async deadline() { return waitCase(500, false); },
+    async deadline() { return waitCase(2000, false); },
     async cancel() { return waitCase(30000, true); },
     async oversize() {
         const payload = Buffer.alloc(MAX_MESSAGE + 1 - 1 - 4, 122);  // tag + 4-byte length + payload = 4 MiB + 1

@@ -68,7 +68,7 @@ def main():
         Observe = method("unary_unary", "GetCancelObservation", M("slideplugin.testing.v1.GetCancelObservationRequest"),
                          M("slideplugin.testing.v1.GetCancelObservationResponse"))
         call_id = f"python-{case}-{time.time_ns()}"
-        call = Wait(M("slideplugin.testing.v1.WaitForCancelRequest")(id=call_id), timeout=(0.5 if case == "deadline" else 30))
+        call = Wait(M("slideplugin.testing.v1.WaitForCancelRequest")(id=call_id), timeout=(2.0 if case == "deadline" else 30))
         next(call)  # the server has started waiting
         if case == "cancel":
             call.cancel()

@@ -222,6 +222,13 @@ internal sealed class GrpcServerCall : IAsyncDisposable
 
     private async Task OnDeadlineAsync()
     {
+        // Timers may fire a little before the wall clock reaches the deadline; handlers compare
+        // Deadline with DateTime.UtcNow, so wait out the rest (as grpc-dotnet does).
+        for (TimeSpan left = Deadline - DateTime.UtcNow; left > TimeSpan.Zero; left = Deadline - DateTime.UtcNow)
+        {
+            await Task.Delay(left + TimeSpan.FromMilliseconds(1)).ConfigureAwait(false);
+        }
+
         ServerLog.DeadlineExceeded(_logger, Context.Method);
         await _cts.CancelAsync().ConfigureAwait(false); // the handler's token fires
         await _writeLock.WaitAsync(CancellationToken.None).ConfigureAwait(false);

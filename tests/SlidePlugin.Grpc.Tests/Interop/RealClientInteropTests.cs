@@ -71,8 +71,9 @@ public sealed class RealClientInteropTests(InteropServerFixture server) : IClass
         JsonElement result = await RunAsync(client, "deadline");
 
         Assert.Equal("DEADLINE_EXCEEDED", result.GetProperty("code").GetString());
+        // The handler's token fired. Whether the server's own timer or the client's reset (real clients enforce
+        // the same deadline themselves) got there first is a race; ServerProtocolTests covers the server's timer.
         Assert.True(result.GetProperty("server_cancelled").GetBoolean());
-        Assert.True(result.GetProperty("server_deadline_exceeded").GetBoolean());
     }
 
     [Theory]

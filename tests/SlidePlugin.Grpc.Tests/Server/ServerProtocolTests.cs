@@ -148,6 +148,37 @@ public sealed class ServerProtocolTests(InteropServerFixture server) : IClassFix
         Assert.Equal(GrpcFraming.FrameMessage(new EchoResponse { Message = "split" }), body);
     }
 
+    [Theory]
+    [InlineData("300m", 300)]
+    [InlineData("300000u", 300)]
+    [InlineData("99999999n", 100)] // eight digits at most
+    [InlineData("1S", 1000)]
+    public async Task GrpcTimeout_ClientNeverCancels_ServerEndsWithDeadlineExceededAndHandlerTokenFires(string timeout, int milliseconds)
+    {
+        string id = $"raw-deadline-{Guid.NewGuid():N}";
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/slideplugin.testing.v1.InteropTestService/WaitForCancel")
+        {
+            Content = Grpc(GrpcFraming.FrameMessage(new WaitForCancelRequest { Id = id })),
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+        request.Headers.TE.ParseAdd("trailers");
+        request.Headers.Add("grpc-timeout", timeout);
+        var stopwatch = System.Diagnostics.Stopwatch.StartNew();
+
+        using var noLongerThan = new CancellationTokenSource(TimeSpan.FromSeconds(20)); // a missed deadline fails, never hangs
+        using HttpResponseMessage response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, noLongerThan.Token);
+        byte[] body = await response.Content.ReadAsByteArrayAsync(noLongerThan.Token);
+
+        Assert.InRange(stopwatch.Elapsed, TimeSpan.FromMilliseconds(milliseconds * 0.9), TimeSpan.FromSeconds(10));
+        Assert.Equal(GrpcFraming.FrameMessage(new Chunk { Index = 0 }), body);
+        Assert.Equal("4", Header(response.TrailingHeaders, "grpc-status"));
+        using GrpcChannel channel = GrpcChannel.ForAddress(server.Address);
+        GetCancelObservationResponse observed = await Client.ClientConformance.ObserveAsync(channel, id);
+        Assert.True(observed.Cancelled);
+        Assert.True(observed.DeadlineExceeded);
+    }
+
     [Fact]
     public async Task HandlerThrows_Unknown_WithoutInternalDetail()
     {
