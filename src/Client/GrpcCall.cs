@@ -153,9 +153,14 @@ internal sealed class GrpcCall<TRequest, TResponse> : ICallState, IAsyncStreamRe
             return new RpcException(new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded"));
         }
 
-        if (_options.CancellationToken.IsCancellationRequested || e is OperationCanceledException)
+        if (_options.CancellationToken.IsCancellationRequested)
         {
             return new RpcException(new Status(StatusCode.Cancelled, "Call canceled by the client."));
+        }
+
+        if (e is OperationCanceledException && _callCts.IsCancellationRequested)
+        {
+            return new RpcException(new Status(StatusCode.Cancelled, "The call was cancelled (disposed)."));
         }
 
         HttpProtocolException? protocol = e as HttpProtocolException ?? e.InnerException as HttpProtocolException;
@@ -168,7 +173,7 @@ internal sealed class GrpcCall<TRequest, TResponse> : ICallState, IAsyncStreamRe
 
         return e is HttpRequestException
             ? new RpcException(new Status(StatusCode.Unavailable, $"Error starting gRPC call: {e.Message}"))
-            : new RpcException(new Status(StatusCode.Unavailable, $"Error reading from the server: {e.Message}"));
+            : new RpcException(new Status(StatusCode.Unavailable, $"Transport error: {e.Message}"));
     }
 
     private RpcException Fail(Status status)
@@ -326,8 +331,9 @@ internal sealed class RequestStreamContent<TRequest> : HttpContent, IClientStrea
             await stream.WriteAsync(GrpcFraming.FrameMessage(message), linked.Token).ConfigureAwait(false);
             await stream.FlushAsync(linked.Token).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is not InvalidOperationException)
+        catch (Exception e) when (e is not RpcException)
         {
+            // Includes ObjectDisposedException: the transport closed the request stream under us.
             throw _mapException(e);
         }
         finally

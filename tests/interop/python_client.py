@@ -181,6 +181,8 @@ def reflection(channel, M):
             "unknown_symbol_code": error.error_code,
             "file_by_name_count": len(by_name),
             "original_request_echoed": responses[0].original_request.file_containing_symbol == services[0],
+            "interop_files": sorted(descriptor_pb2.FileDescriptorProto.FromString(b).name for b in
+                                    responses[services.index(SERVICE)].file_descriptor_response.file_descriptor_proto),
         }
     return out
 

@@ -19,4 +19,23 @@ public sealed class OurClientTests(InteropServerFixture server) : IClassFixture<
     [Fact] public Task Request_OverFourMiB_ResourceExhausted() => ClientConformance.OversizeRequestAsync(_channel);
     [Fact] public Task Route_UnknownMethod_Unimplemented() => ClientConformance.UnknownMethodAsync(_channel);
     [Fact] public Task Metadata_HeadersAndTrailers_RoundTrip() => ClientConformance.MetadataRoundTripAsync(_channel);
+
+    [Fact]
+    public async Task ClientStreaming_FortyMiB_NoRequestBodyLimit()
+    {
+        // Kestrel caps request bodies at 30 MB by default; a stream must not be capped.
+        const int Chunks = 640;
+        var payload = Google.Protobuf.ByteString.CopyFrom(new byte[64 * 1024]);
+        using var call = _channel.AsyncClientStreamingCall(InteropMethods.StreamIn, new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(60)));
+        for (int i = 0; i < Chunks; i++)
+        {
+            await call.RequestStream.WriteAsync(new Testing.V1.Chunk { Index = i, Payload = payload });
+        }
+
+        await call.RequestStream.CompleteAsync();
+        Testing.V1.StreamInResponse response = await call.ResponseAsync;
+
+        Assert.Equal(Chunks, response.Count);
+        Assert.Equal(Chunks * 64L * 1024, response.TotalBytes);
+    }
 }

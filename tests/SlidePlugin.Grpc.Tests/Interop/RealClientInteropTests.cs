@@ -157,6 +157,9 @@ public sealed class RealClientInteropTests(InteropServerFixture server) : IClass
                     resolved.GetProperty("slideplugin.testing.v1.InteropTestService").GetProperty("Echo").EnumerateArray().Select(e => e.GetString()));
                 Assert.Equal(6, resolved.GetProperty("slideplugin.testing.v1.InteropTestService").EnumerateObject().Count());
                 Assert.Equal(3, resolved.GetProperty("grpc.health.v1.Health").EnumerateObject().Count());
+                // The service's file comes with its import, a well-known type.
+                Assert.Equal(["google/protobuf/timestamp.proto", "interop_test.proto"],
+                    answer.GetProperty("interop_files").EnumerateArray().Select(f => f.GetString()));
             }
             else
             {
