@@ -5,9 +5,26 @@ using SlidePlugin.Testing.V1;
 namespace SlidePlugin.Grpc.Tests.Client;
 
 /// <summary>
-/// The cases our client must pass against any conforming gRPC server: run against our own server and
-/// against a Python grpcio server (reverse interop). Each method asserts what the client observed.
+/// The cases our client must pass against any conforming gRPC server, as tests: a derived class says
+/// which server (ours, or Python grpcio for reverse interop) by giving the channel.
 /// </summary>
+public abstract class ClientConformanceTests
+{
+    private protected abstract GrpcChannel Channel { get; }
+
+    [Fact] public Task Unary_Echo_RoundTrips() => ClientConformance.UnaryEchoAsync(Channel);
+    [Fact] public Task Unary_ErrorStatus_RpcExceptionWithDecodedMessage() => ClientConformance.ErrorStatusAsync(Channel);
+    [Fact] public Task ServerStreaming_TenThousand_InOrder() => ClientConformance.ServerStreamingAsync(Channel);
+    [Fact] public Task ClientStreaming_TenThousand_Counted() => ClientConformance.ClientStreamingAsync(Channel);
+    [Fact] public Task Duplex_TenThousand_Echoed() => ClientConformance.DuplexAsync(Channel);
+    [Fact] public Task Deadline_Expires_DeadlineExceededAndServerObserves() => ClientConformance.DeadlineExceededAsync(Channel);
+    [Fact] public Task Cancel_MidStream_CancelledAndServerObserves() => ClientConformance.CancelMidStreamAsync(Channel);
+    [Fact] public Task Request_OverFourMiB_ResourceExhausted() => ClientConformance.OversizeRequestAsync(Channel);
+    [Fact] public Task Route_UnknownMethod_Unimplemented() => ClientConformance.UnknownMethodAsync(Channel);
+    [Fact] public Task Metadata_HeadersAndTrailers_RoundTrip() => ClientConformance.MetadataRoundTripAsync(Channel);
+}
+
+/// <summary>The cases behind <see cref="ClientConformanceTests"/>; each asserts what the client observed.</summary>
 internal static class ClientConformance
 {
     public const int StreamCount = 10_000;
