@@ -110,9 +110,8 @@ public sealed class GrpcEndpoint
                 trailers.Add(entry);
             }
         }
-        catch (Exception e) when (call.DeadlineExceeded)
+        catch (Exception) when (call.DeadlineExceeded)
         {
-            _ = e;
             status = new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded");
         }
         catch (OperationCanceledException) when (call.CancellationToken.IsCancellationRequested)

@@ -222,8 +222,12 @@ public sealed class SidecarServer : IAsyncDisposable
 
     private static void RemoveStaleSocket(string socketPath)
     {
-        var info = new FileInfo(socketPath);
-        if (!info.Exists)
+        if (Directory.Exists(socketPath))
+        {
+            throw new ServerConfigurationException($"--unix '{socketPath}' is a directory, not a socket; give a file path for the socket.");
+        }
+
+        if (!File.Exists(socketPath))
         {
             return;
         }
@@ -247,6 +251,10 @@ public sealed class SidecarServer : IAsyncDisposable
         catch (IOException)
         {
             return true;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return false; // a directory, or a file we may not read: not ours to delete
         }
     }
 }

@@ -38,6 +38,19 @@ public class ServerHostingTests
     }
 
     [Fact]
+    public void UnixSocket_PathIsADirectory_RefusesWithMessage()
+    {
+        string path = Directory.CreateTempSubdirectory("slideplugin-not-a-socket").FullName;
+
+        var error = Assert.Throws<ServerConfigurationException>(() =>
+            SidecarServer.Create(new ServerSettings { UnixSocket = path }, Serilog.Core.Logger.None, _ => { }));
+
+        Assert.Contains("not a socket", error.Message, StringComparison.Ordinal);
+        Assert.True(Directory.Exists(path));
+        Directory.Delete(path);
+    }
+
+    [Fact]
     public void UnixSocket_PathIsARegularFile_RefusesToDeleteIt()
     {
         string path = Path.GetTempFileName();
