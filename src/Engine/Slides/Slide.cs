@@ -137,6 +137,83 @@ public sealed class Slide : IDisposable
         return level;
     }
 
+    /// <summary>Largest region <see cref="ReadRegion"/> reads in one call (2^28 pixels = 1 GiB of RGBA); read tiles beyond that.</summary>
+    public const long MaxRegionPixels = 1L << 28;
+
+    /// <summary>
+    /// Reads a region as straight RGBA, like openslide-python's <c>read_region(location, level, size)</c>:
+    /// (<paramref name="x"/>, <paramref name="y"/>) is the top-left in level-0 pixels, the size is in
+    /// <paramref name="level"/>'s pixels. Parts outside the slide are transparent (0,0,0,0).
+    /// </summary>
+    /// <exception cref="SlideException">
+    /// <see cref="SlideErrorKind.InvalidRequest"/> for a level out of range, a negative size or one past
+    /// <see cref="MaxRegionPixels"/> (checked before anything is allocated); <see cref="SlideErrorKind.ReadFailed"/>
+    /// when OpenSlide fails, after which the slide is unusable (the error latches).
+    /// </exception>
+    public unsafe RgbaImage ReadRegion(long x, long y, int level, int width, int height)
+    {
+        ValidateRegion(level, width, height);
+        var argb = new uint[(long)width * height];
+        fixed (uint* destination = argb)
+        {
+            OpenSlideNative.ReadRegion(_handle, destination, x, y, level, width, height);
+        }
+
+        ThrowIfError();
+        var rgba = new byte[argb.LongLength * 4];
+        PixelConversion.PremultipliedArgbToRgba(argb, rgba);
+        return new RgbaImage(width, height, rgba);
+    }
+
+    /// <summary>Reads an associated image (label, macro, thumbnail, ...) as straight RGBA.</summary>
+    /// <exception cref="SlideException"><see cref="SlideErrorKind.InvalidRequest"/> for an unknown name; ReadFailed when OpenSlide fails.</exception>
+    public unsafe RgbaImage ReadAssociatedImage(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        if (!AssociatedImageDimensions.TryGetValue(name, out (long Width, long Height) size))
+        {
+            throw new SlideException(SlideErrorKind.InvalidRequest,
+                $"'{System.IO.Path.GetFileName(Path)}' has no associated image '{name}'; it has: {string.Join(", ", AssociatedImageDimensions.Keys)}.");
+        }
+
+        ThrowIfError();
+        if (size.Width * size.Height > MaxRegionPixels)
+        {
+            throw new SlideException(SlideErrorKind.InvalidRequest, $"Associated image '{name}' is {size.Width}x{size.Height}: too large to read at once.");
+        }
+
+        var argb = new uint[size.Width * size.Height];
+        fixed (uint* destination = argb)
+        {
+            OpenSlideNative.ReadAssociatedImage(_handle, name, destination);
+        }
+
+        ThrowIfError();
+        var rgba = new byte[argb.LongLength * 4];
+        PixelConversion.PremultipliedArgbToRgba(argb, rgba);
+        return new RgbaImage((int)size.Width, (int)size.Height, rgba);
+    }
+
+    private void ValidateRegion(int level, int width, int height)
+    {
+        ThrowIfError();
+        if (level < 0 || level >= LevelCount)
+        {
+            throw new SlideException(SlideErrorKind.InvalidRequest, $"Level {level} does not exist: '{System.IO.Path.GetFileName(Path)}' has levels 0..{LevelCount - 1}.");
+        }
+
+        if (width < 0 || height < 0)
+        {
+            throw new SlideException(SlideErrorKind.InvalidRequest, $"Region size {width}x{height} is negative.");
+        }
+
+        if ((long)width * height > MaxRegionPixels)
+        {
+            throw new SlideException(SlideErrorKind.InvalidRequest,
+                $"Region {width}x{height} is larger than {MaxRegionPixels} pixels; read it in tiles.");
+        }
+    }
+
     /// <summary>Throws when OpenSlide has latched an error on this handle.</summary>
     private void ThrowIfError()
     {

@@ -1,0 +1,136 @@
+using SlidePlugin.Engine.Slides;
+using SlidePlugin.Tests;
+
+namespace SlidePlugin.Engine.Tests.Slides;
+
+/// <summary>Pixels read through our binding compared byte for byte with openslide-python's.</summary>
+public class SlidePixelTests
+{
+    private static async Task<byte[][]> ReferenceAsync(string slide, params string[] specs)
+    {
+        string folder = Directory.CreateTempSubdirectory("slideplugin-pixels").FullName;
+        try
+        {
+            await ExternalProcess.RunReferenceScriptAsync("openslide_pixels.py", [TestData.Path("slides", slide), folder, .. specs]);
+            return specs.Select((_, i) => File.ReadAllBytes(Path.Combine(folder, $"{i}.rgba"))).ToArray();
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    public static TheoryData<string, long, long, int, int, int> Regions => new()
+    {
+        { "CMU-1-Small-Region.svs", 0, 0, 0, 256, 256 },
+        { "CMU-1-Small-Region.svs", 1000, 1500, 0, 300, 200 },
+        { "CMU-1-Small-Region.svs", 2100, 2900, 0, 240, 240 },  // past the right and bottom edges
+        { "CMU-1-Small-Region.svs", -20, -30, 0, 64, 64 },      // before the top-left corner
+        { "CMU-1-Small-Region.svs", 5000, 5000, 0, 10, 10 },    // wholly outside: transparent
+        { "CMU-1-Small-Region.svs", 7, 3, 0, 1, 1 },
+        { "boxes.tiff", 0, 0, 0, 300, 250 },
+        { "boxes.tiff", 0, 0, 1, 150, 125 },
+        { "boxes.tiff", 50, 40, 2, 30, 20 },
+        { "boxes.tiff", 200, 200, 3, 20, 20 },                  // level 3, past the edge
+        { "boxes.tiff", 0, 0, 3, 37, 31 },
+    };
+
+    [Theory]
+    [MemberData(nameof(Regions))]
+    public async Task ReadRegion_RealSlide_PixelsIdenticalToOpenSlidePython(string file, long x, long y, int level, int width, int height)
+    {
+        byte[] expected = (await ReferenceAsync(file, $"region:{x},{y},{level},{width},{height}"))[0];
+        using Slide slide = Slide.Open(TestData.Path("slides", file));
+
+        RgbaImage image = slide.ReadRegion(x, y, level, width, height);
+
+        Assert.Equal(width, image.Width);
+        Assert.Equal(height, image.Height);
+        Assert.Equal(expected, image.Pixels);
+    }
+
+    [Theory]
+    [InlineData("CMU-1-Small-Region.svs", "label")]
+    [InlineData("CMU-1-Small-Region.svs", "macro")]
+    [InlineData("CMU-1-Small-Region.svs", "thumbnail")]
+    [InlineData("small.svs", "thumbnail")]
+    public async Task ReadAssociatedImage_RealSlide_PixelsIdenticalToOpenSlidePython(string file, string name)
+    {
+        byte[] expected = (await ReferenceAsync(file, $"associated:{name}"))[0];
+        using Slide slide = Slide.Open(TestData.Path("slides", file));
+
+        RgbaImage image = slide.ReadAssociatedImage(name);
+
+        Assert.Equal((image.Width, image.Height), ((int)slide.AssociatedImageDimensions[name].Width, (int)slide.AssociatedImageDimensions[name].Height));
+        Assert.Equal(expected, image.Pixels);
+    }
+
+    [Fact]
+    public void ReadRegion_CorruptTile_ReadFailedThenEveryCallFailsWithTheLatchedError()
+    {
+        using Slide slide = Slide.Open(TestData.Path("slides", "unreadable.svs"));
+
+        var first = Assert.Throws<SlideException>(() => slide.ReadRegion(0, 0, 0, 16, 16));
+        var later = Assert.Throws<SlideException>(() => slide.GetBestLevelForDownsample(2));
+
+        Assert.Equal(SlideErrorKind.ReadFailed, first.Kind);
+        Assert.Contains("Bogus marker length", first.Message, StringComparison.Ordinal);
+        Assert.Contains("unreadable.svs", first.Message, StringComparison.Ordinal);
+        Assert.Equal(first.Message, later.Message);
+    }
+
+    [Theory]
+    [InlineData(1, 10, 10)]     // CMU has one level
+    [InlineData(-1, 10, 10)]
+    [InlineData(0, -1, 10)]
+    [InlineData(0, 100_000, 100_000)] // 10^10 pixels: refused before allocating 40 GB
+    public void ReadRegion_BadRequest_InvalidRequestWithMessage(int level, int width, int height)
+    {
+        using Slide slide = Slide.Open(TestData.Path("slides", "CMU-1-Small-Region.svs"));
+
+        var error = Assert.Throws<SlideException>(() => slide.ReadRegion(0, 0, level, width, height));
+
+        Assert.Equal(SlideErrorKind.InvalidRequest, error.Kind);
+        slide.ReadRegion(0, 0, 0, 4, 4); // the slide is still usable: a bad request does not latch
+    }
+
+    [Fact]
+    public void ReadAssociatedImage_UnknownName_InvalidRequestListingTheNames()
+    {
+        using Slide slide = Slide.Open(TestData.Path("slides", "CMU-1-Small-Region.svs"));
+
+        var error = Assert.Throws<SlideException>(() => slide.ReadAssociatedImage("overview"));
+
+        Assert.Equal(SlideErrorKind.InvalidRequest, error.Kind);
+        Assert.Contains("label, macro, thumbnail", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ReadRegion_ManyThreadsAtOnce_SameBytesAsOneThread()
+    {
+        using Slide slide = Slide.Open(TestData.Path("slides", "CMU-1-Small-Region.svs"));
+        (long X, long Y)[] tiles = Enumerable.Range(0, 48).Select(i => ((long)(i % 8) * 256, (long)(i / 8) * 256)).ToArray();
+        byte[][] sequential = tiles.Select(t => slide.ReadRegion(t.X, t.Y, 0, 256, 256).Pixels).ToArray();
+
+        byte[][] parallel = await Task.WhenAll(tiles.Select(t => Task.Run(() => slide.ReadRegion(t.X, t.Y, 0, 256, 256).Pixels)));
+
+        for (int i = 0; i < tiles.Length; i++)
+        {
+            Assert.Equal(sequential[i], parallel[i]);
+        }
+    }
+
+    [Theory]
+    [InlineData(0x00000000u, 0, 0, 0, 0)]
+    [InlineData(0xFF102030u, 0x10, 0x20, 0x30, 255)]
+    [InlineData(0x80402010u, 0x7F, 0x3F, 0x1F, 0x80)] // 255 * 0x40 / 0x80 = 127 (truncated, as openslide-python)
+    [InlineData(0x01010101u, 255, 255, 255, 1)]
+    public void PremultipliedArgbToRgba_Examples_MatchOpenSlidePythonArithmetic(uint argb, int r, int g, int b, int a)
+    {
+        var rgba = new byte[4];
+
+        PixelConversion.PremultipliedArgbToRgba([argb], rgba);
+
+        Assert.Equal(new[] { (byte)r, (byte)g, (byte)b, (byte)a }, rgba);
+    }
+}

@@ -1,0 +1,28 @@
+"""Pixels as openslide-python (Debian python3-openslide) reads them, written as raw RGBA files.
+
+Usage: openslide_pixels.py SLIDE OUTDIR SPEC [SPEC ...]
+SPEC is `region:x,y,level,w,h` (read_region) or `associated:NAME`. The i-th SPEC is written to
+OUTDIR/<i>.rgba as width*height*4 bytes, straight alpha, rows top to bottom.
+"""
+import os
+import sys
+
+import openslide
+
+
+def main() -> None:
+    path, out = sys.argv[1], sys.argv[2]
+    with openslide.OpenSlide(path) as slide:
+        for i, spec in enumerate(sys.argv[3:]):
+            kind, _, arg = spec.partition(":")
+            if kind == "region":
+                x, y, level, w, h = (int(v) for v in arg.split(","))
+                image = slide.read_region((x, y), level, (w, h))
+            else:
+                image = slide.associated_images[arg]
+            with open(os.path.join(out, f"{i}.rgba"), "wb") as f:
+                f.write(image.convert("RGBA").tobytes())
+
+
+if __name__ == "__main__":
+    main()
