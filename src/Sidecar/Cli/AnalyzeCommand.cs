@@ -69,12 +69,16 @@ internal static partial class AnalyzeCommand
 
         using (slide)
         {
-            double? mpp = mppOverride ?? ReadMpp(slide);
-            if (mpp is null)
+            SlideResolution resolution;
+            double mpp;
+            try
             {
-                stderr.WriteLine(
-                    $"slideplugin: '{slideFile.Name}' does not say its resolution (no openslide.mpp-x). " +
-                    "Pass it with --mpp MICRONS_PER_PIXEL (e.g. --mpp 0.25 for a 40x scan, 0.5 for 20x).");
+                resolution = SlideResolution.Resolve(slide.Properties, mppOverride);
+                mpp = resolution.RequireMppX(slideFile.Name);
+            }
+            catch (SlideException e)
+            {
+                stderr.WriteLine($"slideplugin: {e.Message}");
                 return ExitCodes.Failure;
             }
 
@@ -82,7 +86,7 @@ internal static partial class AnalyzeCommand
             stdout.WriteLine(string.Create(invariant, $"slide       {slideFile.FullName}"));
             stdout.WriteLine(string.Create(invariant, $"vendor      {slide.Vendor}"));
             stdout.WriteLine(string.Create(invariant, $"dimensions  {slide.Dimensions.Width} x {slide.Dimensions.Height} px"));
-            stdout.WriteLine(string.Create(invariant, $"mpp         {mpp:0.####} µm/px{(mppOverride is null ? string.Empty : " (from --mpp)")}"));
+            stdout.WriteLine(string.Create(invariant, $"mpp         {mpp:0.####} µm/px ({resolution.Source}): {resolution.Explanation}"));
             for (int level = 0; level < slide.LevelCount; level++)
             {
                 (long w, long h) = slide.LevelDimensions[level];
@@ -95,12 +99,6 @@ internal static partial class AnalyzeCommand
         stderr.WriteLine("slideplugin: the slide was read; A-MIL scoring and the heatmap/GeoJSON/CSV outputs are not implemented yet (issue #7).");
         return ExitCodes.NotImplemented;
     }
-
-    private static double? ReadMpp(Slide slide) =>
-        slide.Properties.TryGetValue("openslide.mpp-x", out string? text)
-        && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double value) && value > 0
-            ? value
-            : null;
 
     private static partial class Log
     {
