@@ -20,12 +20,25 @@ public static class Libraries
     /// <summary>Logical name of OpenBLAS in <c>LibraryImport</c>.</summary>
     public const string OpenBlas = "openblas";
 
+    /// <summary>Logical name of GObject (reference counting of libvips images); installed with libvips.</summary>
+    public const string GObject = "gobject";
+
+    /// <summary>Logical name of GLib (freeing buffers libvips returns); installed with libvips.</summary>
+    public const string GLib = "glib";
+
     /// <summary>Every native dependency, in the order they are checked at start-up.</summary>
     public static IReadOnlyList<NativeDependency> All { get; } =
     [
         new(OpenSlide, "OpenSlide", "libopenslide.so.0", "libopenslide0", "openslide_get_version"),
         new(Vips, "libvips", "libvips.so.42", "libvips42", "vips_version_string"),
         new(OpenBlas, "OpenBLAS", "libopenblas.so.0", "libopenblas0", "openblas_get_config"),
+    ];
+
+    /// <summary>Libraries that come with one of <see cref="All"/> (libvips' GLib), resolved by the same rules but not checked on their own.</summary>
+    private static IReadOnlyList<NativeDependency> Companions { get; } =
+    [
+        new(GObject, "GObject", "libgobject-2.0.so.0", "libglib2.0-0", "g_object_unref"),
+        new(GLib, "GLib", "libglib-2.0.so.0", "libglib2.0-0", "g_free"),
     ];
 
     /// <summary>
@@ -56,7 +69,7 @@ public static class Libraries
 
     private static IntPtr Resolve(string libraryName, Assembly assembly, DllImportSearchPath? searchPath)
     {
-        NativeDependency? dependency = All.FirstOrDefault(d => d.LogicalName == libraryName);
+        NativeDependency? dependency = All.Concat(Companions).FirstOrDefault(d => d.LogicalName == libraryName);
         if (dependency is null)
         {
             return IntPtr.Zero; // not ours: let the runtime's default probing handle it

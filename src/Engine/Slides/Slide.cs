@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using SlidePlugin.Engine.Imaging;
 using SlidePlugin.Engine.Interop;
 
 namespace SlidePlugin.Engine.Slides;
@@ -150,7 +151,7 @@ public sealed class Slide : IDisposable
     /// <see cref="MaxRegionPixels"/> (checked before anything is allocated); <see cref="SlideErrorKind.ReadFailed"/>
     /// when OpenSlide fails, after which the slide is unusable (the error latches).
     /// </exception>
-    public unsafe RgbaImage ReadRegion(long x, long y, int level, int width, int height)
+    public unsafe Raster ReadRegion(long x, long y, int level, int width, int height)
     {
         ValidateRegion(level, width, height);
         var argb = new uint[(long)width * height];
@@ -162,12 +163,12 @@ public sealed class Slide : IDisposable
         ThrowIfError();
         var rgba = new byte[argb.LongLength * 4];
         PixelConversion.PremultipliedArgbToRgba(argb, rgba);
-        return new RgbaImage(width, height, rgba);
+        return new Raster(width, height, 4, rgba);
     }
 
     /// <summary>Reads an associated image (label, macro, thumbnail, ...) as straight RGBA.</summary>
     /// <exception cref="SlideException"><see cref="SlideErrorKind.InvalidRequest"/> for an unknown name; ReadFailed when OpenSlide fails.</exception>
-    public unsafe RgbaImage ReadAssociatedImage(string name)
+    public unsafe Raster ReadAssociatedImage(string name)
     {
         ArgumentNullException.ThrowIfNull(name);
         if (!AssociatedImageDimensions.TryGetValue(name, out (long Width, long Height) size))
@@ -191,7 +192,7 @@ public sealed class Slide : IDisposable
         ThrowIfError();
         var rgba = new byte[argb.LongLength * 4];
         PixelConversion.PremultipliedArgbToRgba(argb, rgba);
-        return new RgbaImage((int)size.Width, (int)size.Height, rgba);
+        return new Raster((int)size.Width, (int)size.Height, 4, rgba);
     }
 
     private void ValidateRegion(int level, int width, int height)

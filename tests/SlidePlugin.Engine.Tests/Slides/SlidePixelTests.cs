@@ -1,3 +1,4 @@
+using SlidePlugin.Engine.Imaging;
 using SlidePlugin.Engine.Slides;
 using SlidePlugin.Tests;
 
@@ -42,7 +43,7 @@ public class SlidePixelTests
         byte[] expected = (await ReferenceAsync(file, $"region:{x},{y},{level},{width},{height}"))[0];
         using Slide slide = Slide.Open(TestData.Path("slides", file));
 
-        RgbaImage image = slide.ReadRegion(x, y, level, width, height);
+        Raster image = slide.ReadRegion(x, y, level, width, height);
 
         Assert.Equal(width, image.Width);
         Assert.Equal(height, image.Height);
@@ -59,7 +60,7 @@ public class SlidePixelTests
         byte[] expected = (await ReferenceAsync(file, $"associated:{name}"))[0];
         using Slide slide = Slide.Open(TestData.Path("slides", file));
 
-        RgbaImage image = slide.ReadAssociatedImage(name);
+        Raster image = slide.ReadAssociatedImage(name);
 
         Assert.Equal((image.Width, image.Height), ((int)slide.AssociatedImageDimensions[name].Width, (int)slide.AssociatedImageDimensions[name].Height));
         Assert.Equal(expected, image.Pixels);
