@@ -1,0 +1,236 @@
+namespace SlidePlugin.Engine.Tissue;
+
+/// <summary>The image operations tissue detection is built from, on 8-bit single-channel images (row-major).</summary>
+internal static class MaskOperations
+{
+    /// <summary>HSV saturation as OpenCV computes it for 8-bit: 255 * (max - min) / max, 0 where max is 0.</summary>
+    public static byte[] Saturation(ReadOnlySpan<byte> rgb, int pixels, int bands)
+    {
+        var saturation = new byte[pixels];
+        for (int i = 0, o = 0; i < pixels; i++, o += bands)
+        {
+            int r = rgb[o], g = rgb[o + 1], b = rgb[o + 2];
+            int max = Math.Max(r, Math.Max(g, b));
+            int min = Math.Min(r, Math.Min(g, b));
+            saturation[i] = max == 0 ? (byte)0 : (byte)(((255 * (max - min)) + (max / 2)) / max);
+        }
+
+        return saturation;
+    }
+
+    /// <summary>Luma (ITU-R 601) of RGB pixels.</summary>
+    public static byte[] Grey(ReadOnlySpan<byte> rgb, int pixels, int bands)
+    {
+        var grey = new byte[pixels];
+        for (int i = 0, o = 0; i < pixels; i++, o += bands)
+        {
+            grey[i] = (byte)(((rgb[o] * 299) + (rgb[o + 1] * 587) + (rgb[o + 2] * 114) + 500) / 1000);
+        }
+
+        return grey;
+    }
+
+    /// <summary>Median filter with a square odd kernel, edges replicated; a sliding histogram per row (Huang).</summary>
+    public static byte[] Median(byte[] image, int width, int height, int kernel)
+    {
+        if (kernel <= 1)
+        {
+            return (byte[])image.Clone();
+        }
+
+        int r = kernel / 2;
+        int half = (kernel * kernel / 2) + 1;
+        var result = new byte[image.Length];
+        Span<int> histogram = stackalloc int[256];
+        for (int y = 0; y < height; y++)
+        {
+            histogram.Clear();
+            for (int dy = -r; dy <= r; dy++)
+            {
+                int row = Math.Clamp(y + dy, 0, height - 1) * width;
+                for (int dx = -r; dx <= r; dx++)
+                {
+                    histogram[image[row + Math.Clamp(dx, 0, width - 1)]]++;
+                }
+            }
+
+            for (int x = 0; x < width; x++)
+            {
+                if (x > 0)
+                {
+                    int leaving = Math.Clamp(x - r - 1, 0, width - 1);
+                    int entering = Math.Clamp(x + r, 0, width - 1);
+                    for (int dy = -r; dy <= r; dy++)
+                    {
+                        int row = Math.Clamp(y + dy, 0, height - 1) * width;
+                        histogram[image[row + leaving]]--;
+                        histogram[image[row + entering]]++;
+                    }
+                }
+
+                int count = 0, value = 0;
+                while ((count += histogram[value]) < half)
+                {
+                    value++;
+                }
+
+                result[(y * width) + x] = (byte)value;
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>Otsu's threshold: the level t maximising between-class variance of (&lt;= t) vs (&gt; t).</summary>
+    public static int Otsu(byte[] image)
+    {
+        Span<long> histogram = stackalloc long[256];
+        foreach (byte value in image)
+        {
+            histogram[value]++;
+        }
+
+        long total = image.Length;
+        double sumAll = 0;
+        for (int i = 0; i < 256; i++)
+        {
+            sumAll += i * (double)histogram[i];
+        }
+
+        double sumBelow = 0, best = -1;
+        long below = 0;
+        int threshold = 0;
+        for (int t = 0; t < 256; t++)
+        {
+            below += histogram[t];
+            if (below == 0)
+            {
+                continue;
+            }
+
+            long above = total - below;
+            if (above == 0)
+            {
+                break;
+            }
+
+            sumBelow += t * (double)histogram[t];
+            double meanBelow = sumBelow / below, meanAbove = (sumAll - sumBelow) / above;
+            double between = (double)below * above * (meanBelow - meanAbove) * (meanBelow - meanAbove);
+            if (between > best)
+            {
+                best = between;
+                threshold = t;
+            }
+        }
+
+        return threshold;
+    }
+
+    /// <summary>Binary dilation or erosion with a square kernel of ones (separable max/min); outside never counts (OpenCV's default border).</summary>
+    public static byte[] SquareMorphology(byte[] mask, int width, int height, int kernel, bool dilate)
+    {
+        if (kernel <= 1)
+        {
+            return (byte[])mask.Clone();
+        }
+
+        int before = (kernel - 1) / 2, after = kernel / 2; // OpenCV's anchor for even kernels
+        byte outside = dilate ? (byte)0 : (byte)1;
+        byte Pick(byte a, byte b) => dilate ? Math.Max(a, b) : Math.Min(a, b);
+        var horizontal = new byte[mask.Length];
+        for (int y = 0; y < height; y++)
+        {
+            for (int x = 0; x < width; x++)
+            {
+                byte value = dilate ? (byte)0 : (byte)1;
+                for (int dx = -before; dx <= after; dx++)
+                {
+                    int xx = x + dx;
+                    value = Pick(value, xx < 0 || xx >= width ? outside : mask[(y * width) + xx]);
+                }
+
+                horizontal[(y * width) + x] = value;
+            }
+        }
+
+        var result = new byte[mask.Length];
+        for (int y = 0; y < height; y++)
+        {
+            for (int x = 0; x < width; x++)
+            {
+                byte value = dilate ? (byte)0 : (byte)1;
+                for (int dy = -before; dy <= after; dy++)
+                {
+                    int yy = y + dy;
+                    value = Pick(value, yy < 0 || yy >= height ? outside : horizontal[(yy * width) + x]);
+                }
+
+                result[(y * width) + x] = value;
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Labels connected components of pixels equal to <paramref name="value"/> (8-connected for 1, 4-connected
+    /// for 0, the pairing that makes holes and pieces consistent). Returns labels (0 = not that value) and sizes.
+    /// </summary>
+    public static (int[] Labels, List<int> Sizes, List<bool> TouchesBorder) Components(byte[] mask, int width, int height, byte value)
+    {
+        var labels = new int[mask.Length];
+        var sizes = new List<int> { 0 };
+        var touches = new List<bool> { false };
+        var stack = new Stack<int>();
+        bool eight = value != 0;
+        for (int start = 0; start < mask.Length; start++)
+        {
+            if (mask[start] != value || labels[start] != 0)
+            {
+                continue;
+            }
+
+            int label = sizes.Count;
+            int size = 0;
+            bool border = false;
+            labels[start] = label;
+            stack.Push(start);
+            while (stack.Count > 0)
+            {
+                int index = stack.Pop();
+                size++;
+                int x = index % width, y = index / width;
+                border |= x == 0 || y == 0 || x == width - 1 || y == height - 1;
+                for (int dy = -1; dy <= 1; dy++)
+                {
+                    for (int dx = -1; dx <= 1; dx++)
+                    {
+                        if ((dx == 0 && dy == 0) || (!eight && dx != 0 && dy != 0))
+                        {
+                            continue;
+                        }
+
+                        int nx = x + dx, ny = y + dy;
+                        if (nx < 0 || ny < 0 || nx >= width || ny >= height)
+                        {
+                            continue;
+                        }
+
+                        int neighbour = (ny * width) + nx;
+                        if (mask[neighbour] == value && labels[neighbour] == 0)
+                        {
+                            labels[neighbour] = label;
+                            stack.Push(neighbour);
+                        }
+                    }
+                }
+            }
+
+            sizes.Add(size);
+            touches.Add(border);
+        }
+
+        return (labels, sizes, touches);
+    }
+}

@@ -1,0 +1,97 @@
+using SlidePlugin.Engine.Tissue;
+
+namespace SlidePlugin.Engine.Tests.Tissue;
+
+public class MaskOperationsTests
+{
+    private static int[] Labels(string[] rows, out int width, out int height, out int count)
+    {
+        width = rows[0].Length;
+        height = rows.Length;
+        byte[] mask = rows.SelectMany(r => r.Select(c => c == '#' ? (byte)1 : (byte)0)).ToArray();
+        (int[] labels, List<int> sizes, _) = MaskOperations.Components(mask, width, height, 1);
+        count = sizes.Count;
+        return labels;
+    }
+
+    [Fact]
+    public void Trace_SquareWithHole_ExteriorAndHoleRings()
+    {
+        string[] rows = ["......", ".####.", ".#..#.", ".#..#.", ".####.", "......"];
+        int[] labels = Labels(rows, out int w, out int h, out int count);
+
+        List<List<(int X, int Y)>>[] rings = ContourTracer.Trace(labels, w, h, count);
+
+        Assert.Equal(2, count); // background label 0 + one piece
+        List<List<(int X, int Y)>> piece = rings[1].OrderByDescending(ContourTracer.Area).ToList();
+        Assert.Equal(2, piece.Count);
+        Assert.Equal(16, ContourTracer.Area(piece[0]));
+        Assert.Equal(4, ContourTracer.Area(piece[1]));
+        Assert.Equal([(1, 1), (5, 1), (5, 5), (1, 5)], piece[0]);
+    }
+
+    [Fact]
+    public void Trace_DiagonalPixels_OneEightConnectedRing()
+    {
+        string[] rows = ["#.", ".#"];
+        int[] labels = Labels(rows, out int w, out int h, out int count);
+
+        List<List<(int X, int Y)>>[] rings = ContourTracer.Trace(labels, w, h, count);
+
+        Assert.Equal(2, count);
+        Assert.Single(rings[1]);
+        Assert.Equal(2, ContourTracer.Area(rings[1][0]));
+    }
+
+    [Fact]
+    public void Components_FourConnectedBackground_DiagonalGapIsTwoHoles()
+    {
+        byte[] mask = [1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1];
+
+        (_, List<int> sizes, List<bool> border) = MaskOperations.Components(mask, 4, 4, 0);
+
+        Assert.Equal([0, 1, 1], sizes);
+        Assert.Equal([false, false, false], border);
+    }
+
+    [Fact]
+    public void Otsu_TwoClusters_ThresholdBetweenThem()
+    {
+        byte[] image = [.. Enumerable.Repeat((byte)10, 500), .. Enumerable.Repeat((byte)200, 300)];
+
+        int threshold = MaskOperations.Otsu(image);
+
+        Assert.InRange(threshold, 10, 199);
+    }
+
+    [Fact]
+    public void Median_SaltNoise_Removed()
+    {
+        var image = new byte[25];
+        image[12] = 255;
+
+        byte[] filtered = MaskOperations.Median(image, 5, 5, 3);
+
+        Assert.All(filtered, v => Assert.Equal(0, v));
+    }
+
+    [Fact]
+    public void Close_GapOfOnePixel_Joined()
+    {
+        byte[] mask = [1, 1, 0, 1, 1];
+
+        byte[] closed = MaskOperations.SquareMorphology(MaskOperations.SquareMorphology(mask, 5, 1, 3, dilate: true), 5, 1, 3, dilate: false);
+
+        Assert.Equal([1, 1, 1, 1, 1], closed); // outside never erodes the ends (OpenCV's default border)
+    }
+
+    [Fact]
+    public void Saturation_PureAndGreyColours_AsOpenCv()
+    {
+        byte[] rgb = [255, 0, 0, 128, 128, 128, 200, 100, 100];
+
+        byte[] s = MaskOperations.Saturation(rgb, 3, 3);
+
+        Assert.Equal([255, 0, 128], s);
+    }
+}
