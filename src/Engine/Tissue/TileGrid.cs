@@ -1,0 +1,122 @@
+using SlidePlugin.Engine.Imaging;
+using SlidePlugin.Engine.Slides;
+
+namespace SlidePlugin.Engine.Tissue;
+
+/// <summary>How to cut a slide into tiles.</summary>
+public sealed record TileGridOptions
+{
+    /// <summary>Tile edge in pixels at the target resolution.</summary>
+    public int TileSize { get; init; } = 256;
+
+    /// <summary>Pixels (at the target resolution) shared by neighbouring tiles; the stride is TileSize - Overlap.</summary>
+    public int Overlap { get; init; }
+
+    /// <summary>Target resolution in µm per pixel; give this or <see cref="Magnification"/>.</summary>
+    public double? TargetMpp { get; init; }
+
+    /// <summary>Target objective magnification (e.g. 20); resolved through the slide's objective power, or 10 µm / magnification when it has none.</summary>
+    public double? Magnification { get; init; }
+
+    /// <summary>Tiles with a smaller tissue fraction are left out (0 keeps every tile; needs a tissue mask otherwise).</summary>
+    public double MinTissueFraction { get; init; } = 0.5;
+
+    /// <summary>Only tiles wholly inside this level-0 rectangle; null for the whole slide.</summary>
+    public SlideBounds? RegionOfInterest { get; init; }
+}
+
+/// <summary>One tile: its grid position, its level-0 rectangle, and how much of it is tissue.</summary>
+public sealed record Tile(int Column, int Row, long X, long Y, long Width, long Height, double TissueFraction);
+
+/// <summary>
+/// A grid of square tiles at a target resolution, addressed by level-0 coordinates. Only whole tiles
+/// are made (as CLAM and WSInfer do): columns = floor((extent - tile) / stride) + 1 along each axis of
+/// the region. Reading picks the pyramid level just finer than the target and resamples when no level
+/// matches it.
+/// </summary>
+public sealed record TileGrid(
+    double TargetMpp,
+    double Level0TileSize,
+    double Level0Stride,
+    int Columns,
+    int Rows,
+    int TileSize,
+    int ReadLevel,
+    IReadOnlyList<Tile> Tiles)
+{
+    /// <summary>Builds the grid for <paramref name="slide"/> at level-0 resolution <paramref name="slideMpp"/>.</summary>
+    /// <exception cref="ArgumentException">Options that cannot make a grid (no target, overlap not below tile size, ...).</exception>
+    public static TileGrid Build(Slide slide, double slideMpp, TileGridOptions options, TissueMask? tissue = null)
+    {
+        ArgumentNullException.ThrowIfNull(slide);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(slideMpp);
+        if (options.TileSize < 1 || options.Overlap < 0 || options.Overlap >= options.TileSize)
+        {
+            throw new ArgumentException($"Tile size {options.TileSize} with overlap {options.Overlap}: the overlap must be at least 0 and below the tile size.", nameof(options));
+        }
+
+        if (options.MinTissueFraction > 0 && tissue is null)
+        {
+            throw new ArgumentException("A minimum tissue fraction needs a tissue mask (or set it to 0).", nameof(tissue));
+        }
+
+        double targetMpp = TargetMppOf(slide, slideMpp, options);
+        double scale = targetMpp / slideMpp; // level-0 pixels per target pixel
+        double tileL0 = options.TileSize * scale;
+        double strideL0 = (options.TileSize - options.Overlap) * scale;
+        SlideBounds region = options.RegionOfInterest ?? new SlideBounds(0, 0, slide.Dimensions.Width, slide.Dimensions.Height);
+        int columns = Count(region.Width, tileL0, strideL0);
+        int rows = Count(region.Height, tileL0, strideL0);
+        long size = (long)Math.Round(tileL0);
+        var tiles = new List<Tile>();
+        for (int row = 0; row < rows; row++)
+        {
+            for (int column = 0; column < columns; column++)
+            {
+                long x = region.X + (long)Math.Round(column * strideL0);
+                long y = region.Y + (long)Math.Round(row * strideL0);
+                double fraction = tissue?.TissueFractionOf(x, y, size, size) ?? 1.0;
+                if (fraction >= options.MinTissueFraction)
+                {
+                    tiles.Add(new Tile(column, row, x, y, size, size, fraction));
+                }
+            }
+        }
+
+        return new TileGrid(targetMpp, tileL0, strideL0, columns, rows, options.TileSize, slide.GetBestLevelForDownsample(scale), tiles);
+    }
+
+    /// <summary>Reads <paramref name="tile"/> as a TileSize x TileSize RGBA raster at the target resolution.</summary>
+    public Raster Read(Slide slide, Tile tile)
+    {
+        ArgumentNullException.ThrowIfNull(slide);
+        ArgumentNullException.ThrowIfNull(tile);
+        double levelDownsample = slide.LevelDownsamples[ReadLevel];
+        int readSize = (int)Math.Round(tile.Width / levelDownsample);
+        Raster region = slide.ReadRegion(tile.X, tile.Y, ReadLevel, readSize, readSize);
+        return readSize == TileSize ? region : ImageCodec.Resize(region, TileSize, TileSize);
+    }
+
+    private static int Count(long extent, double tile, double stride) =>
+        extent < tile ? 0 : (int)Math.Floor(((extent - tile) / stride) + 1e-9) + 1;
+
+    private static double TargetMppOf(Slide slide, double slideMpp, TileGridOptions options)
+    {
+        if (options.TargetMpp is { } mpp)
+        {
+            return mpp > 0 ? mpp : throw new ArgumentException($"Target mpp must be positive, not {mpp}.", nameof(options));
+        }
+
+        if (options.Magnification is { } magnification && magnification > 0)
+        {
+            // With the slide's objective power, magnification is relative to the scan; without it, assume 10 µm / magnification.
+            return double.TryParse(slide.Properties.GetValueOrDefault("openslide.objective-power"), System.Globalization.NumberStyles.Float,
+                    System.Globalization.CultureInfo.InvariantCulture, out double power) && power > 0
+                ? slideMpp * power / magnification
+                : SlideResolution.MicronsTimesPower / magnification;
+        }
+
+        throw new ArgumentException("Give a target resolution: TargetMpp (µm per pixel) or a positive Magnification.", nameof(options));
+    }
+}

@@ -1,0 +1,123 @@
+using SlidePlugin.Engine.Imaging;
+using SlidePlugin.Engine.Slides;
+using SlidePlugin.Engine.Tissue;
+using SlidePlugin.Tests;
+
+namespace SlidePlugin.Engine.Tests.Tissue;
+
+public class TileGridTests
+{
+    private const double CmuMpp = 0.499;
+
+    private static Slide OpenCmu() => Slide.Open(TestData.Path("slides", "CMU-1-Small-Region.svs"));
+
+    // CMU-1-Small-Region: 2220 x 2967 at 0.499 µm/px. Whole tiles only: floor((extent - tile) / stride) + 1.
+    [Theory]
+    [InlineData(0.5, 256, 0, 8, 11)]   // tile 256.51 level-0 px
+    [InlineData(1.0, 256, 0, 4, 5)]    // tile 513.03
+    [InlineData(0.5, 256, 64, 11, 15)] // stride 192.38
+    [InlineData(0.499, 224, 0, 9, 13)] // native resolution: tile 224 exactly
+    public void Build_CmuAtTargetMpp_AnalyticGrid(double targetMpp, int tileSize, int overlap, int columns, int rows)
+    {
+        using Slide slide = OpenCmu();
+
+        TileGrid grid = TileGrid.Build(slide, CmuMpp, new TileGridOptions { TargetMpp = targetMpp, TileSize = tileSize, Overlap = overlap, MinTissueFraction = 0 });
+
+        Assert.Equal((columns, rows), (grid.Columns, grid.Rows));
+        Assert.Equal(columns * rows, grid.Tiles.Count);
+        double tileL0 = tileSize * targetMpp / CmuMpp;
+        Assert.Equal(tileL0, grid.Level0TileSize, 9);
+        Assert.All(grid.Tiles, t => Assert.True(t.X + t.Width <= 2220 + 1 && t.Y + t.Height <= 2967 + 1, $"tile {t} leaves the slide"));
+        Tile last = grid.Tiles[^1];
+        Assert.Equal((long)Math.Round((columns - 1) * (tileSize - overlap) * targetMpp / CmuMpp), last.X);
+    }
+
+    [Fact]
+    public void Build_WithTissueMask_KeepsExactlyTheTilesAtOrAboveTheFraction()
+    {
+        using Slide slide = OpenCmu();
+        TissueMask mask = TissueDetector.Detect(slide, CmuMpp);
+        TileGrid all = TileGrid.Build(slide, CmuMpp, new TileGridOptions { TargetMpp = 0.5, MinTissueFraction = 0 }, mask);
+
+        TileGrid kept = TileGrid.Build(slide, CmuMpp, new TileGridOptions { TargetMpp = 0.5, MinTissueFraction = 0.5 }, mask);
+
+        Assert.InRange(kept.Tiles.Count, 1, all.Tiles.Count - 1);
+        Assert.Equal(all.Tiles.Where(t => t.TissueFraction >= 0.5).Select(t => (t.Column, t.Row)), kept.Tiles.Select(t => (t.Column, t.Row)));
+        Assert.All(kept.Tiles, t => Assert.Equal(mask.TissueFractionOf(t.X, t.Y, t.Width, t.Height), t.TissueFraction, 12));
+    }
+
+    [Fact]
+    public void Build_Magnification_ResolvedThroughObjectivePower()
+    {
+        using Slide slide = OpenCmu(); // scanned at 20x
+
+        TileGrid grid = TileGrid.Build(slide, CmuMpp, new TileGridOptions { Magnification = 10, MinTissueFraction = 0 });
+
+        Assert.Equal(CmuMpp * 2, grid.TargetMpp, 12);
+    }
+
+    [Fact]
+    public void Build_RegionOfInterest_TilesInsideIt()
+    {
+        using Slide slide = OpenCmu();
+        var roi = new SlideBounds(500, 700, 1000, 800);
+
+        TileGrid grid = TileGrid.Build(slide, CmuMpp, new TileGridOptions { TargetMpp = CmuMpp, TileSize = 200, MinTissueFraction = 0, RegionOfInterest = roi });
+
+        Assert.Equal((5, 4), (grid.Columns, grid.Rows));
+        Assert.All(grid.Tiles, t => Assert.True(t.X >= 500 && t.Y >= 700 && t.X + t.Width <= 1500 && t.Y + t.Height <= 1500));
+    }
+
+    [Fact]
+    public void Read_AtNativeResolution_SamePixelsAsReadRegion()
+    {
+        using Slide slide = OpenCmu();
+        TileGrid grid = TileGrid.Build(slide, CmuMpp, new TileGridOptions { TargetMpp = CmuMpp, MinTissueFraction = 0 });
+        Tile tile = grid.Tiles[13];
+
+        Raster pixels = grid.Read(slide, tile);
+
+        Assert.Equal(slide.ReadRegion(tile.X, tile.Y, 0, 256, 256).Pixels, pixels.Pixels);
+    }
+
+    [Theory]
+    [InlineData(2.0, 1, 64)]  // a level matches: read at level 1, no resampling
+    [InlineData(3.0, 1, 96)]  // between levels: read the finer one (level 1, 96 px) and resample to 64
+    public void Read_PyramidSlide_BestLevelThenResample(double scale, int expectedLevel, int readSize)
+    {
+        using Slide slide = Slide.Open(TestData.Path("slides", "boxes.tiff"));
+        const double assumedMpp = 1.0; // boxes.tiff has no resolution; any will do for geometry
+
+        TileGrid grid = TileGrid.Build(slide, assumedMpp, new TileGridOptions { TargetMpp = scale * assumedMpp, TileSize = 64, MinTissueFraction = 0 });
+        Raster tile = grid.Read(slide, grid.Tiles[0]);
+
+        Assert.Equal(expectedLevel, grid.ReadLevel);
+        Assert.Equal((64, 64, 4), (tile.Width, tile.Height, tile.Bands));
+        Raster direct = slide.ReadRegion(0, 0, expectedLevel, readSize, readSize);
+        Raster expected = readSize == 64 ? direct : ImageCodec.Resize(direct, 64, 64);
+        Assert.Equal(expected.Pixels, tile.Pixels);
+    }
+
+    [Theory]
+    [InlineData(256, 256)]
+    [InlineData(256, -1)]
+    [InlineData(0, 0)]
+    public void Build_BadTileOrOverlap_ArgumentException(int tileSize, int overlap)
+    {
+        using Slide slide = OpenCmu();
+
+        Assert.Throws<ArgumentException>(() => TileGrid.Build(slide, CmuMpp, new TileGridOptions { TargetMpp = 0.5, TileSize = tileSize, Overlap = overlap, MinTissueFraction = 0 }));
+    }
+
+    [Fact]
+    public void Build_NoTargetOrNoMaskForTissueFilter_ArgumentExceptionSayingWhat()
+    {
+        using Slide slide = OpenCmu();
+
+        var noTarget = Assert.Throws<ArgumentException>(() => TileGrid.Build(slide, CmuMpp, new TileGridOptions { MinTissueFraction = 0 }));
+        var noMask = Assert.Throws<ArgumentException>(() => TileGrid.Build(slide, CmuMpp, new TileGridOptions { TargetMpp = 0.5 }));
+
+        Assert.Contains("TargetMpp", noTarget.Message, StringComparison.Ordinal);
+        Assert.Contains("tissue mask", noMask.Message, StringComparison.Ordinal);
+    }
+}
