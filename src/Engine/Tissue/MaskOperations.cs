@@ -135,35 +135,28 @@ internal static class MaskOperations
             return (byte[])mask.Clone();
         }
 
+        byte[] horizontal = MinMaxPass(mask, width, height, kernel, dilate, alongRows: true);
+        return MinMaxPass(horizontal, width, height, kernel, dilate, alongRows: false);
+    }
+
+    /// <summary>One 1-D pass of the separable max (dilate) or min (erode) filter, along rows or columns.</summary>
+    private static byte[] MinMaxPass(byte[] source, int width, int height, int kernel, bool dilate, bool alongRows)
+    {
         int before = (kernel - 1) / 2, after = kernel / 2; // OpenCV's anchor for even kernels
-        byte outside = dilate ? (byte)0 : (byte)1;
-        byte Pick(byte a, byte b) => dilate ? Math.Max(a, b) : Math.Min(a, b);
-        var horizontal = new byte[mask.Length];
+        byte neutral = dilate ? (byte)0 : (byte)1;          // what outside pixels count as: never the deciding value
+        int length = alongRows ? width : height;
+        var result = new byte[source.Length];
         for (int y = 0; y < height; y++)
         {
             for (int x = 0; x < width; x++)
             {
-                byte value = dilate ? (byte)0 : (byte)1;
-                for (int dx = -before; dx <= after; dx++)
+                int position = alongRows ? x : y;
+                byte value = neutral;
+                for (int d = -before; d <= after; d++)
                 {
-                    int xx = x + dx;
-                    value = Pick(value, xx < 0 || xx >= width ? outside : mask[(y * width) + xx]);
-                }
-
-                horizontal[(y * width) + x] = value;
-            }
-        }
-
-        var result = new byte[mask.Length];
-        for (int y = 0; y < height; y++)
-        {
-            for (int x = 0; x < width; x++)
-            {
-                byte value = dilate ? (byte)0 : (byte)1;
-                for (int dy = -before; dy <= after; dy++)
-                {
-                    int yy = y + dy;
-                    value = Pick(value, yy < 0 || yy >= height ? outside : horizontal[(yy * width) + x]);
+                    int p = position + d;
+                    byte sample = p < 0 || p >= length ? neutral : source[alongRows ? (y * width) + p : (p * width) + x];
+                    value = dilate ? Math.Max(value, sample) : Math.Min(value, sample);
                 }
 
                 result[(y * width) + x] = value;
