@@ -83,7 +83,7 @@ internal sealed class GrpcCall<TRequest, TResponse> : ICallState, IAsyncStreamRe
 
         foreach (Metadata.Entry entry in _options.Headers ?? [])
         {
-            request.Headers.TryAddWithoutValidation(entry.Key, entry.IsBinary ? GrpcProtocol.EncodeBinaryHeader(entry.ValueBytes) : entry.Value);
+            request.Headers.TryAddWithoutValidation(entry.Key, entry.HeaderValue);
         }
 
         _sendTask = _channel.HttpClient.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, _callCts.Token);
@@ -257,32 +257,8 @@ internal sealed class GrpcCall<TRequest, TResponse> : ICallState, IAsyncStreamRe
             : new Status(StatusCode.Unknown, $"Unexpected grpc-status value '{code}'.");
     }
 
-    private static Metadata ToMetadata(HttpHeaders headers)
-    {
-        var metadata = new Metadata();
-        foreach ((string name, IEnumerable<string> values) in headers)
-        {
-            string key = name.ToLowerInvariant();
-            if (GrpcProtocol.IsReservedHeader(key))
-            {
-                continue;
-            }
-
-            foreach (string value in values)
-            {
-                if (Metadata.Entry.IsBinaryKey(key))
-                {
-                    metadata.Add(key, GrpcProtocol.DecodeBinaryHeader(value));
-                }
-                else
-                {
-                    metadata.Add(key, value);
-                }
-            }
-        }
-
-        return metadata;
-    }
+    private static Metadata ToMetadata(HttpHeaders headers) =>
+        Metadata.FromHeaders(headers.Select(h => (h.Key, (IEnumerable<string?>)h.Value)));
 
     public void Dispose()
     {
@@ -312,7 +288,6 @@ internal sealed class RequestStreamContent<TRequest> : HttpContent, IClientStrea
     {
         _mapException = mapException;
         _callToken = callToken;
-        Headers.ContentType = new MediaTypeHeaderValue(GrpcProtocol.ContentType);
     }
 
     public async Task WriteAsync(TRequest message, CancellationToken cancellationToken = default)

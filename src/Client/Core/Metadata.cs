@@ -19,6 +19,36 @@ public sealed class Metadata : IList<Metadata.Entry>
     /// <summary>Adds a binary entry (the key must end in <c>-bin</c>).</summary>
     public void Add(string key, byte[] valueBytes) => _entries.Add(new Entry(key, valueBytes));
 
+    /// <summary>
+    /// The caller's metadata among HTTP headers or trailers: protocol headers skipped, keys lower-cased,
+    /// <c>-bin</c> values base64-decoded. Client and server read metadata through this one method.
+    /// </summary>
+    public static Metadata FromHeaders(IEnumerable<(string Name, IEnumerable<string?> Values)> headers)
+    {
+        ArgumentNullException.ThrowIfNull(headers);
+        var metadata = new Metadata();
+        foreach ((string name, IEnumerable<string?> values) in headers)
+        {
+            if (GrpcProtocol.IsReservedHeader(name))
+            {
+                continue;
+            }
+
+            string key = name.ToLowerInvariant();
+            foreach (string? value in values)
+            {
+                if (value is null)
+                {
+                    continue;
+                }
+
+                metadata.Add(Entry.IsBinaryKey(key) ? new Entry(key, GrpcProtocol.DecodeBinaryHeader(value)) : new Entry(key, value));
+            }
+        }
+
+        return metadata;
+    }
+
     /// <summary>The first entry with this key, or null.</summary>
     public Entry? Get(string key)
     {
@@ -117,6 +147,9 @@ public sealed class Metadata : IList<Metadata.Entry>
 
         /// <summary>The string value; for binary entries, their bytes as base64.</summary>
         public string Value => _value ?? Convert.ToBase64String(_valueBytes!);
+
+        /// <summary>The value as it goes into an HTTP header: the string, or for binary entries unpadded base64.</summary>
+        public string HeaderValue => _valueBytes is null ? _value! : GrpcProtocol.EncodeBinaryHeader(_valueBytes);
 
         /// <summary>The bytes of a binary entry; for string entries, their ASCII bytes.</summary>
         public byte[] ValueBytes => _valueBytes ?? System.Text.Encoding.ASCII.GetBytes(_value!);

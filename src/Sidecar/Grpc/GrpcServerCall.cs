@@ -122,7 +122,7 @@ internal sealed class GrpcServerCall : IAsyncDisposable
 
             foreach (Metadata.Entry entry in metadata ?? [])
             {
-                HttpContext.Response.Headers.Append(entry.Key, HeaderValue(entry));
+                HttpContext.Response.Headers.Append(entry.Key, entry.HeaderValue);
             }
 
             PrepareHeaders();
@@ -159,13 +159,18 @@ internal sealed class GrpcServerCall : IAsyncDisposable
         HttpResponse response = httpContext.Response;
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = GrpcProtocol.ContentType;
+        WriteStatusHeaders(response, status);
+        return response.CompleteAsync();
+    }
+
+    /// <summary>Trailers-Only: <c>grpc-status</c> and <c>grpc-message</c> in the response headers.</summary>
+    private static void WriteStatusHeaders(HttpResponse response, Status status)
+    {
         response.Headers[GrpcProtocol.StatusHeader] = ((int)status.StatusCode).ToString(CultureInfo.InvariantCulture);
         if (!string.IsNullOrEmpty(status.Detail))
         {
             response.Headers[GrpcProtocol.MessageHeader] = GrpcProtocol.EncodeMessage(status.Detail);
         }
-
-        return response.CompleteAsync();
     }
 
     private async Task EndCoreAsync(Status status, Metadata? trailers)
@@ -181,15 +186,11 @@ internal sealed class GrpcServerCall : IAsyncDisposable
         {
             // Trailers-Only: one HEADERS frame with END_STREAM carries the status.
             PrepareHeaders();
-            response.Headers[GrpcProtocol.StatusHeader] = ((int)status.StatusCode).ToString(CultureInfo.InvariantCulture);
-            if (!string.IsNullOrEmpty(status.Detail))
-            {
-                response.Headers[GrpcProtocol.MessageHeader] = GrpcProtocol.EncodeMessage(status.Detail);
-            }
+            WriteStatusHeaders(response, status);
 
             foreach (Metadata.Entry entry in trailers ?? [])
             {
-                response.Headers.Append(entry.Key, HeaderValue(entry));
+                response.Headers.Append(entry.Key, entry.HeaderValue);
             }
         }
         else
@@ -202,7 +203,7 @@ internal sealed class GrpcServerCall : IAsyncDisposable
 
             foreach (Metadata.Entry entry in trailers ?? [])
             {
-                response.AppendTrailer(entry.Key, HeaderValue(entry));
+                response.AppendTrailer(entry.Key, entry.HeaderValue);
             }
         }
 
@@ -264,40 +265,8 @@ internal sealed class GrpcServerCall : IAsyncDisposable
         HttpContext.Response.Headers[GrpcProtocol.MessageAcceptEncodingHeader] = GrpcProtocol.AcceptedEncodings;
     }
 
-    private static string HeaderValue(Metadata.Entry entry) =>
-        entry.IsBinary ? GrpcProtocol.EncodeBinaryHeader(entry.ValueBytes) : entry.Value;
-
-    private static Metadata ReadRequestMetadata(IHeaderDictionary headers)
-    {
-        var metadata = new Metadata();
-        foreach ((string name, Microsoft.Extensions.Primitives.StringValues values) in headers)
-        {
-            if (GrpcProtocol.IsReservedHeader(name))
-            {
-                continue;
-            }
-
-            string key = name.ToLowerInvariant();
-            foreach (string? value in values)
-            {
-                if (value is null)
-                {
-                    continue;
-                }
-
-                if (Metadata.Entry.IsBinaryKey(key))
-                {
-                    metadata.Add(key, GrpcProtocol.DecodeBinaryHeader(value));
-                }
-                else
-                {
-                    metadata.Add(key, value);
-                }
-            }
-        }
-
-        return metadata;
-    }
+    private static Metadata ReadRequestMetadata(IHeaderDictionary headers) =>
+        Metadata.FromHeaders(headers.Select(h => (h.Key, (IEnumerable<string?>)h.Value)));
 
     public async ValueTask DisposeAsync()
     {
