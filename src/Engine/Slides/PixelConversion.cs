@@ -1,8 +1,18 @@
+using SlidePlugin.Engine.Imaging;
+
 namespace SlidePlugin.Engine.Slides;
 
 /// <summary>OpenSlide's pixel format converted at the boundary, once, as openslide-python does.</summary>
 internal static class PixelConversion
 {
+    /// <summary>The RGBA raster of an OpenSlide ARGB buffer of <paramref name="width"/> x <paramref name="height"/>.</summary>
+    public static Raster ToRaster(uint[] argb, int width, int height)
+    {
+        var rgba = new byte[argb.LongLength * 4];
+        PremultipliedArgbToRgba(argb, rgba);
+        return new Raster(width, height, 4, rgba);
+    }
+
     /// <summary>
     /// Premultiplied ARGB (one native-endian uint32 a pixel, as OpenSlide writes it) to straight RGBA bytes.
     /// Transparent pixels become (0,0,0,0); partly transparent ones are un-premultiplied with integer

@@ -161,9 +161,7 @@ public sealed class Slide : IDisposable
         }
 
         ThrowIfError();
-        var rgba = new byte[argb.LongLength * 4];
-        PixelConversion.PremultipliedArgbToRgba(argb, rgba);
-        return new Raster(width, height, 4, rgba);
+        return PixelConversion.ToRaster(argb, width, height);
     }
 
     /// <summary>Reads an associated image (label, macro, thumbnail, ...) as straight RGBA.</summary>
@@ -190,9 +188,7 @@ public sealed class Slide : IDisposable
         }
 
         ThrowIfError();
-        var rgba = new byte[argb.LongLength * 4];
-        PixelConversion.PremultipliedArgbToRgba(argb, rgba);
-        return new Raster((int)size.Width, (int)size.Height, 4, rgba);
+        return PixelConversion.ToRaster(argb, (int)size.Width, (int)size.Height);
     }
 
     private void ValidateRegion(int level, int width, int height)

@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace SlidePlugin.Engine.Slides;
 
 /// <summary>One pyramid level.</summary>
@@ -34,8 +32,8 @@ public sealed record SlideInfo(
     {
         ArgumentNullException.ThrowIfNull(slide);
         IReadOnlyDictionary<string, string> p = slide.Properties;
-        SlideBounds? bounds = Long(p, "openslide.bounds-x") is { } x && Long(p, "openslide.bounds-y") is { } y
-            && Long(p, "openslide.bounds-width") is { } w && Long(p, "openslide.bounds-height") is { } h
+        SlideBounds? bounds = SlideProperties.Long(p, "openslide.bounds-x") is { } x && SlideProperties.Long(p, "openslide.bounds-y") is { } y
+            && SlideProperties.Long(p, "openslide.bounds-width") is { } w && SlideProperties.Long(p, "openslide.bounds-height") is { } h
             ? new SlideBounds(x, y, w, h)
             : null;
         return new SlideInfo(
@@ -45,14 +43,11 @@ public sealed record SlideInfo(
             slide.Dimensions.Height,
             slide.LevelDimensions.Select((d, i) => new SlideLevel(d.Width, d.Height, slide.LevelDownsamples[i])).ToList(),
             SlideResolution.Resolve(p, mppOverride),
-            double.TryParse(p.GetValueOrDefault("openslide.objective-power"), NumberStyles.Float, CultureInfo.InvariantCulture, out double power) ? power : null,
+            SlideProperties.Number(p, SlideProperties.ObjectivePower),
             bounds,
             p.GetValueOrDefault("openslide.background-color") ?? "FFFFFF",
             p.GetValueOrDefault("openslide.quickhash-1"),
             p,
             slide.AssociatedImageDimensions);
     }
-
-    private static long? Long(IReadOnlyDictionary<string, string> p, string key) =>
-        long.TryParse(p.GetValueOrDefault(key), NumberStyles.Integer, CultureInfo.InvariantCulture, out long value) ? value : null;
 }

@@ -56,9 +56,9 @@ public sealed record SlideResolution(double? MppX, double? MppY, MppSource Sourc
             return new(given, given, MppSource.Override, Invariant($"{given:0.####} µm/px given as an override."));
         }
 
-        if (Number(properties, "openslide.mpp-x") is { } openSlideX && openSlideX > 0)
+        if (SlideProperties.Number(properties, "openslide.mpp-x") is { } openSlideX && openSlideX > 0)
         {
-            double y = Number(properties, "openslide.mpp-y") is { } openSlideY && openSlideY > 0 ? openSlideY : openSlideX;
+            double y = SlideProperties.Number(properties, "openslide.mpp-y") is { } openSlideY && openSlideY > 0 ? openSlideY : openSlideX;
             return new(openSlideX, y, MppSource.OpenSlide, Invariant($"{openSlideX:0.####} x {y:0.####} µm/px from the slide's metadata (openslide.mpp-x/y)."));
         }
 
@@ -74,7 +74,7 @@ public sealed record SlideResolution(double? MppX, double? MppY, MppSource Sourc
             tiffNote = Invariant($" The TIFF resolution tags say {tiffX:0.##} µm/px, which is no scanner's resolution (a software default such as 72 dpi), so they were ignored.");
         }
 
-        if (Number(properties, "openslide.objective-power") is { } power && power > 0)
+        if (SlideProperties.Number(properties, SlideProperties.ObjectivePower) is { } power && power > 0)
         {
             double assumed = MicronsTimesPower / power;
             return new(assumed, assumed, MppSource.ObjectivePower,
@@ -90,12 +90,6 @@ public sealed record SlideResolution(double? MppX, double? MppY, MppSource Sourc
         $"'{slideName}' needs a resolution for this request. {Explanation} Pass the slide's µm per pixel as an override " +
         "(CLI: --mpp MICRONS_PER_PIXEL, e.g. 0.25 for a 40x scan or 0.5 for 20x; gRPC: mpp_override).");
 
-    private static double? Number(IReadOnlyDictionary<string, string> properties, string key) =>
-        properties.TryGetValue(key, out string? text) && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double value)
-            && double.IsFinite(value)
-            ? value
-            : null;
-
     private static double? TiffMpp(IReadOnlyDictionary<string, string> properties, string key)
     {
         double micronsPerUnit = properties.GetValueOrDefault("tiff.ResolutionUnit") switch
@@ -104,7 +98,7 @@ public sealed record SlideResolution(double? MppX, double? MppY, MppSource Sourc
             "inch" => 25_400,
             _ => 0, // "none" or missing: the tags carry no physical size
         };
-        return micronsPerUnit > 0 && Number(properties, key) is { } pixelsPerUnit && pixelsPerUnit > 0 ? micronsPerUnit / pixelsPerUnit : null;
+        return micronsPerUnit > 0 && SlideProperties.Number(properties, key) is { } pixelsPerUnit && pixelsPerUnit > 0 ? micronsPerUnit / pixelsPerUnit : null;
     }
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);

@@ -111,8 +111,7 @@ public sealed record TileGrid(
         if (options.Magnification is { } magnification && magnification > 0)
         {
             // With the slide's objective power, magnification is relative to the scan; without it, assume 10 µm / magnification.
-            return double.TryParse(slide.Properties.GetValueOrDefault("openslide.objective-power"), System.Globalization.NumberStyles.Float,
-                    System.Globalization.CultureInfo.InvariantCulture, out double power) && power > 0
+            return SlideProperties.Number(slide.Properties, SlideProperties.ObjectivePower) is { } power && power > 0
                 ? slideMpp * power / magnification
                 : SlideResolution.MicronsTimesPower / magnification;
         }
