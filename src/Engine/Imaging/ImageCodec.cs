@@ -130,9 +130,9 @@ public static class ImageCodec
             : throw new ImageCodecException($"libvips produced {raster.Width}x{raster.Height} instead of {width}x{height}.");
     }
 
-    private static void EnsureInitialized() => _ = Initialized.Value;
+    internal static void EnsureInitialized() => _ = Initialized.Value;
 
-    private static unsafe VipsImageHandle FromRaster(Raster image)
+    internal static unsafe VipsImageHandle FromRaster(Raster image)
     {
         EnsureInitialized();
         fixed (byte* data = image.Pixels)
@@ -194,7 +194,7 @@ public static class ImageCodec
         return new Raster(image.Width, image.Height, colourBands, pixels);
     }
 
-    private static VipsImageHandle Take(int result, IntPtr output, string what)
+    internal static VipsImageHandle Take(int result, IntPtr output, string what)
     {
         if (result != 0 || output == IntPtr.Zero)
         {
@@ -232,7 +232,7 @@ public static class ImageCodec
     }
 
     /// <summary>libvips' accumulated error text, cleared for the next call.</summary>
-    private static string TakeError()
+    internal static string TakeError()
     {
         string message = (Marshal.PtrToStringUTF8(VipsNative.ErrorBuffer()) ?? string.Empty).Trim();
         VipsNative.ErrorClear();

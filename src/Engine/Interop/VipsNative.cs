@@ -71,6 +71,19 @@ internal static partial class VipsNative
     [LibraryImport(Libraries.Vips, EntryPoint = "vips_reduce", StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int Reduce(VipsImageHandle input, out IntPtr output, double hshrink, double vshrink, string kernelName, int kernel, IntPtr terminator);
 
+    [LibraryImport(Libraries.Vips, EntryPoint = "vips_black", StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int Black(out IntPtr output, int width, int height, string bandsName, int bands, IntPtr terminator);
+
+    [LibraryImport(Libraries.Vips, EntryPoint = "vips_linear", StringMarshalling = StringMarshalling.Utf8)]
+    internal static unsafe partial int Linear(VipsImageHandle input, out IntPtr output, double* a, double* b, int n, string ucharName, int uchar, IntPtr terminator);
+
+    [LibraryImport(Libraries.Vips, EntryPoint = "vips_insert")]
+    internal static partial int Insert(VipsImageHandle main, VipsImageHandle sub, out IntPtr output, int x, int y, IntPtr terminator);
+
+    /// <summary>Saves by file suffix; options ride in the name, e.g. <c>out.tif[tile,pyramid]</c> (no double varargs needed).</summary>
+    [LibraryImport(Libraries.Vips, EntryPoint = "vips_image_write_to_file", StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int ImageWriteToFile(VipsImageHandle image, string nameWithOptions, IntPtr terminator);
+
     [LibraryImport(Libraries.GObject, EntryPoint = "g_object_unref")]
     internal static partial void ObjectUnref(IntPtr obj);
 

@@ -46,6 +46,7 @@ public sealed record TissueMask(int Width, int Height, byte[] Mask, double Downs
             }
         }
 
-        return covered / total;
+        // Summed partial areas can exceed the total by rounding; a fraction stays in [0, 1].
+        return Math.Clamp(covered / total, 0, 1);
     }
 }
