@@ -1,7 +1,8 @@
 """Pixels as openslide-python (Debian python3-openslide) reads them, written as raw RGBA files.
 
 Usage: openslide_pixels.py SLIDE OUTDIR SPEC [SPEC ...]
-SPEC is `region:x,y,level,w,h` (read_region) or `associated:NAME`. The i-th SPEC is written to
+SPEC is `region:x,y,level,w,h` (read_region), `associated:NAME` or `thumbnail:SIZE` (get_thumbnail((SIZE, SIZE)),
+whose width and height are printed, one `W H` line per thumbnail spec). The i-th SPEC is written to
 OUTDIR/<i>.rgba as width*height*4 bytes, straight alpha, rows top to bottom.
 """
 import os
@@ -18,6 +19,9 @@ def main() -> None:
             if kind == "region":
                 x, y, level, w, h = (int(v) for v in arg.split(","))
                 image = slide.read_region((x, y), level, (w, h))
+            elif kind == "thumbnail":
+                image = slide.get_thumbnail((int(arg), int(arg)))
+                print(image.size[0], image.size[1])
             else:
                 image = slide.associated_images[arg]
             with open(os.path.join(out, f"{i}.rgba"), "wb") as f:

@@ -39,4 +39,36 @@ public sealed class Raster
 
     /// <summary>The bands of the pixel at column <paramref name="x"/>, row <paramref name="y"/>.</summary>
     public ReadOnlySpan<byte> this[int x, int y] => Pixels.AsSpan(((y * Width) + x) * Bands, Bands);
+
+    /// <summary>
+    /// This RGBA raster over an opaque <paramref name="background"/>, as RGB; rounded as PIL's
+    /// <c>Image.composite</c>, so fully opaque and fully transparent pixels are exact.
+    /// </summary>
+    public Raster Flatten((byte R, byte G, byte B) background)
+    {
+        if (Bands != 4)
+        {
+            throw new InvalidOperationException($"Flatten needs an RGBA raster, not {Bands} bands.");
+        }
+
+        var rgb = new byte[Width * Height * 3];
+        ReadOnlySpan<byte> source = Pixels;
+        for (int i = 0, o = 0; i < source.Length; i += 4, o += 3)
+        {
+            int a = source[i + 3];
+            rgb[o] = Blend(source[i], background.R, a);
+            rgb[o + 1] = Blend(source[i + 1], background.G, a);
+            rgb[o + 2] = Blend(source[i + 2], background.B, a);
+        }
+
+        return new Raster(Width, Height, 3, rgb);
+
+        // PIL's paste-with-mask: (src * a + dst * (255 - a)) / 255, rounded to nearest.
+        static byte Blend(int foreground, int back, int alpha) => alpha switch
+        {
+            255 => (byte)foreground,
+            0 => (byte)back,
+            _ => (byte)(((foreground * alpha) + (back * (255 - alpha)) + 127) / 255),
+        };
+    }
 }

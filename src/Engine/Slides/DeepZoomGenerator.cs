@@ -38,7 +38,6 @@ public sealed class DeepZoomGenerator
     private readonly (long Columns, long Rows)[] _tileDimensions;
     private readonly int[] _slideLevelOfZ;                              // slide level read for each Deep Zoom level
     private readonly double[] _slideToZDownsample;                      // remaining downsample after that level
-    private readonly (byte R, byte G, byte B) _background;
 
     /// <summary>Prepares tiles of <paramref name="slide"/> (which must stay open while tiles are read).</summary>
     /// <param name="slide">The slide.</param>
@@ -98,8 +97,6 @@ public sealed class DeepZoomGenerator
             _slideToZDownsample[z] = l0Downsample / slide.LevelDownsamples[_slideLevelOfZ[z]];
         }
 
-        BackgroundColor = p.GetValueOrDefault("openslide.background-color") ?? "FFFFFF";
-        _background = ParseColor(BackgroundColor);
     }
 
     /// <summary>Tile edge without overlap.</summary>
@@ -110,9 +107,6 @@ public sealed class DeepZoomGenerator
 
     /// <summary>Whether only the slide's bounds are shown.</summary>
     public bool LimitBounds { get; }
-
-    /// <summary>The background colour tiles are composited on, as hex RRGGBB.</summary>
-    public string BackgroundColor { get; }
 
     /// <summary>Number of Deep Zoom levels (level 0 is 1x1, the last is full resolution).</summary>
     public int LevelCount => _zDimensions.Length;
@@ -136,18 +130,18 @@ public sealed class DeepZoomGenerator
     }
 
     /// <summary>Where tile (<paramref name="column"/>, <paramref name="row"/>) of Deep Zoom <paramref name="level"/> is read from.</summary>
-    /// <exception cref="SlideException"><see cref="SlideErrorKind.InvalidRequest"/> for a level or address out of range; the message gives the ranges.</exception>
+    /// <exception cref="SlideException"><see cref="SlideErrorKind.OutOfRange"/> for a level or address out of range; the message gives the ranges.</exception>
     public DeepZoomTileSource GetTileSource(int level, long column, long row)
     {
         if (level < 0 || level >= LevelCount)
         {
-            throw new SlideException(SlideErrorKind.InvalidRequest, $"Deep Zoom level {level} does not exist: levels are 0..{LevelCount - 1}.");
+            throw new SlideException(SlideErrorKind.OutOfRange, $"Deep Zoom level {level} does not exist: levels are 0..{LevelCount - 1}.");
         }
 
         (long columns, long rows) = _tileDimensions[level];
         if (column < 0 || column >= columns || row < 0 || row >= rows)
         {
-            throw new SlideException(SlideErrorKind.InvalidRequest, $"Deep Zoom tile ({column}, {row}) does not exist at level {level}: it has {columns} x {rows} tiles.");
+            throw new SlideException(SlideErrorKind.OutOfRange, $"Deep Zoom tile ({column}, {row}) does not exist at level {level}: it has {columns} x {rows} tiles.");
         }
 
         int slideLevel = _slideLevelOfZ[level];
@@ -177,50 +171,16 @@ public sealed class DeepZoomGenerator
     /// <summary>
     /// The tile as RGB, composited on the background colour and scaled to its Deep Zoom size.
     /// </summary>
-    /// <exception cref="SlideException">An address out of range (InvalidRequest) or a failed read (ReadFailed).</exception>
+    /// <exception cref="SlideException">An address out of range (OutOfRange) or a failed read (ReadFailed).</exception>
     public Raster GetTile(int level, long column, long row)
     {
         DeepZoomTileSource source = GetTileSource(level, column, row);
         Raster region = _slide.ReadRegion(source.X, source.Y, source.SlideLevel, source.ReadWidth, source.ReadHeight);
-        Raster tile = CompositeOnBackground(region, _background);
+        Raster tile = region.Flatten(_slide.BackgroundColor);
         return tile.Width == source.TileWidth && tile.Height == source.TileHeight
             ? tile
             : ImageCodec.Resize(tile, source.TileWidth, source.TileHeight);
     }
-
-    /// <summary>RGBA over an opaque colour, rounded as PIL's <c>Image.composite</c>.</summary>
-    internal static Raster CompositeOnBackground(Raster rgba, (byte R, byte G, byte B) background)
-    {
-        if (rgba.Bands != 4)
-        {
-            throw new ArgumentException("Compositing needs an RGBA raster.", nameof(rgba));
-        }
-
-        var rgb = new byte[rgba.Width * rgba.Height * 3];
-        ReadOnlySpan<byte> source = rgba.Pixels;
-        for (int i = 0, o = 0; i < source.Length; i += 4, o += 3)
-        {
-            int a = source[i + 3];
-            rgb[o] = Blend(source[i], background.R, a);
-            rgb[o + 1] = Blend(source[i + 1], background.G, a);
-            rgb[o + 2] = Blend(source[i + 2], background.B, a);
-        }
-
-        return new Raster(rgba.Width, rgba.Height, 3, rgb);
-
-        // PIL's paste-with-mask: (src * a + dst * (255 - a)) / 255, rounded to nearest.
-        static byte Blend(int foreground, int back, int alpha) => alpha switch
-        {
-            255 => (byte)foreground,
-            0 => (byte)back,
-            _ => (byte)(((foreground * alpha) + (back * (255 - alpha)) + 127) / 255),
-        };
-    }
-
-    private static (byte R, byte G, byte B) ParseColor(string hex) =>
-        hex.Length == 6 && int.TryParse(hex, NumberStyles.HexNumber, CultureInfo.InvariantCulture, out int value)
-            ? ((byte)(value >> 16), (byte)(value >> 8), (byte)value)
-            : ((byte)255, (byte)255, (byte)255);
 
     private static long CeilDiv(long value, long divisor) => (value + divisor - 1) / divisor;
 }

@@ -81,6 +81,13 @@ public sealed class Slide : IDisposable
     /// <summary>The vendor OpenSlide detected (<c>openslide.vendor</c>), e.g. <c>aperio</c>.</summary>
     public string? Vendor => Properties.GetValueOrDefault("openslide.vendor");
 
+    /// <summary>The colour behind the scanned area (<c>openslide.background-color</c>, white when absent).</summary>
+    public (byte R, byte G, byte B) BackgroundColor =>
+        Properties.GetValueOrDefault("openslide.background-color") is { Length: 6 } hex
+            && int.TryParse(hex, System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture, out int rgb)
+            ? ((byte)(rgb >> 16), (byte)(rgb >> 8), (byte)rgb)
+            : ((byte)255, (byte)255, (byte)255);
+
     /// <summary>The version of the OpenSlide library in use.</summary>
     public static string LibraryVersion => Marshal.PtrToStringUTF8(OpenSlideNative.GetVersion()) ?? "unknown";
 
@@ -147,7 +154,7 @@ public sealed class Slide : IDisposable
     /// <paramref name="level"/>'s pixels. Parts outside the slide are transparent (0,0,0,0).
     /// </summary>
     /// <exception cref="SlideException">
-    /// <see cref="SlideErrorKind.InvalidRequest"/> for a level out of range, a negative size or one past
+    /// <see cref="SlideErrorKind.OutOfRange"/> for a level that does not exist; <see cref="SlideErrorKind.InvalidRequest"/> for a negative size or one past
     /// <see cref="MaxRegionPixels"/> (checked before anything is allocated); <see cref="SlideErrorKind.ReadFailed"/>
     /// when OpenSlide fails, after which the slide is unusable (the error latches).
     /// </exception>
@@ -191,12 +198,45 @@ public sealed class Slide : IDisposable
         return PixelConversion.ToRaster(argb, (int)size.Width, (int)size.Height);
     }
 
+    /// <summary>
+    /// The whole slide as RGBA with about <paramref name="downsample"/> level-0 pixels a pixel: the best level
+    /// read whole, then reduced (never enlarged) to round(dimensions / downsample).
+    /// </summary>
+    /// <exception cref="SlideException">InvalidRequest when even the chosen level is past <see cref="MaxRegionPixels"/>.</exception>
+    public Raster ReadDownsampled(double downsample)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(downsample, 1.0);
+        int level = GetBestLevelForDownsample(downsample);
+        (long levelWidth, long levelHeight) = LevelDimensions[level];
+        if (levelWidth * levelHeight > MaxRegionPixels)
+        {
+            throw new SlideException(SlideErrorKind.InvalidRequest,
+                $"'{System.IO.Path.GetFileName(Path)}' has no pyramid level small enough to read whole at downsample {downsample:0.##} (the best is {levelWidth}x{levelHeight}).");
+        }
+
+        Raster view = ReadRegion(0, 0, level, (int)levelWidth, (int)levelHeight);
+        int width = (int)Math.Max(1, Math.Round(Dimensions.Width / downsample));
+        int height = (int)Math.Max(1, Math.Round(Dimensions.Height / downsample));
+        return width < view.Width && height < view.Height ? ImageCodec.Resize(view, width, height) : view;
+    }
+
+    /// <summary>
+    /// An RGB thumbnail that fits in <paramref name="maxSize"/> x <paramref name="maxSize"/>, composited on the
+    /// background colour, like openslide-python's <c>get_thumbnail</c>.
+    /// </summary>
+    public Raster GetThumbnail(int maxSize)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxSize, 1);
+        double downsample = Math.Max(1.0, Math.Max((double)Dimensions.Width / maxSize, (double)Dimensions.Height / maxSize));
+        return ReadDownsampled(downsample).Flatten(BackgroundColor);
+    }
+
     private void ValidateRegion(int level, int width, int height)
     {
         ThrowIfError();
         if (level < 0 || level >= LevelCount)
         {
-            throw new SlideException(SlideErrorKind.InvalidRequest, $"Level {level} does not exist: '{System.IO.Path.GetFileName(Path)}' has levels 0..{LevelCount - 1}.");
+            throw new SlideException(SlideErrorKind.OutOfRange, $"Level {level} does not exist: '{System.IO.Path.GetFileName(Path)}' has levels 0..{LevelCount - 1}.");
         }
 
         if (width < 0 || height < 0)

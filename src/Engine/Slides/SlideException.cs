@@ -12,8 +12,11 @@ public enum SlideErrorKind
     /// <summary>OpenSlide opened the slide but a read failed; the error has latched on the handle.</summary>
     ReadFailed,
 
-    /// <summary>The request does not fit the slide (level out of range, size too large).</summary>
+    /// <summary>The request does not fit the slide (negative or too large a size, unknown associated image, no resolution).</summary>
     InvalidRequest,
+
+    /// <summary>An index past the end: a level, or a Deep Zoom level or tile address, that does not exist.</summary>
+    OutOfRange,
 }
 
 /// <summary>A slide could not be opened or read. The message quotes OpenSlide's reason where there is one.</summary>

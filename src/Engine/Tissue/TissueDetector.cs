@@ -12,29 +12,14 @@ namespace SlidePlugin.Engine.Tissue;
 public static class TissueDetector
 {
     /// <summary>Detects tissue on a whole slide; <paramref name="mpp"/> is its level-0 µm per pixel.</summary>
-    /// <exception cref="SlideException">The slide has no level small enough to read whole for segmentation.</exception>
+    /// <exception cref="SlideException">InvalidRequest when the slide has no level small enough to read whole for segmentation.</exception>
     public static TissueMask Detect(Slide slide, double mpp, TissueDetectionOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(slide);
         options ??= new TissueDetectionOptions();
         (long width0, long height0) = slide.Dimensions;
         double wanted = Math.Max(1.0, Math.Max(width0, height0) / (double)options.SegmentationSize);
-        int level = slide.GetBestLevelForDownsample(wanted);
-        (long levelWidth, long levelHeight) = slide.LevelDimensions[level];
-        if (levelWidth * levelHeight > Slide.MaxRegionPixels)
-        {
-            throw new SlideException(SlideErrorKind.InvalidRequest,
-                $"'{Path.GetFileName(slide.Path)}' has no pyramid level small enough for tissue detection (smallest usable is {levelWidth}x{levelHeight}).");
-        }
-
-        Raster view = slide.ReadRegion(0, 0, level, (int)levelWidth, (int)levelHeight);
-        int width = (int)Math.Max(1, Math.Round(width0 / wanted));
-        int height = (int)Math.Max(1, Math.Round(height0 / wanted));
-        if (width < view.Width && height < view.Height)
-        {
-            view = ImageCodec.Resize(view, width, height);
-        }
-
+        Raster view = slide.ReadDownsampled(wanted);
         double downsampleX = (double)width0 / view.Width, downsampleY = (double)height0 / view.Height;
         return DetectCore(view, mpp * Math.Sqrt(downsampleX * downsampleY), downsampleX, downsampleY, options);
     }

@@ -34,10 +34,21 @@ internal static class ServeCommand
             DefaultValueFactory = _ => 10,
         };
 
+        var slideRoots = new Option<string[]>("--slide-root")
+        {
+            Description = "A folder whose slides may be served (repeatable; default: the current directory). Paths outside every root, through '..' or symlinks, are refused.",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var slideCache = new Option<int>("--slide-cache")
+        {
+            Description = "How many slides to keep open (least recently used closed first).",
+            DefaultValueFactory = _ => 16,
+        };
+
         var command = new Command("serve",
             "Run the gRPC sidecar (HTTP/2 on 127.0.0.1:50051 by default) for slide viewers, batch scripts and " +
             "any gRPC client of proto/slideplugin/v1. Health (grpc.health.v1) and reflection are always on.");
-        foreach (Option option in new Option[] { listen, unix, tlsCert, tlsKey, authToken, detailedErrors, maxReceive, grace })
+        foreach (Option option in new Option[] { listen, unix, slideRoots, slideCache, tlsCert, tlsKey, authToken, detailedErrors, maxReceive, grace })
         {
             command.Options.Add(option);
         }
@@ -65,11 +76,34 @@ internal static class ServeCommand
                 },
             };
 
+            string[] roots = parseResult.GetValue(slideRoots) is { Length: > 0 } given ? given : [Environment.CurrentDirectory];
+            SlideRoots slideRootPolicy;
+            try
+            {
+                slideRootPolicy = new SlideRoots(roots);
+            }
+            catch (DirectoryNotFoundException e)
+            {
+                stderr.WriteLine($"slideplugin: --slide-root: {e.Message}");
+                return ExitCodes.Usage;
+            }
+
+            if (parseResult.GetValue(slideCache) < 1)
+            {
+                stderr.WriteLine("slideplugin: --slide-cache must be at least 1.");
+                return ExitCodes.Usage;
+            }
+
             using Serilog.Core.Logger logger = LoggingSetup.CreateSerilogLogger(SlidePluginCli.LogSettingsOf(parseResult, global));
+            using var slides = new SlideService(slideRootPolicy, parseResult.GetValue(slideCache));
             SidecarServer server;
             try
             {
-                server = SidecarServer.Create(settings, logger, registry => new SystemService(natives).BindTo(registry));
+                server = SidecarServer.Create(settings, logger, registry =>
+                {
+                    new SystemService(natives).BindTo(registry);
+                    slides.BindTo(registry);
+                });
             }
             catch (ServerConfigurationException e)
             {
@@ -89,7 +123,7 @@ internal static class ServeCommand
                     return ExitCodes.Failure;
                 }
 
-                logger.ForContext("SourceContext", "SlidePlugin.Serve").Information("slideplugin {Version} serving gRPC on {Addresses}", typeof(ServeCommand).Assembly.GetName().Version?.ToString(3), server.Addresses);
+                logger.ForContext("SourceContext", "SlidePlugin.Serve").Information("slideplugin {Version} serving gRPC on {Addresses}, slides under {SlideRoots}", typeof(ServeCommand).Assembly.GetName().Version?.ToString(3), server.Addresses, slideRootPolicy.Roots);
                 await server.WaitForShutdownAsync(CancellationToken.None).ConfigureAwait(false);
             }
 

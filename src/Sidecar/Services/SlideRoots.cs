@@ -1,0 +1,110 @@
+using System.Runtime.InteropServices;
+using SlidePlugin.Grpc;
+
+namespace SlidePlugin.Sidecar.Services;
+
+/// <summary>
+/// The folders the sidecar serves slides from (<c>--slide-root</c>, repeatable; default the working
+/// directory). A request names a slide relative to a root (roots tried in order) or absolutely. The
+/// path is refused with PERMISSION_DENIED when it leaves every root, lexically (<c>..</c>) or through a
+/// symlink (the real path, resolved by the C library, must lie under a root's real path); it is
+/// NOT_FOUND when it stays inside but does not exist.
+/// </summary>
+public sealed partial class SlideRoots
+{
+    private readonly string[] _roots;     // as given, made absolute, each ending in '/'
+    private readonly string[] _realRoots; // the same with symlinks resolved
+
+    /// <summary>Creates the policy over <paramref name="roots"/>, which must exist.</summary>
+    /// <exception cref="DirectoryNotFoundException">A root is missing or not a folder.</exception>
+    public SlideRoots(IEnumerable<string> roots)
+    {
+        ArgumentNullException.ThrowIfNull(roots);
+        _roots = roots.Select(root =>
+        {
+            string full = Path.GetFullPath(root);
+            return Directory.Exists(full) ? WithSeparator(full) : throw new DirectoryNotFoundException($"Slide root '{root}' is not a folder.");
+        }).Distinct(StringComparer.Ordinal).ToArray();
+        _realRoots = _roots.Select(root => WithSeparator(RealPath(root) ?? root)).ToArray();
+        if (_roots.Length == 0)
+        {
+            throw new ArgumentException("At least one slide root is needed.", nameof(roots));
+        }
+    }
+
+    /// <summary>The roots, absolute.</summary>
+    public IReadOnlyList<string> Roots => _roots;
+
+    /// <summary>The real path of the slide that <paramref name="requested"/> names.</summary>
+    /// <exception cref="RpcException">INVALID_ARGUMENT (empty), PERMISSION_DENIED (outside the roots) or NOT_FOUND.</exception>
+    public string Resolve(string requested)
+    {
+        if (string.IsNullOrWhiteSpace(requested))
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "path is empty: name a slide relative to a --slide-root folder."));
+        }
+
+        if (requested.Contains('\0', StringComparison.Ordinal))
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "path contains a NUL character."));
+        }
+
+        string? insideLexically = null;
+        foreach (string root in _roots)
+        {
+            string candidate = Path.GetFullPath(Path.IsPathRooted(requested) ? requested : Path.Combine(root, requested));
+            if (!candidate.StartsWith(root, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            insideLexically ??= candidate;
+            if (!File.Exists(candidate))
+            {
+                continue;
+            }
+
+            string real = RealPath(candidate) ?? candidate;
+            if (!_realRoots.Any(r => real.StartsWith(r, StringComparison.Ordinal)))
+            {
+                throw new RpcException(new Status(StatusCode.PermissionDenied, $"'{requested}' leads outside the slide roots (through a symlink); the server only serves slides under --slide-root."));
+            }
+
+            return real;
+        }
+
+        if (insideLexically is null)
+        {
+            throw new RpcException(new Status(StatusCode.PermissionDenied, $"'{requested}' is outside the slide roots; the server only serves slides under --slide-root ({string.Join(", ", _roots)})."));
+        }
+
+        throw new RpcException(new Status(StatusCode.NotFound, $"Slide '{requested}' not found under the slide roots."));
+    }
+
+    private static string WithSeparator(string path) => path.EndsWith('/') ? path : path + "/";
+
+    /// <summary>realpath(3): the canonical path with every symlink resolved, or null when it cannot be resolved.</summary>
+    private static string? RealPath(string path)
+    {
+        IntPtr resolved = NativeRealPath(path, IntPtr.Zero);
+        if (resolved == IntPtr.Zero)
+        {
+            return null;
+        }
+
+        try
+        {
+            return Marshal.PtrToStringUTF8(resolved);
+        }
+        finally
+        {
+            NativeFree(resolved);
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "realpath", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial IntPtr NativeRealPath(string path, IntPtr resolved);
+
+    [LibraryImport("libc", EntryPoint = "free")]
+    private static partial void NativeFree(IntPtr memory);
+}
