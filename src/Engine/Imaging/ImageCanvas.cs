@@ -85,7 +85,7 @@ public sealed class ImageCanvas : IDisposable
         ArgumentOutOfRangeException.ThrowIfGreaterThan(options.Quality, 100);
 
         string full = Path.GetFullPath(path);
-        string temporary = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.partial.tif");
+        string temporary = IO.AtomicFile.TemporaryPathFor(full) + ".tif"; // libvips picks the saver by suffix
         // libvips options ride in the file name; xres/yres are pixels per mm whatever unit the file records.
         string resolution = options.Mpp is { } mpp && mpp > 0
             ? string.Create(CultureInfo.InvariantCulture, $",resunit=cm,xres={1000 / mpp:R},yres={1000 / mpp:R}")

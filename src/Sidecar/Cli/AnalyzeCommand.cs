@@ -56,32 +56,13 @@ internal static partial class AnalyzeCommand
 
     private static int Run(FileInfo slideFile, double? mppOverride, TextWriter stdout, TextWriter stderr)
     {
-        Slide slide;
-        try
+        if (!CliSlides.TryOpen(slideFile, mppOverride, stderr, out Slide slide, out SlideResolution resolution, out double mpp))
         {
-            slide = Slide.Open(slideFile.FullName);
-        }
-        catch (SlideException e)
-        {
-            stderr.WriteLine($"slideplugin: {e.Message}");
             return ExitCodes.Failure;
         }
 
         using (slide)
         {
-            SlideResolution resolution;
-            double mpp;
-            try
-            {
-                resolution = SlideResolution.Resolve(slide.Properties, mppOverride);
-                mpp = resolution.RequireMppX(slideFile.Name);
-            }
-            catch (SlideException e)
-            {
-                stderr.WriteLine($"slideplugin: {e.Message}");
-                return ExitCodes.Failure;
-            }
-
             var invariant = CultureInfo.InvariantCulture;
             stdout.WriteLine(string.Create(invariant, $"slide       {slideFile.FullName}"));
             stdout.WriteLine(string.Create(invariant, $"vendor      {slide.Vendor}"));

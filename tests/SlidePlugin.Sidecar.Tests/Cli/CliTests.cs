@@ -47,7 +47,6 @@ public class CliTests
 
     [Theory]
     [InlineData(3, "train", "--dataset", "mnist-bags", "--data", "x", "--out", "y")]
-    [InlineData(4, "tiles", "slide.svs", "--out", "y")]
     public async Task Verb_NotImplementedYet_SaysSoAndExitsNonZero(int issue, params string[] args)
     {
         _ = issue;
@@ -93,6 +92,48 @@ public class CliTests
         Assert.Contains("0.499", output, StringComparison.Ordinal);
         Assert.Equal(ExitCodes.NotImplemented, exitCode);
         Assert.Contains("issue #7", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Tiles_Cmu_WritesEveryTissueTileIndexAndGeoJsonAtomically()
+    {
+        string folder = Path.Combine(Path.GetTempPath(), $"slideplugin-tiles-{Guid.NewGuid():N}");
+        try
+        {
+            string slidePath = TestData.Path("slides", "CMU-1-Small-Region.svs");
+            (int exitCode, string output, string error) = await RunAsync("tiles", slidePath, "--target-mpp", "0.5", "--out", folder);
+
+            Assert.True(exitCode == ExitCodes.Success, error);
+            using var slide = Engine.Slides.Slide.Open(slidePath);
+            Engine.Tissue.TileGrid expected = Engine.Tissue.TileGrid.Build(slide, 0.499, new Engine.Tissue.TileGridOptions { TargetMpp = 0.5 },
+                Engine.Tissue.TissueDetector.Detect(slide, 0.499));
+            string[] rows = File.ReadAllLines(Path.Combine(folder, "tiles.csv"));
+            Assert.Equal("file,column,row,minx,miny,width,height,tissue_fraction", rows[0]);
+            Assert.Equal(expected.Tiles.Select(t => $"{t.X}_{t.Y}.jpeg"), rows.Skip(1).Select(r => r.Split(',')[0]));
+            Assert.Contains($"{expected.Tiles.Count} tiles of 256 px", output, StringComparison.Ordinal);
+            Engine.Imaging.Raster tile = Engine.Imaging.ImageCodec.Decode(File.ReadAllBytes(Path.Combine(folder, rows[1].Split(',')[0])));
+            Assert.Equal((256, 256, 3), (tile.Width, tile.Height, tile.Bands));
+            using var geojson = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "tissue.geojson")));
+            Assert.NotEqual(0, geojson.RootElement.GetProperty("features").GetArrayLength());
+            Assert.Empty(Directory.GetFiles(folder, ".*partial*"));
+            Assert.Equal(expected.Tiles.Count + 2, Directory.GetFiles(folder).Length);
+        }
+        finally
+        {
+            if (Directory.Exists(folder))
+            {
+                Directory.Delete(folder, recursive: true);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Tiles_SlideWithoutMpp_StopsAndNamesTheMppOption()
+    {
+        (int exitCode, _, string error) = await RunAsync("tiles", TestData.Path("slides", "boxes.tiff"), "--target-mpp", "0.5", "--out", Path.GetTempPath());
+
+        Assert.Equal(ExitCodes.Failure, exitCode);
+        Assert.Contains("--mpp", error, StringComparison.Ordinal);
     }
 
     [Fact]
