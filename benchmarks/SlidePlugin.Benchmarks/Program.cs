@@ -1,14 +1,19 @@
 using SlidePlugin.Benchmarks.Grpc;
+using SlidePlugin.Benchmarks.Slides;
 
 // Benchmarks of SlidePlugin against their references, side by side in one run.
 //   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- grpc [pings] [blocks] [block-bytes]
+//   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- tiles [slide-size ...]
 string which = args.Length > 0 ? args[0] : "help";
 int Arg(int index, int fallback) => args.Length > index ? int.Parse(args[index], System.Globalization.CultureInfo.InvariantCulture) : fallback;
 switch (which)
 {
     case "grpc":
         return await TransportBenchmark.RunAsync(pings: Arg(1, 5000), blocks: Arg(2, 4000), blockSize: Arg(3, 64 * 1024));
+    case "tiles":
+        return await StreamTilesBenchmark.RunAsync(args.Length > 1 ? args[1..].Select(a => int.Parse(a, System.Globalization.CultureInfo.InvariantCulture)).ToArray() : [20000, 40000]);
     default:
         Console.Error.WriteLine("usage: SlidePlugin.Benchmarks grpc [pings=5000] [blocks=4000] [block-bytes=65536]");
+        Console.Error.WriteLine("       SlidePlugin.Benchmarks tiles [slide-size=20000 40000 ...]");
         return 2;
 }

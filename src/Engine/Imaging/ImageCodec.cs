@@ -47,6 +47,10 @@ public static class ImageCodec
             throw new ImageCodecException($"libvips failed to start: {TakeError()}");
         }
 
+        // libvips' operation cache pays off for repeated pipelines on files; here every call is on fresh
+        // pixels, so it would only hold recent images (memory) and cost a hash lookup per call.
+        VipsNative.CacheSetMax(0);
+
         return true;
     });
 
@@ -77,14 +81,18 @@ public static class ImageCodec
         }
     }
 
-    /// <summary>Encodes as baseline JPEG at <paramref name="quality"/> (1-100), metadata stripped. Alpha, if any, is dropped.</summary>
+    /// <summary>
+    /// Encodes as baseline JPEG at <paramref name="quality"/> (1-100) with 4:2:0 chroma subsampling (as PIL
+    /// and tile pipelines write it; libvips' own default keeps full chroma from quality 90 up), metadata
+    /// stripped. Alpha, if any, is dropped.
+    /// </summary>
     public static byte[] EncodeJpeg(Raster image, int quality = 90)
     {
         ArgumentNullException.ThrowIfNull(image);
         ArgumentOutOfRangeException.ThrowIfLessThan(quality, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(quality, 100);
         using VipsImageHandle vips = FromRaster(image.Bands is 2 or 4 ? DropAlpha(image) : image);
-        int result = VipsNative.JpegSaveBuffer(vips, out IntPtr buffer, out nuint length, "Q", quality, "strip", 1, IntPtr.Zero);
+        int result = VipsNative.JpegSaveBuffer(vips, out IntPtr buffer, out nuint length, "Q", quality, "strip", 1, "subsample_mode", VipsNative.SubsampleOn, IntPtr.Zero);
         return TakeBuffer(result, buffer, length, "JPEG");
     }
 

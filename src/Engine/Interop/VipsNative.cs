@@ -23,6 +23,9 @@ internal static partial class VipsNative
     [LibraryImport(Libraries.Vips, EntryPoint = "vips_init", StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int Init(string argv0);
 
+    [LibraryImport(Libraries.Vips, EntryPoint = "vips_cache_set_max")]
+    internal static partial void CacheSetMax(int max);
+
     [LibraryImport(Libraries.Vips, EntryPoint = "vips_error_buffer")]
     internal static partial IntPtr ErrorBuffer();
 
@@ -60,7 +63,10 @@ internal static partial class VipsNative
     internal static partial int Cast(VipsImageHandle input, out IntPtr output, int format, IntPtr terminator);
 
     [LibraryImport(Libraries.Vips, EntryPoint = "vips_jpegsave_buffer", StringMarshalling = StringMarshalling.Utf8)]
-    internal static partial int JpegSaveBuffer(VipsImageHandle input, out IntPtr buffer, out nuint length, string qName, int quality, string stripName, int strip, IntPtr terminator);
+    internal static partial int JpegSaveBuffer(VipsImageHandle input, out IntPtr buffer, out nuint length, string qName, int quality, string stripName, int strip, string subsampleName, int subsample, IntPtr terminator);
+
+    /// <summary>VIPS_FOREIGN_SUBSAMPLE_ON: 4:2:0 chroma, what PIL and most tile pipelines write.</summary>
+    public const int SubsampleOn = 1;
 
     [LibraryImport(Libraries.Vips, EntryPoint = "vips_pngsave_buffer", StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int PngSaveBuffer(VipsImageHandle input, out IntPtr buffer, out nuint length, string compressionName, int compression, IntPtr terminator);

@@ -175,8 +175,7 @@ public sealed class DeepZoomGenerator
     public Raster GetTile(int level, long column, long row)
     {
         DeepZoomTileSource source = GetTileSource(level, column, row);
-        Raster region = _slide.ReadRegion(source.X, source.Y, source.SlideLevel, source.ReadWidth, source.ReadHeight);
-        Raster tile = region.Flatten(_slide.BackgroundColor);
+        Raster tile = _slide.ReadRegionRgb(source.X, source.Y, source.SlideLevel, source.ReadWidth, source.ReadHeight);
         return tile.Width == source.TileWidth && tile.Height == source.TileHeight
             ? tile
             : ImageCodec.Resize(tile, source.TileWidth, source.TileHeight);

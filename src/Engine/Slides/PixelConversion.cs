@@ -6,11 +6,58 @@ namespace SlidePlugin.Engine.Slides;
 internal static class PixelConversion
 {
     /// <summary>The RGBA raster of an OpenSlide ARGB buffer of <paramref name="width"/> x <paramref name="height"/>.</summary>
-    public static Raster ToRaster(uint[] argb, int width, int height)
+    public static Raster ToRaster(ReadOnlySpan<uint> argb, int width, int height)
     {
-        var rgba = new byte[argb.LongLength * 4];
+        var rgba = new byte[argb.Length * 4];
         PremultipliedArgbToRgba(argb, rgba);
         return new Raster(width, height, 4, rgba);
+    }
+
+    /// <summary>The RGB raster of an OpenSlide ARGB buffer composited on <paramref name="background"/>.</summary>
+    public static Raster ToRgbRaster(ReadOnlySpan<uint> argb, int width, int height, (byte R, byte G, byte B) background)
+    {
+        var rgb = new byte[argb.Length * 3];
+        PremultipliedArgbToRgb(argb, rgb, background);
+        return new Raster(width, height, 3, rgb);
+    }
+
+    /// <summary>
+    /// Premultiplied ARGB straight to RGB over an opaque <paramref name="background"/> in one pass, with exactly the
+    /// arithmetic of <see cref="PremultipliedArgbToRgba"/> followed by <see cref="Raster.Flatten"/> (openslide-python's
+    /// un-premultiply, then PIL's composite), so the two paths give identical bytes.
+    /// </summary>
+    public static void PremultipliedArgbToRgb(ReadOnlySpan<uint> argb, Span<byte> rgb, (byte R, byte G, byte B) background)
+    {
+        if (rgb.Length < argb.Length * 3)
+        {
+            throw new ArgumentException("Destination too small.", nameof(rgb));
+        }
+
+        for (int i = 0, o = 0; i < argb.Length; i++, o += 3)
+        {
+            uint value = argb[i];
+            uint a = value >> 24;
+            if (a == 255)
+            {
+                rgb[o] = (byte)(value >> 16);
+                rgb[o + 1] = (byte)(value >> 8);
+                rgb[o + 2] = (byte)value;
+            }
+            else if (a == 0)
+            {
+                rgb[o] = background.R;
+                rgb[o + 1] = background.G;
+                rgb[o + 2] = background.B;
+            }
+            else
+            {
+                rgb[o] = Blend(255 * ((value >> 16) & 0xFF) / a, background.R, a);
+                rgb[o + 1] = Blend(255 * ((value >> 8) & 0xFF) / a, background.G, a);
+                rgb[o + 2] = Blend(255 * (value & 0xFF) / a, background.B, a);
+            }
+        }
+
+        static byte Blend(uint straight, uint back, uint alpha) => (byte)((((byte)straight * alpha) + (back * (255 - alpha)) + 127) / 255);
     }
 
     /// <summary>

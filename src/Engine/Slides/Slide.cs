@@ -158,17 +158,40 @@ public sealed class Slide : IDisposable
     /// <see cref="MaxRegionPixels"/> (checked before anything is allocated); <see cref="SlideErrorKind.ReadFailed"/>
     /// when OpenSlide fails, after which the slide is unusable (the error latches).
     /// </exception>
-    public unsafe Raster ReadRegion(long x, long y, int level, int width, int height)
+    public Raster ReadRegion(long x, long y, int level, int width, int height) =>
+        ReadArgb(x, y, level, width, height, static (argb, w, h, _) => PixelConversion.ToRaster(argb, w, h), default);
+
+    /// <summary>
+    /// Reads a region like <see cref="ReadRegion"/>, composited on the slide's <see cref="BackgroundColor"/> as RGB
+    /// (what tiles, thumbnails and Deep Zoom show): the same bytes as <c>ReadRegion(...).Flatten(BackgroundColor)</c>
+    /// in one pass.
+    /// </summary>
+    /// <exception cref="SlideException">As <see cref="ReadRegion"/>.</exception>
+    public Raster ReadRegionRgb(long x, long y, int level, int width, int height) =>
+        ReadArgb(x, y, level, width, height, static (argb, w, h, background) => PixelConversion.ToRgbRaster(argb, w, h, background), BackgroundColor);
+
+    private delegate Raster ArgbConverter(ReadOnlySpan<uint> argb, int width, int height, (byte R, byte G, byte B) background);
+
+    /// <summary>One native read into a pooled buffer (regions are read often; a fresh 256 KiB array each time would churn the large object heap).</summary>
+    private unsafe Raster ReadArgb(long x, long y, int level, int width, int height, ArgbConverter convert, (byte R, byte G, byte B) background)
     {
         ValidateRegion(level, width, height);
-        var argb = new uint[(long)width * height];
-        fixed (uint* destination = argb)
+        int pixels = width * height;
+        uint[] argb = System.Buffers.ArrayPool<uint>.Shared.Rent(pixels);
+        try
         {
-            OpenSlideNative.ReadRegion(_handle, destination, x, y, level, width, height);
-        }
+            fixed (uint* destination = argb)
+            {
+                OpenSlideNative.ReadRegion(_handle, destination, x, y, level, width, height);
+            }
 
-        ThrowIfError();
-        return PixelConversion.ToRaster(argb, width, height);
+            ThrowIfError();
+            return convert(argb.AsSpan(0, pixels), width, height, background);
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<uint>.Shared.Return(argb);
+        }
     }
 
     /// <summary>Reads an associated image (label, macro, thumbnail, ...) as straight RGBA.</summary>

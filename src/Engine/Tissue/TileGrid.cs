@@ -87,14 +87,14 @@ public sealed record TileGrid(
         return new TileGrid(targetMpp, tileL0, strideL0, columns, rows, options.TileSize, slide.GetBestLevelForDownsample(scale), tiles);
     }
 
-    /// <summary>Reads <paramref name="tile"/> as a TileSize x TileSize RGBA raster at the target resolution.</summary>
+    /// <summary>Reads <paramref name="tile"/> as a TileSize x TileSize RGB raster at the target resolution, composited on the slide's background colour.</summary>
     public Raster Read(Slide slide, Tile tile)
     {
         ArgumentNullException.ThrowIfNull(slide);
         ArgumentNullException.ThrowIfNull(tile);
         double levelDownsample = slide.LevelDownsamples[ReadLevel];
         int readSize = (int)Math.Round(tile.Width / levelDownsample);
-        Raster region = slide.ReadRegion(tile.X, tile.Y, ReadLevel, readSize, readSize);
+        Raster region = slide.ReadRegionRgb(tile.X, tile.Y, ReadLevel, readSize, readSize);
         return readSize == TileSize ? region : ImageCodec.Resize(region, TileSize, TileSize);
     }
 

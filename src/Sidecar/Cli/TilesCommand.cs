@@ -104,12 +104,10 @@ internal static class TilesCommand
                 QuPathGeoJson.ToFeatureCollection(QuPathGeoJson.TissueFeatures(tissue.Polygons), info.Bounds?.X ?? 0, info.Bounds?.Y ?? 0));
 
             var index = new StringBuilder("file,column,row,minx,miny,width,height,tissue_fraction\n");
-            (byte R, byte G, byte B) background = slide.BackgroundColor;
             try
             {
-                await foreach ((Tile tile, string name) in TileReader.ReadAsync(grid, slide, (tile, pixels) =>
+                await foreach ((Tile tile, string name) in TileReader.ReadAsync(grid, slide, (tile, rgb) =>
                 {
-                    Raster rgb = pixels.Flatten(background);
                     string name = string.Create(CultureInfo.InvariantCulture, $"{tile.X}_{tile.Y}.{format}");
                     AtomicFile.WriteAllBytes(Path.Combine(output.FullName, name), format == "png" ? ImageCodec.EncodePng(rgb) : ImageCodec.EncodeJpeg(rgb, quality));
                     return name;

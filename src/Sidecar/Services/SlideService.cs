@@ -184,7 +184,7 @@ public sealed class SlideService : IDisposable
             await foreach ((Tile tile, EncodedImage image) in TileReader.ReadAsync(grid, slide, (_, pixels) =>
             {
                 Interlocked.Increment(ref _tilesRead);
-                return Encode(pixels.Flatten(background), encoding, background);
+                return Encode(pixels, encoding, background);
             }, _tileLookahead, context.CancellationToken).ConfigureAwait(false))
             {
                 await responses.WriteAsync(new StreamTilesResponse
@@ -360,7 +360,8 @@ public sealed class SlideService : IDisposable
                 $"The {pixels.Width}x{pixels.Height} image is {data.Length} bytes as {format}, past the 4 MiB message limit: ask for JPEG, a smaller size, or tiles."));
         }
 
-        return new EncodedImage { Width = pixels.Width, Height = pixels.Height, Channels = pixels.Bands, Format = format, Data = ByteString.CopyFrom(data) };
+        // The encoded bytes are never touched again: wrap them instead of copying.
+        return new EncodedImage { Width = pixels.Width, Height = pixels.Height, Channels = pixels.Bands, Format = format, Data = UnsafeByteOperations.UnsafeWrap(data) };
     }
 
     private static ProtoSlideResolution ToProto(EngineSlideResolution resolution)

@@ -51,6 +51,18 @@ public class SlidePixelTests
     }
 
     [Theory]
+    [MemberData(nameof(Regions))]
+    public void ReadRegionRgb_AnyRegion_SameBytesAsReadRegionFlattened(string file, long x, long y, int level, int width, int height)
+    {
+        using Slide slide = Slide.Open(TestData.Path("slides", file));
+
+        Raster rgb = slide.ReadRegionRgb(x, y, level, width, height);
+
+        Assert.Equal(3, rgb.Bands);
+        Assert.Equal(slide.ReadRegion(x, y, level, width, height).Flatten(slide.BackgroundColor).Pixels, rgb.Pixels);
+    }
+
+    [Theory]
     [InlineData("CMU-1-Small-Region.svs", "label")]
     [InlineData("CMU-1-Small-Region.svs", "macro")]
     [InlineData("CMU-1-Small-Region.svs", "thumbnail")]
@@ -133,5 +145,29 @@ public class SlidePixelTests
         PixelConversion.PremultipliedArgbToRgba([argb], rgba);
 
         Assert.Equal(new[] { (byte)r, (byte)g, (byte)b, (byte)a }, rgba);
+    }
+
+    [Fact]
+    public void PremultipliedArgbToRgb_EveryAlpha_SameAsRgbaThenFlatten()
+    {
+        // Every alpha with colour values at and below it (valid premultiplied), on a non-white background.
+        var argb = new List<uint>();
+        for (uint a = 0; a < 256; a++)
+        {
+            foreach (uint c in new uint[] { 0, a / 3, a / 2, a })
+            {
+                argb.Add((a << 24) | (c << 16) | ((a - c) << 8) | (c / 2));
+            }
+        }
+
+        (byte, byte, byte) background = (250, 128, 3);
+        var rgba = new byte[argb.Count * 4];
+        PixelConversion.PremultipliedArgbToRgba(argb.ToArray(), rgba);
+        byte[] expected = new Raster(argb.Count, 1, 4, rgba).Flatten(background).Pixels;
+        var rgb = new byte[argb.Count * 3];
+
+        PixelConversion.PremultipliedArgbToRgb(argb.ToArray(), rgb, background);
+
+        Assert.Equal(expected, rgb);
     }
 }
