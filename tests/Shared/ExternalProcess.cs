@@ -68,4 +68,22 @@ internal static class ExternalProcess
 
         return result.StandardOutput;
     }
+
+    /// <summary>
+    /// Pixels as openslide-python reads them (tests/reference/openslide_pixels.py): one raw RGBA buffer per spec
+    /// (<c>region:x,y,level,w,h</c>, <c>associated:NAME</c>, <c>thumbnail:SIZE</c>), and the script's stdout.
+    /// </summary>
+    public static async Task<(byte[][] Pixels, string Output)> ReferencePixelsAsync(string slidePath, params string[] specs)
+    {
+        string folder = Directory.CreateTempSubdirectory("slideplugin-pixels").FullName;
+        try
+        {
+            string output = await RunReferenceScriptAsync("openslide_pixels.py", [slidePath, folder, .. specs]);
+            return (specs.Select((_, i) => File.ReadAllBytes(System.IO.Path.Combine(folder, $"{i}.rgba"))).ToArray(), output);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
 }

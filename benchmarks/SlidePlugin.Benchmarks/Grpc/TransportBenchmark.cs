@@ -104,23 +104,8 @@ internal static class TransportBenchmark
         await File.WriteAllBytesAsync(descriptorSet, set.ToByteArray());
         try
         {
-            string script = Path.Combine(AppContext.BaseDirectory, "python_transport_client.py");
-            var startInfo = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (string arg in new[] { script, new Uri(address).Authority, descriptorSet, pings.ToString(CultureInfo.InvariantCulture), blocks.ToString(CultureInfo.InvariantCulture), blockSize.ToString(CultureInfo.InvariantCulture) })
-            {
-                startInfo.ArgumentList.Add(arg);
-            }
-
-            using Process process = Process.Start(startInfo)!;
-            string stdout = await process.StandardOutput.ReadToEndAsync();
-            string stderr = await process.StandardError.ReadToEndAsync();
-            await process.WaitForExitAsync();
-            if (process.ExitCode != 0)
-            {
-                throw new InvalidOperationException($"Python client failed: {stderr}");
-            }
-
-            using JsonDocument json = JsonDocument.Parse(stdout);
+            using JsonDocument json = await ReferencePython.RunAsync("python_transport_client.py", new Uri(address).Authority, descriptorSet,
+                pings.ToString(CultureInfo.InvariantCulture), blocks.ToString(CultureInfo.InvariantCulture), blockSize.ToString(CultureInfo.InvariantCulture));
             double[] latencies = json.RootElement.GetProperty("latencies_us").EnumerateArray().Select(e => e.GetDouble()).ToArray();
             return new Result(latencies, json.RootElement.GetProperty("stream_seconds").GetDouble(), json.RootElement.GetProperty("stream_bytes").GetInt64(), blocks);
         }

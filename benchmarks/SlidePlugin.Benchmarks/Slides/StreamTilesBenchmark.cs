@@ -146,23 +146,7 @@ internal static partial class StreamTilesBenchmark
 
     private static async Task<Result> RunPythonAsync(string slidePath, string tileList)
     {
-        string script = System.IO.Path.Combine(AppContext.BaseDirectory, "python_tile_loop.py");
-        var startInfo = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string arg in new[] { script, slidePath, tileList, Quality.ToString(CultureInfo.InvariantCulture) })
-        {
-            startInfo.ArgumentList.Add(arg);
-        }
-
-        using Process process = Process.Start(startInfo)!;
-        string stdout = await process.StandardOutput.ReadToEndAsync();
-        string stderr = await process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"Python loop failed: {stderr}");
-        }
-
-        using JsonDocument json = JsonDocument.Parse(stdout);
+        using JsonDocument json = await ReferencePython.RunAsync("python_tile_loop.py", slidePath, tileList, Quality.ToString(CultureInfo.InvariantCulture));
         JsonElement r = json.RootElement;
         int tiles = r.GetProperty("tiles").GetInt32();
         double seconds = r.GetProperty("seconds").GetDouble();

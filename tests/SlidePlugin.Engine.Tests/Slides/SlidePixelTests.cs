@@ -7,19 +7,8 @@ namespace SlidePlugin.Engine.Tests.Slides;
 /// <summary>Pixels read through our binding compared byte for byte with openslide-python's.</summary>
 public class SlidePixelTests
 {
-    private static async Task<byte[][]> ReferenceAsync(string slide, params string[] specs)
-    {
-        string folder = Directory.CreateTempSubdirectory("slideplugin-pixels").FullName;
-        try
-        {
-            await ExternalProcess.RunReferenceScriptAsync("openslide_pixels.py", [TestData.Path("slides", slide), folder, .. specs]);
-            return specs.Select((_, i) => File.ReadAllBytes(Path.Combine(folder, $"{i}.rgba"))).ToArray();
-        }
-        finally
-        {
-            Directory.Delete(folder, recursive: true);
-        }
-    }
+    private static async Task<byte[][]> ReferenceAsync(string slide, params string[] specs) =>
+        (await ExternalProcess.ReferencePixelsAsync(TestData.Path("slides", slide), specs)).Pixels;
 
     public static TheoryData<string, long, long, int, int, int> Regions => new()
     {

@@ -64,7 +64,7 @@ public sealed class SlideServiceTests(SlideServerFixture server) : IClassFixture
     [InlineData(2100, 2900, 0, 200, 100)] // past the edges: transparent there
     public async Task ReadRegion_RawAndPng_PixelsIdenticalToOpenSlidePython(long x, long y, int level, int width, int height)
     {
-        byte[] expected = (await PythonPixelsAsync(Cmu, $"region:{x},{y},{level},{width},{height}"))[0];
+        byte[] expected = (await ExternalProcess.ReferencePixelsAsync(TestData.Path("slides", Cmu), $"region:{x},{y},{level},{width},{height}")).Pixels[0];
         var request = new ReadRegionRequest { Path = Cmu, X = x, Y = y, Level = level, Width = width, Height = height };
 
         request.Encoding = new ImageEncoding { Format = ImageFormat.Raw };
@@ -163,11 +163,9 @@ public sealed class SlideServiceTests(SlideServerFixture server) : IClassFixture
     [Fact]
     public async Task GetThumbnail_Cmu_SizeOfOpenSlidePythonsAndCloseInPixels()
     {
-        string folder = Directory.CreateTempSubdirectory("slideplugin-thumb").FullName;
-        string sizes = await ExternalProcess.RunReferenceScriptAsync("openslide_pixels.py", TestData.Path("slides", Cmu), folder, "thumbnail:300");
+        (byte[][] pixels, string sizes) = await ExternalProcess.ReferencePixelsAsync(TestData.Path("slides", Cmu), "thumbnail:300");
         int[] size = sizes.Split(' ', StringSplitOptions.TrimEntries).Select(int.Parse).ToArray();
-        byte[] expected = File.ReadAllBytes(Path.Combine(folder, "0.rgba"));
-        Directory.Delete(folder, recursive: true);
+        byte[] expected = pixels[0];
 
         GetThumbnailResponse thumbnail = await Client.GetThumbnailAsync(new GetThumbnailRequest { Path = Cmu, MaxSize = 300, Encoding = new ImageEncoding { Format = ImageFormat.Raw } });
 
@@ -281,19 +279,5 @@ public sealed class SlideServiceTests(SlideServerFixture server) : IClassFixture
         // Bottom-right tile: 2220 - 8*254 = 188 wide plus the left overlap; 2967 - 11*254 = 173 high plus the top one.
         Assert.Equal((189, 174), (tile.Image.Width, tile.Image.Height));
         Assert.Equal(StatusCode.OutOfRange, past.StatusCode);
-    }
-
-    private static async Task<byte[][]> PythonPixelsAsync(string slide, params string[] specs)
-    {
-        string folder = Directory.CreateTempSubdirectory("slideplugin-pixels").FullName;
-        try
-        {
-            await ExternalProcess.RunReferenceScriptAsync("openslide_pixels.py", [TestData.Path("slides", slide), folder, .. specs]);
-            return specs.Select((_, i) => File.ReadAllBytes(Path.Combine(folder, $"{i}.rgba"))).ToArray();
-        }
-        finally
-        {
-            Directory.Delete(folder, recursive: true);
-        }
     }
 }
