@@ -33,6 +33,7 @@ internal static class SyntheticSlides
     public static string Generate(int width, int height, IReadOnlyList<Level0Rect> blobs)
     {
         string key = $"{width}x{height}-" + string.Join('-', blobs.Select(b => $"{b.X}.{b.Y}.{b.Width}.{b.Height}"));
+        // Bump the version whenever what is drawn changes: cached files are matched by their parameters only.
         string folder = Path.Combine(Path.GetTempPath(), "slideplugin-synthetic-v1");
         string path = Path.Combine(folder, $"synthetic-{(uint)StableHash(key):x8}.tiff");
         lock (Gate)
