@@ -15,7 +15,7 @@ for arg in "$@"; do
     esac
 done
 
-runtime_packages=(libopenslide0 libvips42 libopenblas0)
+runtime_packages=(libopenslide0 libvips42 libopenblas0 libturbojpeg0)
 test_packages=(python3-openslide python3-grpcio python3-numpy)
 # torch pulls in a compiler tool chain and CUDA stubs through its recommends: install it lean.
 test_packages_lean=(python3-torch)

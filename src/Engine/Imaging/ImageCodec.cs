@@ -82,19 +82,56 @@ public static class ImageCodec
     }
 
     /// <summary>
-    /// Encodes as baseline JPEG at <paramref name="quality"/> (1-100) with 4:2:0 chroma subsampling (as PIL
-    /// and tile pipelines write it; libvips' own default keeps full chroma from quality 90 up), metadata
-    /// stripped. Alpha, if any, is dropped.
+    /// Encodes as baseline JPEG at <paramref name="quality"/> (1-100) with 4:2:0 chroma subsampling (as PIL and
+    /// tile pipelines write it), through TurboJPEG: libjpeg-turbo, as libvips would use, without a libvips pipeline
+    /// per call (a 256 px tile in 0.3 ms instead of 0.9). Grey stays grey; alpha, if any, is dropped.
     /// </summary>
-    public static byte[] EncodeJpeg(Raster image, int quality = 90)
+    public static unsafe byte[] EncodeJpeg(Raster image, int quality = 90)
     {
         ArgumentNullException.ThrowIfNull(image);
         ArgumentOutOfRangeException.ThrowIfLessThan(quality, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(quality, 100);
-        using VipsImageHandle vips = FromRaster(image.Bands is 2 or 4 ? DropAlpha(image) : image);
-        int result = VipsNative.JpegSaveBuffer(vips, out IntPtr buffer, out nuint length, "Q", quality, "strip", 1, "subsample_mode", VipsNative.SubsampleOn, IntPtr.Zero);
-        return TakeBuffer(result, buffer, length, "JPEG");
+        Raster pixels = image.Bands is 2 or 4 ? DropAlpha(image) : image;
+        if (pixels.Width == 0 || pixels.Height == 0)
+        {
+            throw new ImageCodecException($"Cannot encode a {pixels.Width}x{pixels.Height} image as JPEG.");
+        }
+
+        TurboJpegHandle compressor = JpegCompressor ??= new TurboJpegHandle();
+        bool grey = pixels.Bands == 1;
+        IntPtr buffer = IntPtr.Zero;
+        nuint length = 0;
+        try
+        {
+            int result;
+            fixed (byte* source = pixels.Pixels)
+            {
+                result = TurboJpegNative.Compress2(compressor, source, pixels.Width, pixels.Width * pixels.Bands, pixels.Height,
+                    grey ? TurboJpegNative.PixelFormatGray : TurboJpegNative.PixelFormatRgb, ref buffer, ref length,
+                    grey ? TurboJpegNative.SubsampleGray : TurboJpegNative.Subsample420, quality, TurboJpegNative.FlagAccurateDct);
+            }
+
+            if (result != 0 || buffer == IntPtr.Zero)
+            {
+                throw new ImageCodecException($"Cannot encode JPEG: {Marshal.PtrToStringUTF8(TurboJpegNative.GetErrorString(compressor))}");
+            }
+
+            var bytes = new byte[(int)length];
+            Marshal.Copy(buffer, bytes, 0, bytes.Length);
+            return bytes;
+        }
+        finally
+        {
+            if (buffer != IntPtr.Zero)
+            {
+                TurboJpegNative.Free(buffer);
+            }
+        }
     }
+
+    /// <summary>One TurboJPEG compressor per thread (a handle must not be shared); released by its finalizer when the thread ends.</summary>
+    [ThreadStatic]
+    private static TurboJpegHandle? JpegCompressor;
 
     /// <summary>Encodes as PNG (lossless) at zlib <paramref name="compression"/> 0-9.</summary>
     public static byte[] EncodePng(Raster image, int compression = 6)

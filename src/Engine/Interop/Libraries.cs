@@ -20,6 +20,9 @@ public static class Libraries
     /// <summary>Logical name of OpenBLAS in <c>LibraryImport</c>.</summary>
     public const string OpenBlas = "openblas";
 
+    /// <summary>Logical name of TurboJPEG (libjpeg-turbo's simple API) in <c>LibraryImport</c>.</summary>
+    public const string TurboJpeg = "turbojpeg";
+
     /// <summary>Logical name of GObject (reference counting of libvips images); installed with libvips.</summary>
     public const string GObject = "gobject";
 
@@ -32,6 +35,7 @@ public static class Libraries
         new(OpenSlide, "OpenSlide", "libopenslide.so.0", "libopenslide0", "openslide_get_version"),
         new(Vips, "libvips", "libvips.so.42", "libvips42", "vips_version_string"),
         new(OpenBlas, "OpenBLAS", "libopenblas.so.0", "libopenblas0", "openblas_get_config"),
+        new(TurboJpeg, "TurboJPEG", "libturbojpeg.so.0", "libturbojpeg0", "tjInitCompress", ReportsVersion: false),
     ];
 
     /// <summary>Libraries that come with one of <see cref="All"/> (libvips' GLib), resolved by the same rules but not checked on their own.</summary>

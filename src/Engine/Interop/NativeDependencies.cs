@@ -58,7 +58,7 @@ public static class NativeDependencies
                 $"it is not the library the engine was built for. Install the Debian package '{dependency.DebianPackage}'.");
         }
 
-        string version = ReadVersion(versionFunction);
+        string version = dependency.ReportsVersion ? ReadVersion(versionFunction) : "(the library reports no version)";
         return new(dependency, fileName, version, null);
     }
 

@@ -5,13 +5,16 @@ namespace SlidePlugin.Engine.Interop;
 /// <param name="DisplayName">Human name, e.g. <c>OpenSlide</c>.</param>
 /// <param name="FileName">The shared object the loader looks for, e.g. <c>libopenslide.so.0</c>.</param>
 /// <param name="DebianPackage">The Debian package that installs it, e.g. <c>libopenslide0</c>.</param>
-/// <param name="VersionSymbol">An exported <c>const char *f(void)</c> that reports the library's version.</param>
+/// <param name="VersionSymbol">An exported <c>const char *f(void)</c> that reports the library's version, or, when
+/// <paramref name="ReportsVersion"/> is false, any export that proves it is the right library.</param>
+/// <param name="ReportsVersion">False for libraries without a version call (TurboJPEG).</param>
 public sealed record NativeDependency(
     string LogicalName,
     string DisplayName,
     string FileName,
     string DebianPackage,
-    string VersionSymbol);
+    string VersionSymbol,
+    bool ReportsVersion = true);
 
 /// <summary>What loading one native dependency found.</summary>
 /// <param name="Dependency">The library looked for.</param>

@@ -62,12 +62,6 @@ internal static partial class VipsNative
     [LibraryImport(Libraries.Vips, EntryPoint = "vips_cast")]
     internal static partial int Cast(VipsImageHandle input, out IntPtr output, int format, IntPtr terminator);
 
-    [LibraryImport(Libraries.Vips, EntryPoint = "vips_jpegsave_buffer", StringMarshalling = StringMarshalling.Utf8)]
-    internal static partial int JpegSaveBuffer(VipsImageHandle input, out IntPtr buffer, out nuint length, string qName, int quality, string stripName, int strip, string subsampleName, int subsample, IntPtr terminator);
-
-    /// <summary>VIPS_FOREIGN_SUBSAMPLE_ON: 4:2:0 chroma, what PIL and most tile pipelines write.</summary>
-    public const int SubsampleOn = 1;
-
     [LibraryImport(Libraries.Vips, EntryPoint = "vips_pngsave_buffer", StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int PngSaveBuffer(VipsImageHandle input, out IntPtr buffer, out nuint length, string compressionName, int compression, IntPtr terminator);
 

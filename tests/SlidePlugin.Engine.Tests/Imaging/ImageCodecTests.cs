@@ -87,6 +87,33 @@ public sealed class ImageCodecTests : IDisposable
         Assert.True(MeanAbsoluteDifference(rgb, decodedByPillow) < 3.0, "quality 90 should stay within 3 levels on average");
     }
 
+    [Theory]
+    [InlineData("tissue-level0-4302-10273-4814-10785.png", 90)]
+    [InlineData("no-tissue-red-pen.png", 75)]
+    public async Task EncodeJpeg_SameQualityAsPillow_SameCodedImage(string tile, int quality)
+    {
+        // Both are libjpeg-turbo with 4:2:0 chroma and standard tables: the scans must decode to the same pixels.
+        string path = TestData.Path("tiles", tile);
+        string pillowJpeg = Path.Combine(_folder, "pillow.jpg");
+        await ExternalProcess.RunReferenceScriptAsync("pil_images.py", "jpeg", path, $"{quality}", pillowJpeg);
+        Raster original = ImageCodec.Decode(File.ReadAllBytes(path));
+
+        byte[] ours = ImageCodec.EncodeJpeg(original, quality);
+
+        Assert.Equal(ImageCodec.Decode(File.ReadAllBytes(pillowJpeg)).Pixels, ImageCodec.Decode(ours).Pixels);
+    }
+
+    [Fact]
+    public void EncodeJpeg_Grey_StaysOneBand()
+    {
+        var grey = new Raster(64, 32, 1, Enumerable.Range(0, 64 * 32).Select(i => (byte)(i % 251)).ToArray());
+
+        Raster decoded = ImageCodec.Decode(ImageCodec.EncodeJpeg(grey, 95));
+
+        Assert.Equal((64, 32, 1), (decoded.Width, decoded.Height, decoded.Bands));
+        Assert.True(MeanAbsoluteDifference(grey, decoded) < 3.0);
+    }
+
     [Fact]
     public async Task Resize_HalfSizeLanczos_CloseToPillowLanczos()
     {

@@ -9,7 +9,7 @@ public class NativeDependenciesTests
     {
         IReadOnlyList<NativeDependencyStatus> statuses = NativeDependencies.Check();
 
-        Assert.Equal(["openslide", "vips", "openblas"], statuses.Select(s => s.Dependency.LogicalName));
+        Assert.Equal(["openslide", "vips", "openblas", "turbojpeg"], statuses.Select(s => s.Dependency.LogicalName));
         Assert.All(statuses, s => Assert.True(s.IsLoaded, s.Error));
         // Debian 12's versions: the bindings are written against these ABIs.
         Assert.Equal("3.4.1", statuses[0].Version);
