@@ -35,6 +35,19 @@ internal static partial class VipsNative
     [LibraryImport(Libraries.Vips, EntryPoint = "vips_image_new_from_buffer", StringMarshalling = StringMarshalling.Utf8)]
     internal static unsafe partial IntPtr ImageNewFromBuffer(byte* buffer, nuint length, string optionString, IntPtr terminator);
 
+    /// <summary>VIPS_ACCESS_RANDOM.</summary>
+    public const int AccessRandom = 0;
+
+    /// <summary>
+    /// Opens one page of a TIFF lazily with the TIFF loader itself (by file name libvips would hand an .svs to
+    /// its OpenSlide loader). Pass "page", n, "access", <see cref="AccessRandom"/>, "fail", 1.
+    /// </summary>
+    [LibraryImport(Libraries.Vips, EntryPoint = "vips_tiffload", StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int TiffLoad(string fileName, out IntPtr output, string pageName, int page, string accessName, int access, string failName, int fail, IntPtr terminator);
+
+    [LibraryImport(Libraries.Vips, EntryPoint = "vips_crop")]
+    internal static partial int Crop(VipsImageHandle input, out IntPtr output, int left, int top, int width, int height, IntPtr terminator);
+
     [LibraryImport(Libraries.Vips, EntryPoint = "vips_image_new_from_memory_copy")]
     internal static unsafe partial IntPtr ImageNewFromMemoryCopy(byte* data, nuint size, int width, int height, int bands, int format);
 

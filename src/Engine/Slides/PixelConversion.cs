@@ -13,6 +13,22 @@ internal static class PixelConversion
         return new Raster(width, height, 4, rgba);
     }
 
+    /// <summary>An RGB raster as RGBA with every pixel opaque (what OpenSlide returns inside a level).</summary>
+    public static Raster RgbToOpaqueRgba(Raster rgb)
+    {
+        var rgba = new byte[rgb.Width * rgb.Height * 4];
+        ReadOnlySpan<byte> source = rgb.Pixels;
+        for (int i = 0, o = 0; i < source.Length; i += 3, o += 4)
+        {
+            rgba[o] = source[i];
+            rgba[o + 1] = source[i + 1];
+            rgba[o + 2] = source[i + 2];
+            rgba[o + 3] = 255;
+        }
+
+        return new Raster(rgb.Width, rgb.Height, 4, rgba);
+    }
+
     /// <summary>The RGB raster of an OpenSlide ARGB buffer composited on <paramref name="background"/>.</summary>
     public static Raster ToRgbRaster(ReadOnlySpan<uint> argb, int width, int height, (byte R, byte G, byte B) background)
     {

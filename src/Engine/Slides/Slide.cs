@@ -19,6 +19,7 @@ public sealed class Slide : IDisposable
     private readonly OpenSlideHandle _handle;
     private readonly (long Width, long Height)[] _levelDimensions;
     private readonly double[] _levelDownsamples;
+    private readonly Lazy<TiffLevelReader?> _tiffLevels;
 
     private Slide(string path, OpenSlideHandle handle)
     {
@@ -55,6 +56,7 @@ public sealed class Slide : IDisposable
         ThrowIfError();
         Properties = properties;
         AssociatedImageDimensions = associated;
+        _tiffLevels = new Lazy<TiffLevelReader?>(() => TiffLevelReader.TryOpen(this));
     }
 
     /// <summary>The file this slide was opened from.</summary>
@@ -158,8 +160,13 @@ public sealed class Slide : IDisposable
     /// <see cref="MaxRegionPixels"/> (checked before anything is allocated); <see cref="SlideErrorKind.ReadFailed"/>
     /// when OpenSlide fails, after which the slide is unusable (the error latches).
     /// </exception>
-    public Raster ReadRegion(long x, long y, int level, int width, int height) =>
-        ReadArgb(x, y, level, width, height, static (argb, w, h, _) => PixelConversion.ToRaster(argb, w, h), default);
+    public Raster ReadRegion(long x, long y, int level, int width, int height)
+    {
+        ValidateRegion(level, width, height);
+        return _tiffLevels.Value?.TryReadRgb(this, x, y, level, width, height) is { } rgb
+            ? PixelConversion.RgbToOpaqueRgba(rgb)
+            : ReadArgb(x, y, level, width, height, static (argb, w, h, _) => PixelConversion.ToRaster(argb, w, h), default);
+    }
 
     /// <summary>
     /// Reads a region like <see cref="ReadRegion"/>, composited on the slide's <see cref="BackgroundColor"/> as RGB
@@ -167,15 +174,18 @@ public sealed class Slide : IDisposable
     /// in one pass.
     /// </summary>
     /// <exception cref="SlideException">As <see cref="ReadRegion"/>.</exception>
-    public Raster ReadRegionRgb(long x, long y, int level, int width, int height) =>
-        ReadArgb(x, y, level, width, height, static (argb, w, h, background) => PixelConversion.ToRgbRaster(argb, w, h, background), BackgroundColor);
+    public Raster ReadRegionRgb(long x, long y, int level, int width, int height)
+    {
+        ValidateRegion(level, width, height);
+        return _tiffLevels.Value?.TryReadRgb(this, x, y, level, width, height)
+            ?? ReadArgb(x, y, level, width, height, static (argb, w, h, background) => PixelConversion.ToRgbRaster(argb, w, h, background), BackgroundColor);
+    }
 
     private delegate Raster ArgbConverter(ReadOnlySpan<uint> argb, int width, int height, (byte R, byte G, byte B) background);
 
     /// <summary>One native read into a pooled buffer (regions are read often; a fresh 256 KiB array each time would churn the large object heap).</summary>
     private unsafe Raster ReadArgb(long x, long y, int level, int width, int height, ArgbConverter convert, (byte R, byte G, byte B) background)
     {
-        ValidateRegion(level, width, height);
         int pixels = width * height;
         uint[] argb = System.Buffers.ArrayPool<uint>.Shared.Rent(pixels);
         try
@@ -193,6 +203,9 @@ public sealed class Slide : IDisposable
             System.Buffers.ArrayPool<uint>.Shared.Return(argb);
         }
     }
+
+    /// <summary>For each level, whether in-level reads bypass OpenSlide's compositing (see <see cref="TiffLevelReader"/>).</summary>
+    internal IReadOnlyList<bool> DirectReadLevels => _tiffLevels.Value?.Levels ?? new bool[LevelCount];
 
     /// <summary>Reads an associated image (label, macro, thumbnail, ...) as straight RGBA.</summary>
     /// <exception cref="SlideException"><see cref="SlideErrorKind.InvalidRequest"/> for an unknown name; ReadFailed when OpenSlide fails.</exception>
@@ -287,5 +300,13 @@ public sealed class Slide : IDisposable
     }
 
     /// <inheritdoc />
-    public void Dispose() => _handle.Dispose();
+    public void Dispose()
+    {
+        if (_tiffLevels.IsValueCreated)
+        {
+            _tiffLevels.Value?.Dispose();
+        }
+
+        _handle.Dispose();
+    }
 }

@@ -159,4 +159,16 @@ public class SlidePixelTests
 
         Assert.Equal(expected, rgb);
     }
+
+    [Theory]
+    [InlineData("CMU-1-Small-Region.svs", new[] { true })]
+    [InlineData("boxes.tiff", new[] { true, true, true, true })]
+    [InlineData("unreadable.svs", new[] { true })]  // its corrupt tile falls back to OpenSlide, which reports and latches the error
+    public void DirectReadLevels_TiffFamilySlides_EveryLevelReadWithoutCompositing(string file, bool[] expected)
+    {
+        // The pixel tests above then prove the direct path gives openslide-python's bytes.
+        using Slide slide = Slide.Open(TestData.Path("slides", file));
+
+        Assert.Equal(expected, slide.DirectReadLevels);
+    }
 }
