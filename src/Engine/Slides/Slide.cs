@@ -13,6 +13,8 @@ namespace SlidePlugin.Engine.Slides;
 /// native call and, once one is seen, throws <see cref="SlideException"/> with
 /// <see cref="SlideErrorKind.ReadFailed"/> from every member: reopen the file to try again.
 /// Reads from several threads at once are safe (OpenSlide serialises what it must internally).
+/// Regions wholly inside a level of a TIFF-family slide are decoded by libvips from the level's TIFF page
+/// (<see cref="TiffLevelReader"/>): the same bytes, without OpenSlide 3.4's per-pixel compositing.
 /// </remarks>
 public sealed class Slide : IDisposable
 {
