@@ -84,6 +84,7 @@ public class ServerHostingTests
 
         Assert.Equal("over tls", response.Message);
         await server.StopAsync();
+        Directory.Delete(Path.GetDirectoryName(certFile)!, recursive: true); // the private key does not outlive the test
     }
 
     [Fact]
