@@ -187,7 +187,7 @@ public static class ImageCodec
         }
     }
 
-    private static Raster ToRaster(VipsImageHandle image)
+    internal static Raster ToRaster(VipsImageHandle image)
     {
         int width = VipsNative.ImageGetWidth(image);
         int height = VipsNative.ImageGetHeight(image);

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using SlidePlugin.Engine.Imaging;
 using SlidePlugin.Engine.Interop;
 
@@ -85,22 +84,13 @@ internal sealed class TiffLevelReader : IDisposable
         }
 
         using var region = new VipsImageHandle(cropped);
-        IntPtr memory = VipsNative.ImageWriteToMemory(region, out nuint size);
-        if (memory == IntPtr.Zero)
-        {
-            _ = ImageCodec.TakeError(); // e.g. a corrupt tile: OpenSlide reads it again and reports (and latches) its own error
-            return null;
-        }
-
         try
         {
-            var pixels = new byte[(int)size];
-            Marshal.Copy(memory, pixels, 0, pixels.Length);
-            return new Raster(width, height, 3, pixels);
+            return ImageCodec.ToRaster(region);
         }
-        finally
+        catch (ImageCodecException)
         {
-            VipsNative.Free(memory);
+            return null; // e.g. a corrupt tile: OpenSlide reads it again and reports (and latches) its own error
         }
     }
 
