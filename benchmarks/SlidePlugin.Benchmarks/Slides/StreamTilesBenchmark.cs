@@ -67,11 +67,10 @@ internal static partial class StreamTilesBenchmark
     {
         using Slide slide = Slide.Open(slidePath);
         TileGrid grid = TileGrid.Build(slide, SyntheticSlides.Mpp, new TileGridOptions { TargetMpp = 0.5 }, TissueDetector.Detect(slide, SyntheticSlides.Mpp));
-        double downsample = slide.LevelDownsamples[grid.ReadLevel];
         var csv = new StringBuilder();
         foreach (Tile tile in grid.Tiles)
         {
-            int read = (int)Math.Round(tile.Width / downsample);
+            int read = grid.ReadSizeOf(slide, tile);
             csv.Append(CultureInfo.InvariantCulture, $"{tile.X},{tile.Y},{grid.ReadLevel},{read},{read},{grid.TileSize}\n");
         }
 

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using SlidePlugin.Engine.Slides;
 using SlidePlugin.Engine.Tissue;
 
 namespace SlidePlugin.Engine.Annotations;
@@ -49,6 +50,14 @@ public static class QuPathGeoJson
         ArgumentNullException.ThrowIfNull(polygons);
         return polygons.Select(p => new QuPathFeature(p.Exterior, p.Holes, QuPathObjectType.Annotation, "Tissue", TissueColor,
             new Dictionary<string, double> { ["Area µm^2"] = p.AreaSquareMicrons }));
+    }
+
+    /// <summary>Tissue of <paramref name="slide"/> as QuPath shows that slide: shifted by its bounds offset when it has bounds.</summary>
+    public static string TissueFeatureCollection(Slide slide, IEnumerable<TissuePolygon> polygons)
+    {
+        ArgumentNullException.ThrowIfNull(slide);
+        SlideBounds? bounds = SlideInfo.BoundsOf(slide.Properties);
+        return ToFeatureCollection(TissueFeatures(polygons), bounds?.X ?? 0, bounds?.Y ?? 0);
     }
 
     /// <summary>The features as a GeoJSON FeatureCollection, each coordinate minus (<paramref name="offsetX"/>, <paramref name="offsetY"/>).</summary>

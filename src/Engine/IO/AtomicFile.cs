@@ -9,16 +9,19 @@ namespace SlidePlugin.Engine.IO;
 public static class AtomicFile
 {
     /// <summary>Writes <paramref name="bytes"/> to <paramref name="path"/> atomically.</summary>
-    public static void WriteAllBytes(string path, ReadOnlySpan<byte> bytes)
+    public static void WriteAllBytes(string path, byte[] bytes) => Write(path, string.Empty, temporary => File.WriteAllBytes(temporary, bytes));
+
+    /// <summary>
+    /// Lets <paramref name="writeTo"/> write a temporary file (its name ends in <paramref name="suffix"/>, for
+    /// writers that pick a format by suffix), then renames it to <paramref name="path"/>; on failure nothing is left.
+    /// </summary>
+    public static void Write(string path, string suffix, Action<string> writeTo)
     {
-        string temporary = TemporaryPathFor(path);
+        ArgumentNullException.ThrowIfNull(writeTo);
+        string temporary = TemporaryPathFor(path) + suffix;
         try
         {
-            using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-            {
-                stream.Write(bytes);
-            }
-
+            writeTo(temporary);
             File.Move(temporary, path, overwrite: true);
         }
         finally

@@ -84,27 +84,20 @@ public sealed class ImageCanvas : IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(options.Quality, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(options.Quality, 100);
 
-        string full = Path.GetFullPath(path);
-        string temporary = IO.AtomicFile.TemporaryPathFor(full) + ".tif"; // libvips picks the saver by suffix
         // libvips options ride in the file name; xres/yres are pixels per mm whatever unit the file records.
         string resolution = options.Mpp is { } mpp && mpp > 0
             ? string.Create(CultureInfo.InvariantCulture, $",resunit=cm,xres={1000 / mpp:R},yres={1000 / mpp:R}")
             : string.Empty;
-        string name = string.Create(CultureInfo.InvariantCulture,
-            $"{temporary}[tile,pyramid,compression=jpeg,Q={options.Quality},tile_width={options.TileSize},tile_height={options.TileSize}{resolution}]");
-        try
+        string saveOptions = string.Create(CultureInfo.InvariantCulture,
+            $"[tile,pyramid,compression=jpeg,Q={options.Quality},tile_width={options.TileSize},tile_height={options.TileSize}{resolution}]");
+        // The ".tif" suffix makes libvips pick its TIFF saver.
+        IO.AtomicFile.Write(Path.GetFullPath(path), ".tif", temporary =>
         {
-            if (VipsNative.ImageWriteToFile(_image, name, IntPtr.Zero) != 0)
+            if (VipsNative.ImageWriteToFile(_image, temporary + saveOptions, IntPtr.Zero) != 0)
             {
                 throw new ImageCodecException($"Cannot write '{path}': {ImageCodec.TakeError()}");
             }
-
-            File.Move(temporary, full, overwrite: true);
-        }
-        finally
-        {
-            File.Delete(temporary);
-        }
+        });
     }
 
     /// <inheritdoc />

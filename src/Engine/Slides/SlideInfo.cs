@@ -32,10 +32,6 @@ public sealed record SlideInfo(
     {
         ArgumentNullException.ThrowIfNull(slide);
         IReadOnlyDictionary<string, string> p = slide.Properties;
-        SlideBounds? bounds = SlideProperties.Long(p, "openslide.bounds-x") is { } x && SlideProperties.Long(p, "openslide.bounds-y") is { } y
-            && SlideProperties.Long(p, "openslide.bounds-width") is { } w && SlideProperties.Long(p, "openslide.bounds-height") is { } h
-            ? new SlideBounds(x, y, w, h)
-            : null;
         return new SlideInfo(
             slide.Path,
             slide.Vendor,
@@ -44,10 +40,20 @@ public sealed record SlideInfo(
             slide.LevelDimensions.Select((d, i) => new SlideLevel(d.Width, d.Height, slide.LevelDownsamples[i])).ToList(),
             SlideResolution.Resolve(p, mppOverride),
             SlideProperties.Number(p, SlideProperties.ObjectivePower),
-            bounds,
+            BoundsOf(p),
             p.GetValueOrDefault("openslide.background-color") ?? "FFFFFF",
             p.GetValueOrDefault("openslide.quickhash-1"),
             p,
             slide.AssociatedImageDimensions);
+    }
+
+    /// <summary>The <c>openslide.bounds-*</c> rectangle, or null unless all four properties are there.</summary>
+    public static SlideBounds? BoundsOf(IReadOnlyDictionary<string, string> properties)
+    {
+        ArgumentNullException.ThrowIfNull(properties);
+        return SlideProperties.Long(properties, "openslide.bounds-x") is { } x && SlideProperties.Long(properties, "openslide.bounds-y") is { } y
+            && SlideProperties.Long(properties, "openslide.bounds-width") is { } w && SlideProperties.Long(properties, "openslide.bounds-height") is { } h
+            ? new SlideBounds(x, y, w, h)
+            : null;
     }
 }

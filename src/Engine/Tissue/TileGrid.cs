@@ -92,10 +92,17 @@ public sealed record TileGrid(
     {
         ArgumentNullException.ThrowIfNull(slide);
         ArgumentNullException.ThrowIfNull(tile);
-        double levelDownsample = slide.LevelDownsamples[ReadLevel];
-        int readSize = (int)Math.Round(tile.Width / levelDownsample);
+        int readSize = ReadSizeOf(slide, tile);
         Raster region = slide.ReadRegionRgb(tile.X, tile.Y, ReadLevel, readSize, readSize);
         return readSize == TileSize ? region : ImageCodec.Resize(region, TileSize, TileSize);
+    }
+
+    /// <summary>The edge, in <see cref="ReadLevel"/> pixels, of the region <see cref="Read"/> reads for <paramref name="tile"/> before resampling.</summary>
+    public int ReadSizeOf(Slide slide, Tile tile)
+    {
+        ArgumentNullException.ThrowIfNull(slide);
+        ArgumentNullException.ThrowIfNull(tile);
+        return (int)Math.Round(tile.Width / slide.LevelDownsamples[ReadLevel]);
     }
 
     private static int Count(long extent, double tile, double stride) =>

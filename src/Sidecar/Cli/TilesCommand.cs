@@ -99,9 +99,7 @@ internal static class TilesCommand
             }
 
             output.Create();
-            SlideInfo info = SlideInfo.Of(slide, mppOverride);
-            AtomicFile.WriteAllText(Path.Combine(output.FullName, "tissue.geojson"),
-                QuPathGeoJson.ToFeatureCollection(QuPathGeoJson.TissueFeatures(tissue.Polygons), info.Bounds?.X ?? 0, info.Bounds?.Y ?? 0));
+            AtomicFile.WriteAllText(Path.Combine(output.FullName, "tissue.geojson"), QuPathGeoJson.TissueFeatureCollection(slide, tissue.Polygons));
 
             var index = new StringBuilder("file,column,row,minx,miny,width,height,tissue_fraction\n");
             try

@@ -137,8 +137,7 @@ public sealed class SlideService : IDisposable
     {
         double mpp = ResolutionOf(slide, request.HasMppOverride ? request.MppOverride : null).RequireMppX(Path.GetFileName(slide.Path));
         TissueMask mask = TissueDetector.Detect(slide, mpp, TissueOptionsOf(request.Parameters));
-        SlideInfo info = SlideInfo.Of(slide);
-        string geojson = QuPathGeoJson.ToFeatureCollection(QuPathGeoJson.TissueFeatures(mask.Polygons), info.Bounds?.X ?? 0, info.Bounds?.Y ?? 0);
+        string geojson = QuPathGeoJson.TissueFeatureCollection(slide, mask.Polygons);
         var maskImage = new Raster(mask.Width, mask.Height, 1, mask.Mask.Select(m => m != 0 ? (byte)255 : (byte)0).ToArray());
         var response = new DetectTissueResponse
         {
@@ -204,12 +203,7 @@ public sealed class SlideService : IDisposable
         }
         catch (Exception e) when (SlideStatus.From(e) is { } status)
         {
-            if (status.StatusCode == StatusCode.DataLoss)
-            {
-                _cache.Invalidate(slide);
-            }
-
-            throw new RpcException(status);
+            throw Failed(slide, status);
         }
     }
 
@@ -282,15 +276,20 @@ public sealed class SlideService : IDisposable
             }
             catch (Exception e) when (SlideStatus.From(e) is { } status)
             {
-                if (status.StatusCode == StatusCode.DataLoss)
-                {
-                    // OpenSlide's error has latched on this handle: the next call reopens the file.
-                    _cache.Invalidate(lease.Slide);
-                }
-
-                throw new RpcException(status);
+                throw Failed(lease.Slide, status);
             }
         }, context.CancellationToken);
+
+    /// <summary>The call's error; after corrupt data the slide leaves the cache (OpenSlide's error has latched on its handle), so the next call reopens the file.</summary>
+    private RpcException Failed(Slide slide, Status status)
+    {
+        if (status.StatusCode == StatusCode.DataLoss)
+        {
+            _cache.Invalidate(slide);
+        }
+
+        return new RpcException(status);
+    }
 
     private SlideLease Open(string path)
     {
