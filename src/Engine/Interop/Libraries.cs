@@ -68,8 +68,11 @@ public static class Libraries
 #pragma warning disable CA2255 // ModuleInitializer in a library: intended, it only installs the DllImport resolver.
     [ModuleInitializer]
 #pragma warning restore CA2255
-    internal static void InstallResolver() =>
+    internal static void InstallResolver()
+    {
         NativeLibrary.SetDllImportResolver(typeof(Libraries).Assembly, Resolve);
+        OpenBlasCoreType.Select(); // OpenBLAS reads it once, when it loads
+    }
 
     private static IntPtr Resolve(string libraryName, Assembly assembly, DllImportSearchPath? searchPath)
     {

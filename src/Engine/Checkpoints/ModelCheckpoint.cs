@@ -1,0 +1,142 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using SlidePlugin.Engine.IO;
+using SlidePlugin.Engine.Mil;
+using SlidePlugin.Engine.Modules;
+using SlidePlugin.Engine.Tensors;
+
+namespace SlidePlugin.Engine.Checkpoints;
+
+/// <summary>
+/// A trained model on disk: <c>NAME.safetensors</c> (PyTorch state_dict names, float32) and <c>NAME.json</c>
+/// (<see cref="ModelCard"/>). Both files are written atomically, weights first, so a card never describes weights
+/// that are not there; loading checks the card, the weights' hash, names, shapes and dtypes before building anything.
+/// </summary>
+public static class ModelCheckpoint
+{
+    /// <summary>The card's path for a weights path: same folder and stem, extension .json.</summary>
+    public static string CardPathFor(string weightsPath) => Path.ChangeExtension(weightsPath, ".json");
+
+    /// <summary>Saves <paramref name="model"/> to <paramref name="weightsPath"/> and its card beside it; returns the card written.</summary>
+    public static ModelCard Save(string weightsPath, AttentionMil model, ModelCard card)
+    {
+        ArgumentNullException.ThrowIfNull(weightsPath);
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(card);
+        if (card.Classes.Count != model.Spec.ClassCount)
+        {
+            throw new ArgumentException($"The card names {card.Classes.Count} classes for a model with {model.Spec.ClassCount}.", nameof(card));
+        }
+
+        SafeTensors.Save(weightsPath, model.StateDict(), new Dictionary<string, string>
+        {
+            ["format"] = "pt",
+            ["architecture"] = model.Spec.ArchitectureName,
+        });
+        ModelCard written = card with
+        {
+            Architecture = model.Spec.ArchitectureName,
+            Spec = model.Spec,
+            Created = string.IsNullOrEmpty(card.Created) ? DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture) : card.Created,
+            WeightsSha256 = Sha256Of(weightsPath),
+        };
+        AtomicFile.WriteAllText(CardPathFor(weightsPath), written.ToJson());
+        return written;
+    }
+
+    /// <summary>Loads a model and its card.</summary>
+    /// <exception cref="FileNotFoundException">The weights or the card is missing.</exception>
+    /// <exception cref="ModelCheckpointException">The card, the weights or their agreement is wrong; the message says how.</exception>
+    public static (AttentionMil Model, ModelCard Card) Load(string weightsPath)
+    {
+        ArgumentNullException.ThrowIfNull(weightsPath);
+        string cardPath = CardPathFor(weightsPath);
+        if (!File.Exists(weightsPath))
+        {
+            throw new FileNotFoundException($"Model weights '{weightsPath}' do not exist.", weightsPath);
+        }
+
+        if (!File.Exists(cardPath))
+        {
+            throw new FileNotFoundException($"Model '{weightsPath}' has no card '{cardPath}' (it says which architecture to build).", cardPath);
+        }
+
+        ModelCard card = ModelCard.Parse(File.ReadAllText(cardPath), cardPath);
+        SafeTensorsFile weights;
+        try
+        {
+            weights = SafeTensors.Load(weightsPath);
+        }
+        catch (SafeTensorsException e)
+        {
+            throw new ModelCheckpointException(e.Message, e);
+        }
+
+        if (card.WeightsSha256.Length > 0 && !string.Equals(card.WeightsSha256, Sha256Of(weightsPath), StringComparison.OrdinalIgnoreCase))
+        {
+            throw new ModelCheckpointException($"Model card '{cardPath}' was written for other weights than '{weightsPath}' (SHA-256 differs).");
+        }
+
+        var model = new AttentionMil(card.Spec, new TensorRandom(0));
+        LoadWeights(model, weights, weightsPath);
+        model.Eval();
+        return (model, card);
+    }
+
+    /// <summary>
+    /// Copies <paramref name="weights"/> into <paramref name="model"/> after checking names, shapes and dtypes
+    /// (float tensors only; PyTorch's integer <c>num_batches_tracked</c> counters are ignored).
+    /// </summary>
+    public static void LoadWeights(Module model, SafeTensorsFile weights, string source)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(weights);
+        var wrongType = weights.Entries.Values
+            .Where(e => !e.Name.EndsWith(".num_batches_tracked", StringComparison.Ordinal) && e.Dtype is not ("F32" or "F16" or "BF16" or "F64"))
+            .Select(e => $"'{e.Name}' is {e.Dtype}")
+            .ToList();
+        if (wrongType.Count > 0)
+        {
+            throw new ModelCheckpointException($"Weights '{source}' hold non-float parameters: {string.Join(", ", wrongType)}.");
+        }
+
+        var tensors = weights.Entries.Keys
+            .Where(name => !name.EndsWith(".num_batches_tracked", StringComparison.Ordinal))
+            .ToDictionary(name => name, weights.ToTensor, StringComparer.Ordinal);
+        try
+        {
+            model.LoadStateDict(tensors);
+        }
+        catch (StateDictException e)
+        {
+            throw new ModelCheckpointException($"Weights '{source}': {e.Message}", e);
+        }
+        finally
+        {
+            foreach (Tensor tensor in tensors.Values)
+            {
+                tensor.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Lower-case hex SHA-256 of a file.</summary>
+    public static string Sha256Of(string path)
+    {
+        using FileStream stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
+    }
+}
+
+/// <summary>A model checkpoint or card that cannot be used; the message names the file and the problem.</summary>
+public sealed class ModelCheckpointException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public ModelCheckpointException() { }
+
+    /// <summary>Creates the exception with its message.</summary>
+    public ModelCheckpointException(string message) : base(message) { }
+
+    /// <summary>Creates the exception with its message and cause.</summary>
+    public ModelCheckpointException(string message, Exception innerException) : base(message, innerException) { }
+}

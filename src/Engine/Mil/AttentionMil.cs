@@ -1,0 +1,205 @@
+using SlidePlugin.Engine.Modules;
+using SlidePlugin.Engine.Tensors;
+
+namespace SlidePlugin.Engine.Mil;
+
+/// <summary>What an attention-MIL model says about one bag.</summary>
+/// <param name="Probabilities">[K] class probabilities; for a binary head [P(negative), P(positive)].</param>
+/// <param name="Logits">[1, outputs]: the classifier's output before sigmoid / softmax (what losses train on).</param>
+/// <param name="AttentionScores">[N] raw attention scores before the softmax, in instance order.</param>
+/// <param name="Attention">[N] attention weights (softmax over the bag, sums to 1), in instance order.</param>
+public sealed record MilOutput(Tensor Probabilities, Tensor Logits, Tensor AttentionScores, Tensor Attention);
+
+/// <summary>
+/// Attention-based deep multiple instance learning (Ilse, Tomczak and Welling 2018), plain and gated, with
+/// the official code's layer names so its state dicts load unchanged:
+/// <code>
+/// feature_extractor_part1  conv(C→20,5) ReLU maxpool2 conv(20→50,5) ReLU maxpool2   (patches only)
+/// feature_extractor_part2  fc(50·s·s → L) ReLU          or fc(F → L) ReLU for feature vectors
+/// attention                fc(L→D) tanh fc(D→1)                                      (plain)
+/// attention_V, attention_U, attention_weights: fc(L→D) tanh, fc(L→D) sigmoid, fc(D→1) (gated)
+/// classifier               fc(L→1) sigmoid, or fc(L→K) softmax
+/// </code>
+/// </summary>
+public sealed class AttentionMil : Module
+{
+    private readonly Sequential? _extractor;
+    private readonly Sequential _embedding;
+    private readonly Sequential? _attention;
+    private readonly Sequential? _attentionV;
+    private readonly Sequential? _attentionU;
+    private readonly Linear? _attentionWeights;
+    private readonly Sequential _classifier;
+
+    /// <summary>Builds the model with PyTorch's default initialisation from <paramref name="random"/>.</summary>
+    public AttentionMil(AttentionMilSpec spec, TensorRandom random)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(random);
+        spec.Validate();
+        Spec = spec;
+        int l = spec.EmbeddingSize, d = spec.AttentionSize;
+        if (spec.Input == MilInput.Patches)
+        {
+            _extractor = RegisterModule("feature_extractor_part1", new Sequential(
+                new Conv2d(spec.Channels, 20, 5, random), new ReLU(), new MaxPool2d(2, 2),
+                new Conv2d(20, 50, 5, random), new ReLU(), new MaxPool2d(2, 2)));
+        }
+
+        int embeddingInput = spec.Input == MilInput.Patches ? 50 * spec.FeatureMapSize * spec.FeatureMapSize : spec.FeatureSize;
+        _embedding = RegisterModule("feature_extractor_part2", new Sequential(new Linear(embeddingInput, l, random), new ReLU()));
+        if (spec.Attention == MilAttention.Gated)
+        {
+            _attentionV = RegisterModule("attention_V", new Sequential(new Linear(l, d, random), new Tanh()));
+            _attentionU = RegisterModule("attention_U", new Sequential(new Linear(l, d, random), new Sigmoid()));
+            _attentionWeights = RegisterModule("attention_weights", new Linear(d, 1, random));
+        }
+        else
+        {
+            _attention = RegisterModule("attention", new Sequential(new Linear(l, d, random), new Tanh(), new Linear(d, 1, random)));
+        }
+
+        _classifier = RegisterModule("classifier", new Sequential(new Linear(l, spec.OutputCount, random)));
+    }
+
+    /// <summary>The architecture.</summary>
+    public AttentionMilSpec Spec { get; }
+
+    /// <summary>
+    /// Scores one bag. bag: [N, C, S, S] patches or [N, F] feature vectors; N ≥ 1. Under <see cref="GradMode.NoGrad"/>
+    /// intermediate activations go back to the pool as soon as they are used.
+    /// </summary>
+    public MilOutput Forward(Tensor bag)
+    {
+        Tensor h = Embed(bag);                                        // [N, L]
+        Tensor scores = Score(h);                                     // [N]
+        MilOutput output = Aggregate(h, scores);
+        ReleaseIfInference(h);
+        return output;
+    }
+
+    /// <summary>Instance embeddings H: [N, C, S, S] or [N, F] → [N, L].</summary>
+    public Tensor Embed(Tensor bag)
+    {
+        ArgumentNullException.ThrowIfNull(bag);
+        CheckBag(bag);
+        if (_extractor is null)
+        {
+            return _embedding.Forward(bag);                           // [N, F] → [N, L]
+        }
+
+        Tensor maps = _extractor.Forward(bag);                        // [N, 50, s, s]
+        Tensor flat = Functional.Flatten(maps);                       // [N, 50·s·s]
+        ReleaseIfInference(maps);
+        Tensor h = _embedding.Forward(flat);                          // [N, L]
+        ReleaseIfInference(flat);
+        return h;
+    }
+
+    /// <summary>Raw attention scores (before the softmax): H [N, L] → [N].</summary>
+    public Tensor Score(Tensor h)
+    {
+        ArgumentNullException.ThrowIfNull(h);
+        Tensor raw;
+        if (_attention is not null)
+        {
+            raw = _attention.Forward(h);                              // [N, 1]
+        }
+        else
+        {
+            Tensor v = _attentionV!.Forward(h);                       // [N, D]
+            Tensor u = _attentionU!.Forward(h);                       // [N, D]
+            Tensor gated = Functional.Multiply(v, u);                 // [N, D]
+            ReleaseIfInference(v);
+            ReleaseIfInference(u);
+            raw = _attentionWeights!.Forward(gated);                  // [N, 1]
+            ReleaseIfInference(gated);
+        }
+
+        Tensor scores = Functional.Reshape(raw, h.Shape[0]);         // [N]
+        ReleaseIfInference(raw);
+        return scores;
+    }
+
+    /// <summary>
+    /// Attention pooling and classification: a = softmax(scores) over the bag, M = aᵀH, then the classifier.
+    /// h: [N, L]; scores: [N]. Usable on scores gathered batch by batch for bags too large for one pass.
+    /// </summary>
+    public MilOutput Aggregate(Tensor h, Tensor scores)
+    {
+        ArgumentNullException.ThrowIfNull(h);
+        ArgumentNullException.ThrowIfNull(scores);
+        int n = h.Shape[0];
+        if (scores.Length != n)
+        {
+            throw new ArgumentException($"{scores.Length} attention scores for {n} instances.", nameof(scores));
+        }
+
+        Tensor row = Functional.Reshape(scores, 1, n);              // [1, N]
+        Tensor attentionRow = Functional.Softmax(row, 1);           // [1, N]
+        ReleaseIfInference(row);
+        Tensor pooled = Functional.MatMul(attentionRow, h);         // [1, L]
+        Tensor logits = _classifier.Forward(pooled);                // [1, outputs]
+        ReleaseIfInference(pooled);
+        Tensor probabilities;
+        if (Spec.Head == MilHead.Binary)
+        {
+            using Tensor positive = Functional.Sigmoid(logits.Detach());
+            float p = positive.Data[0];
+            probabilities = Tensor.FromData([1f - p, p], 2);        // [2]
+        }
+        else
+        {
+            using Tensor softmax = Functional.Softmax(logits.Detach(), 1);
+            probabilities = Tensor.FromData(softmax.Data, Spec.ClassCount);   // [K]
+        }
+
+        Tensor attention = Functional.Reshape(attentionRow, n);    // [N]
+        ReleaseIfInference(attentionRow);
+        return new MilOutput(probabilities, logits, scores, attention);
+    }
+
+    /// <summary>
+    /// The training loss of one bag: Ilse et al.'s clamped binary cross-entropy on sigmoid(logit) for a binary head
+    /// (label 0 or 1), cross-entropy on the logits for a multi-class head.
+    /// </summary>
+    public Tensor Loss(MilOutput output, int label)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        if (label < 0 || label >= Spec.ClassCount)
+        {
+            throw new ArgumentOutOfRangeException(nameof(label), label, $"The model has {Spec.ClassCount} classes.");
+        }
+
+        if (Spec.Head == MilHead.Multiclass)
+        {
+            return Functional.CrossEntropy(output.Logits, [label]);
+        }
+
+        Tensor probability = Functional.Sigmoid(output.Logits);     // [1, 1]
+        using Tensor target = Tensor.Full(label, 1, 1);
+        return Functional.BinaryCrossEntropy(probability, target);
+    }
+
+    private void CheckBag(Tensor bag)
+    {
+        bool fits = Spec.Input == MilInput.Patches
+            ? bag.Rank == 4 && bag.Shape[1] == Spec.Channels && bag.Shape[2] == Spec.PatchSize && bag.Shape[3] == Spec.PatchSize
+            : bag.Rank == 2 && bag.Shape[1] == Spec.FeatureSize;
+        if (!fits || bag.Shape[0] < 1)
+        {
+            string expected = Spec.Input == MilInput.Patches
+                ? $"[N, {Spec.Channels}, {Spec.PatchSize}, {Spec.PatchSize}]"
+                : $"[N, {Spec.FeatureSize}]";
+            throw new ArgumentException($"The model takes bags of {expected} with N ≥ 1; got {Tensor.ShapeText(bag.Shape)}.", nameof(bag));
+        }
+    }
+
+    private static void ReleaseIfInference(Tensor tensor)
+    {
+        if (!GradMode.IsEnabled)
+        {
+            tensor.Dispose();
+        }
+    }
+}

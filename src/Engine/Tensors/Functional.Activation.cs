@@ -1,0 +1,191 @@
+using System.Numerics.Tensors;
+
+namespace SlidePlugin.Engine.Tensors;
+
+/// <summary>Activations and softmax.</summary>
+public static partial class Functional
+{
+    /// <summary>max(x, 0).</summary>
+    public static Tensor Relu(Tensor x)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        Tensor y = Tensor.Empty(x.ShapeArray);
+        TensorPrimitives.Max(x.Data, 0f, y.Data);
+        if (Autograd.ShouldRecord(x))
+        {
+            Autograd.Record("relu", y, [x], gy =>
+            {
+                // PyTorch passes the gradient where the result is positive.
+                Span<float> gx = x.GradData();
+                ReadOnlySpan<float> g = gy.Data;
+                ReadOnlySpan<float> yData = y.Data;
+                for (int i = 0; i < gx.Length; i++)
+                {
+                    if (yData[i] > 0f)
+                    {
+                        gx[i] += g[i];
+                    }
+                }
+            });
+        }
+
+        return y;
+    }
+
+    /// <summary>tanh(x).</summary>
+    public static Tensor Tanh(Tensor x)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        Tensor y = Tensor.Empty(x.ShapeArray);
+        TensorPrimitives.Tanh(x.Data, y.Data);
+        if (Autograd.ShouldRecord(x))
+        {
+            Autograd.Record("tanh", y, [x], gy =>
+            {
+                Span<float> gx = x.GradData();
+                ReadOnlySpan<float> g = gy.Data;
+                ReadOnlySpan<float> yData = y.Data;
+                for (int i = 0; i < gx.Length; i++)
+                {
+                    gx[i] += g[i] * (1f - (yData[i] * yData[i]));
+                }
+            });
+        }
+
+        return y;
+    }
+
+    /// <summary>1 / (1 + e^−x).</summary>
+    public static Tensor Sigmoid(Tensor x)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        Tensor y = Tensor.Empty(x.ShapeArray);
+        TensorPrimitives.Sigmoid(x.Data, y.Data);
+        if (Autograd.ShouldRecord(x))
+        {
+            Autograd.Record("sigmoid", y, [x], gy =>
+            {
+                Span<float> gx = x.GradData();
+                ReadOnlySpan<float> g = gy.Data;
+                ReadOnlySpan<float> yData = y.Data;
+                for (int i = 0; i < gx.Length; i++)
+                {
+                    gx[i] += g[i] * yData[i] * (1f - yData[i]);
+                }
+            });
+        }
+
+        return y;
+    }
+
+    /// <summary>Softmax along <paramref name="dimension"/>, computed as exp(x − max) / Σ so large scores do not overflow.</summary>
+    public static Tensor Softmax(Tensor x, int dimension)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        (int outer, int size, int inner) = SplitAt(x, dimension);
+        Tensor y = Tensor.Empty(x.ShapeArray);
+        ForEachLine(x.Data, y.Data, outer, size, inner, static (line, result) =>
+        {
+            float max = TensorPrimitives.Max(line);
+            TensorPrimitives.Subtract(line, max, result);
+            TensorPrimitives.Exp(result, result);
+            TensorPrimitives.Divide(result, TensorPrimitives.Sum(result), result);
+        });
+        if (Autograd.ShouldRecord(x))
+        {
+            Autograd.Record("softmax", y, [x], gy =>
+            {
+                // dx = y · (dy − Σ dy·y) along the dimension.
+                using Tensor gx = Tensor.Empty(x.ShapeArray);
+                using Tensor product = Tensor.Empty(x.ShapeArray);
+                TensorPrimitives.Multiply(gy.Data, y.Data, product.Data);                      // dy·y
+                ForEachLine(product.Data, gx.Data, outer, size, inner, static (line, result) =>
+                    result.Fill(TensorPrimitives.Sum(line)));                                   // Σ dy·y, spread over the line
+                TensorPrimitives.Multiply(gx.Data, y.Data, gx.Data);                          // y·Σ
+                TensorPrimitives.Subtract(product.Data, gx.Data, gx.Data);                     // dy·y − y·Σ
+                Accumulate(x.GradData(), gx.Data);
+            });
+        }
+
+        return y;
+    }
+
+    /// <summary>log(softmax(x)) along <paramref name="dimension"/>, computed stably as x − max − log Σ exp(x − max).</summary>
+    public static Tensor LogSoftmax(Tensor x, int dimension)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        (int outer, int size, int inner) = SplitAt(x, dimension);
+        Tensor y = Tensor.Empty(x.ShapeArray);
+        float[] scratch = new float[size];
+        ForEachLine(x.Data, y.Data, outer, size, inner, (line, result) =>
+        {
+            float max = TensorPrimitives.Max(line);
+            TensorPrimitives.Subtract(line, max, scratch);
+            TensorPrimitives.Exp(scratch, scratch);
+            float logSum = MathF.Log(TensorPrimitives.Sum(scratch));
+            TensorPrimitives.Subtract(line, max + logSum, result);
+        });
+        if (Autograd.ShouldRecord(x))
+        {
+            Autograd.Record("log_softmax", y, [x], gy =>
+            {
+                // dx = dy − softmax · Σ dy along the dimension.
+                using Tensor sums = Tensor.Empty(x.ShapeArray);
+                ForEachLine(gy.Data, sums.Data, outer, size, inner, static (line, result) => result.Fill(TensorPrimitives.Sum(line)));
+                Span<float> gx = x.GradData();
+                ReadOnlySpan<float> g = gy.Data;
+                ReadOnlySpan<float> yData = y.Data;
+                ReadOnlySpan<float> s = sums.Data;
+                for (int i = 0; i < gx.Length; i++)
+                {
+                    gx[i] += g[i] - (MathF.Exp(yData[i]) * s[i]);
+                }
+            });
+        }
+
+        return y;
+    }
+
+    private delegate void LineAction(ReadOnlySpan<float> line, Span<float> result);
+
+    /// <summary>Splits a shape at one dimension into (elements before, the dimension, elements after).</summary>
+    private static (int Outer, int Size, int Inner) SplitAt(Tensor x, int dimension)
+    {
+        int axis = x.NormalizeDimension(dimension);
+        return (Product(x.Shape, 0, axis), x.Shape[axis], Product(x.Shape, axis + 1, x.Rank));
+    }
+
+    /// <summary>Runs <paramref name="action"/> on every line along the split dimension, gathering strided lines when inner > 1.</summary>
+    private static void ForEachLine(ReadOnlySpan<float> source, Span<float> destination, int outer, int size, int inner, LineAction action)
+    {
+        if (inner == 1)
+        {
+            for (int o = 0; o < outer; o++)
+            {
+                action(source.Slice(o * size, size), destination.Slice(o * size, size));
+            }
+
+            return;
+        }
+
+        float[] line = new float[size];
+        float[] result = new float[size];
+        for (int o = 0; o < outer; o++)
+        {
+            for (int i = 0; i < inner; i++)
+            {
+                int start = (o * size * inner) + i;
+                for (int s = 0; s < size; s++)
+                {
+                    line[s] = source[start + (s * inner)];
+                }
+
+                action(line, result);
+                for (int s = 0; s < size; s++)
+                {
+                    destination[start + (s * inner)] = result[s];
+                }
+            }
+        }
+    }
+}
