@@ -177,7 +177,7 @@ public sealed class AttentionMil : Module
         }
 
         Tensor probability = Functional.Sigmoid(output.Logits);     // [1, 1]
-        using Tensor target = Tensor.Full(label, 1, 1);
+        Tensor target = Tensor.Full(label, 1, 1);                   // kept by the graph for backward
         return Functional.BinaryCrossEntropy(probability, target);
     }
 
