@@ -1,9 +1,11 @@
 using SlidePlugin.Benchmarks.Grpc;
+using SlidePlugin.Benchmarks.Mil;
 using SlidePlugin.Benchmarks.Slides;
 
 // Benchmarks of SlidePlugin against their references, side by side in one run.
 //   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- grpc [pings] [blocks] [block-bytes]
 //   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- tiles [slide-size ...]
+//   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- amil [threads] [iterations]
 string which = args.Length > 0 ? args[0] : "help";
 int Arg(int index, int fallback) => args.Length > index ? int.Parse(args[index], System.Globalization.CultureInfo.InvariantCulture) : fallback;
 switch (which)
@@ -12,8 +14,13 @@ switch (which)
         return await TransportBenchmark.RunAsync(pings: Arg(1, 5000), blocks: Arg(2, 4000), blockSize: Arg(3, 64 * 1024));
     case "tiles":
         return await StreamTilesBenchmark.RunAsync(args.Length > 1 ? args[1..].Select(a => int.Parse(a, System.Globalization.CultureInfo.InvariantCulture)).ToArray() : [20000, 40000]);
+    case "amil":
+        return await AttentionMilBenchmark.RunAsync(threads: Arg(1, 2), iterations: Arg(2, 20));
+    case "amil-worker":
+        return AttentionMilBenchmark.RunWorker(args[1], Arg(2, 2), Arg(3, 20));
     default:
         Console.Error.WriteLine("usage: SlidePlugin.Benchmarks grpc [pings=5000] [blocks=4000] [block-bytes=65536]");
         Console.Error.WriteLine("       SlidePlugin.Benchmarks tiles [slide-size=20000 40000 ...]");
+        Console.Error.WriteLine("       SlidePlugin.Benchmarks amil [threads=2] [iterations=20]");
         return 2;
 }

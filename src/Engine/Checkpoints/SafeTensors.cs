@@ -164,7 +164,7 @@ public static class SafeTensors
                 entries[property.Name] = ParseEntry(source, property, bytes.Length - dataStart);
             }
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or OverflowException or ArgumentException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or OverflowException or ArgumentException or KeyNotFoundException)
         {
             throw new SafeTensorsException(source, $"has a header that is not valid safetensors JSON: {e.Message}", e);
         }

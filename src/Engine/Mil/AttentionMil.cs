@@ -156,7 +156,8 @@ public sealed class AttentionMil : Module
 
         Tensor attention = Functional.Reshape(attentionRow, n);    // [N]
         ReleaseIfInference(attentionRow);
-        return new MilOutput(probabilities, logits, scores, attention);
+        // The caller reads these after a training step's backward.
+        return new MilOutput(probabilities, logits.RetainAfterBackward(), scores.RetainAfterBackward(), attention.RetainAfterBackward());
     }
 
     /// <summary>

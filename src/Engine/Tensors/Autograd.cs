@@ -52,7 +52,9 @@ internal sealed class GradNode(string operation, Tensor output, Tensor[] inputs,
 /// <summary>
 /// Reverse-mode automatic differentiation over a tape: every operation whose inputs need gradients appends a
 /// <see cref="GradNode"/> with a sequence number; <see cref="Backward"/> replays the nodes reachable from the
-/// loss in reverse tape order, so each node runs once, after every consumer of its output has contributed.
+/// loss in reverse tape order, so each node runs once, after every consumer of its output has contributed; then its
+/// output's storage goes back to the pool, unless the output is the loss or was marked with
+/// <see cref="Tensor.RetainAfterBackward"/>.
 /// </summary>
 internal static class Autograd
 {
@@ -116,10 +118,15 @@ internal static class Autograd
                 backward(outputGrad);
             }
 
-            // Gradients of intermediate results are not kept, as in PyTorch.
+            // Gradients of intermediate results are not kept, as in PyTorch, and neither are the results themselves:
+            // every node that reads this output comes later on the tape, so has already run.
             output.ZeroGrad();
             output.Node = null;
             node.Release();
+            if (!ReferenceEquals(output, root) && !output.KeepAfterBackward)
+            {
+                output.Dispose();
+            }
         }
     }
 

@@ -23,25 +23,16 @@ public static partial class Functional
 
         int n = x.Shape[0];
         Tensor y = Tensor.Empty(n, g.OutChannels, g.OutHeight, g.OutWidth);
-        int chunk = g.ImagesPerChunk(n);
-        float[] columns = ArrayPool<float>.Shared.Rent(g.Patch * chunk * g.Positions);
-        float[] product = ArrayPool<float>.Shared.Rent(g.OutChannels * chunk * g.Positions);
-        try
+        float[] images = x.Buffer, output = y.Buffer, weights = weight.Buffer;
+        float[]? biasValues = bias?.ToArray();
+        // Each worker takes whole chunks: im2col, one single-threaded GEMM, scatter, all on its own buffers.
+        ForEachChunk(n, g, (first, count, columns, product) =>
         {
-            for (int first = 0; first < n; first += chunk)
-            {
-                int count = Math.Min(chunk, n - first);
-                int width = count * g.Positions;
-                g.ImagesToColumns(x.Buffer, first, count, columns);                                                    // [CKK, count·P]
-                Gemm.Multiply(false, false, g.OutChannels, width, g.Patch, weight.Data, columns, product);          // [O, CKK]·[CKK, count·P]
-                ScatterChannels(product, y, first, count, g, bias);                                            // → [count, O, P] + bias
-            }
-        }
-        finally
-        {
-            ArrayPool<float>.Shared.Return(columns);
-            ArrayPool<float>.Shared.Return(product);
-        }
+            int width = count * g.Positions;
+            g.ImagesToColumns(images, first, count, columns);                                                       // [CKK, count·P]
+            Gemm.MultiplySingleThreaded(false, false, g.OutChannels, width, g.Patch, weights, columns, product);    // [O, CKK]·[CKK, count·P]
+            ScatterChannels(product, output, first, count, g, biasValues);                                          // → [count, O, P] + bias
+        });
 
         if (Autograd.ShouldRecord(x, weight, bias))
         {
@@ -54,68 +45,116 @@ public static partial class Functional
     private static void Conv2dBackward(Tensor x, Tensor weight, Tensor? bias, Tensor gy, ConvGeometry g)
     {
         int n = x.Shape[0];
-        int chunk = g.ImagesPerChunk(n);
-        float[] columns = ArrayPool<float>.Shared.Rent(g.Patch * chunk * g.Positions);
-        float[] gradient = ArrayPool<float>.Shared.Rent(g.OutChannels * chunk * g.Positions);
-        try
-        {
-            for (int first = 0; first < n; first += chunk)
+        float[] images = x.Buffer, gradients = gy.Buffer, weights = weight.Buffer;
+        float[]? imageGradients = x.RequiresGrad ? x.GradTensor().Buffer : null;
+        float[]? weightGradient = weight.RequiresGrad ? new float[weight.Length] : null;
+        float[]? biasGradient = bias is { RequiresGrad: true } ? new float[g.OutChannels] : null;
+        object sums = new();
+        ForEachChunk(n, g, () => (Weight: weightGradient is null ? null : new float[weightGradient.Length], Bias: biasGradient is null ? null : new float[g.OutChannels]),
+            (first, count, columns, gradient, partial) =>
             {
-                int count = Math.Min(chunk, n - first);
                 int width = count * g.Positions;
-                GatherChannels(gy.Data, gradient, first, count, g);                                                  // [O, count·P]
-                if (weight.RequiresGrad)
+                GatherChannels(gradients, gradient, first, count, g);                                                           // [O, count·P]
+                if (partial.Weight is not null)
                 {
                     // The columns are rebuilt rather than kept from the forward pass: the memory matters more.
-                    g.ImagesToColumns(x.Buffer, first, count, columns);
-                    Gemm.Multiply(false, true, g.OutChannels, g.Patch, width, gradient, columns, weight.GradData(), beta: 1f); // [O, count·P]·[count·P, CKK]
+                    g.ImagesToColumns(images, first, count, columns);
+                    Gemm.MultiplySingleThreaded(false, true, g.OutChannels, g.Patch, width, gradient, columns, partial.Weight, beta: 1f); // [O, count·P]·[count·P, CKK]
                 }
 
-                if (bias is { RequiresGrad: true })
+                if (partial.Bias is not null)
                 {
-                    Span<float> gb = bias.GradData();
                     for (int o = 0; o < g.OutChannels; o++)
                     {
-                        gb[o] += TensorPrimitives.Sum(gradient.AsSpan(o * width, width));
+                        partial.Bias[o] += TensorPrimitives.Sum(gradient.AsSpan(o * width, width));
                     }
                 }
 
-                if (x.RequiresGrad)
+                if (imageGradients is not null)
                 {
-                    Gemm.Multiply(true, false, g.Patch, width, g.OutChannels, weight.Data, gradient, columns);      // [CKK, O]·[O, count·P]
-                    g.ColumnsToImages(columns, x.GradTensor().Buffer, first, count);
+                    Gemm.MultiplySingleThreaded(true, false, g.Patch, width, g.OutChannels, weights, gradient, columns);            // [CKK, O]·[O, count·P]
+                    g.ColumnsToImages(columns, imageGradients, first, count);
                 }
-            }
-        }
-        finally
+            },
+            partial =>
+            {
+                lock (sums)
+                {
+                    if (partial.Weight is not null)
+                    {
+                        TensorPrimitives.Add(weightGradient, partial.Weight, weightGradient);
+                    }
+
+                    if (partial.Bias is not null)
+                    {
+                        TensorPrimitives.Add(biasGradient, partial.Bias, biasGradient);
+                    }
+                }
+            });
+
+        if (weightGradient is not null)
         {
-            ArrayPool<float>.Shared.Return(columns);
-            ArrayPool<float>.Shared.Return(gradient);
+            Accumulate(weight.GradData(), weightGradient);
+        }
+
+        if (biasGradient is not null)
+        {
+            Accumulate(bias!.GradData(), biasGradient);
         }
     }
 
+    /// <summary>Runs <paramref name="body"/> over chunks of images in parallel, each worker with its own GEMM buffers.</summary>
+    private static void ForEachChunk(int images, ConvGeometry g, Action<int, int, float[], float[]> body) =>
+        ForEachChunk<object?>(images, g, () => null, (first, count, columns, product, _) => body(first, count, columns, product), _ => { });
+
+    /// <summary>
+    /// Runs <paramref name="body"/> over chunks of images in parallel; each worker has its own column and product
+    /// buffers and its own <typeparamref name="TLocal"/> state, handed to <paramref name="finish"/> at the end.
+    /// </summary>
+    private static void ForEachChunk<TLocal>(int images, ConvGeometry g, Func<TLocal> start,
+        Action<int, int, float[], float[], TLocal> body, Action<TLocal> finish)
+    {
+        int threads = EngineThreads.Count;
+        int chunk = Math.Min(g.ImagesPerChunk(images), Math.Max(1, (images + threads - 1) / threads));
+        int chunks = (images + chunk - 1) / chunk;
+        Parallel.For(0, chunks, EngineThreads.ParallelOptions,
+            () => (Columns: ArrayPool<float>.Shared.Rent(g.Patch * chunk * g.Positions),
+                   Product: ArrayPool<float>.Shared.Rent(g.OutChannels * chunk * g.Positions),
+                   Local: start()),
+            (index, _, buffers) =>
+            {
+                int first = index * chunk;
+                body(first, Math.Min(chunk, images - first), buffers.Columns, buffers.Product, buffers.Local);
+                return buffers;
+            },
+            buffers =>
+            {
+                finish(buffers.Local);
+                ArrayPool<float>.Shared.Return(buffers.Columns);
+                ArrayPool<float>.Shared.Return(buffers.Product);
+            });
+    }
+
     /// <summary>[O, count·P] (GEMM layout) → images first..first+count of [N, O, P], adding the bias.</summary>
-    private static void ScatterChannels(float[] product, Tensor y, int first, int count, ConvGeometry g, Tensor? bias)
+    private static void ScatterChannels(float[] product, float[] y, int first, int count, ConvGeometry g, float[]? bias)
     {
         int positions = g.Positions, channels = g.OutChannels, width = count * positions;
-        float[]? biasValues = bias?.ToArray();
-        float[] yBuffer = y.Buffer;
-        Parallel.For(0, count, EngineThreads.ParallelOptions, i =>
+        for (int i = 0; i < count; i++)
         {
             for (int o = 0; o < channels; o++)
             {
                 ReadOnlySpan<float> source = product.AsSpan((o * width) + (i * positions), positions);
-                Span<float> destination = yBuffer.AsSpan((((first + i) * channels) + o) * positions, positions);
-                if (biasValues is null)
+                Span<float> destination = y.AsSpan((((first + i) * channels) + o) * positions, positions);
+                if (bias is null)
                 {
                     source.CopyTo(destination);
                 }
                 else
                 {
-                    TensorPrimitives.Add(source, biasValues[o], destination);
+                    TensorPrimitives.Add(source, bias[o], destination);
                 }
             }
-        });
+        }
     }
 
     /// <summary>Images first..first+count of a [N, O, P] gradient → [O, count·P] (GEMM layout).</summary>

@@ -7,11 +7,31 @@ namespace SlidePlugin.Engine.Tensors;
 /// Single-precision matrix multiply, row-major: C = alpha·op(A)·op(B) + beta·C with op(A) m×k and op(B) k×n.
 /// Every GEMM and convolution of the engine goes through here, so a GPU backend replaces this one seam.
 /// </summary>
+/// <remarks>
+/// OpenBLAS runs single-threaded and the engine splits work itself (<see cref="EngineThreads"/>): OpenBLAS' own
+/// threads busy-wait for a while after each call, and on a small machine that spinning took the cores from the
+/// engine's next parallel loop (a 2x2 max-pool ran 30x slower right after a GEMM).
+/// </remarks>
 internal static class Gemm
 {
-    public static unsafe void Multiply(
+    /// <summary>Below this many multiply-adds one thread is faster than splitting.</summary>
+    private const long ParallelThreshold = 1L << 21;
+
+    /// <summary>C = alpha·op(A)·op(B) + beta·C, split over <see cref="EngineThreads.Count"/> threads when large.</summary>
+    public static void Multiply(
         bool transposeA, bool transposeB, int m, int n, int k,
-        ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, float alpha = 1f, float beta = 0f)
+        ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, float alpha = 1f, float beta = 0f) =>
+        Multiply(transposeA, transposeB, m, n, k, a, b, c, alpha, beta, EngineThreads.Count);
+
+    /// <summary>The same on the calling thread only, for callers that already run in parallel.</summary>
+    public static void MultiplySingleThreaded(
+        bool transposeA, bool transposeB, int m, int n, int k,
+        ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, float alpha = 1f, float beta = 0f) =>
+        Multiply(transposeA, transposeB, m, n, k, a, b, c, alpha, beta, threads: 1);
+
+    private static unsafe void Multiply(
+        bool transposeA, bool transposeB, int m, int n, int k,
+        ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, float alpha, float beta, int threads)
     {
         if (m == 0 || n == 0)
         {
@@ -23,32 +43,71 @@ internal static class Gemm
             throw new ArgumentException($"GEMM operands too small for {m}x{k} · {k}x{n}.");
         }
 
-        if (k == 0)
-        {
-            // BLAS leaves C alone when k is 0 only for beta 1; make the meaning explicit.
-            c[..(m * n)].Clear();
-            return;
-        }
-
         EngineThreads.EnsureConfigured();
         fixed (float* pa = &MemoryMarshal.GetReference(a))
         fixed (float* pb = &MemoryMarshal.GetReference(b))
         fixed (float* pc = &MemoryMarshal.GetReference(c))
         {
+            var call = new Call(transposeA, transposeB, m, n, k, alpha, beta, (nint)pa, (nint)pb, (nint)pc);
+            long work = (long)m * n * k;
+            int parts = work < ParallelThreshold ? 1 : Math.Min(threads, Math.Max(m, n));
+            if (parts <= 1)
+            {
+                call.Run(0, m, 0, n);
+                return;
+            }
+
+            // Split the larger side of C; each part is an independent GEMM on a block of rows or columns.
+            bool splitRows = m >= n;
+            int size = splitRows ? m : n;
+            Parallel.For(0, parts, EngineThreads.ParallelOptions, part =>
+            {
+                int start = (int)((long)size * part / parts), end = (int)((long)size * (part + 1) / parts);
+                if (splitRows)
+                {
+                    call.Run(start, end, 0, n);
+                }
+                else
+                {
+                    call.Run(0, m, start, end);
+                }
+            });
+        }
+    }
+
+    /// <summary>One GEMM over raw pointers, runnable on a block [rows) × [columns) of C.</summary>
+    private readonly record struct Call(bool TransposeA, bool TransposeB, int M, int N, int K, float Alpha, float Beta, nint A, nint B, nint C)
+    {
+        public unsafe void Run(int rowStart, int rowEnd, int columnStart, int columnEnd)
+        {
+            int lda = TransposeA ? M : K, ldb = TransposeB ? K : N;
+            // Row i of op(A) starts at A + i·lda (stored m×k) or at column i (stored k×m); column j of op(B) likewise.
+            float* a = (float*)A + (TransposeA ? rowStart : (long)rowStart * lda);
+            float* b = (float*)B + (TransposeB ? (long)columnStart * ldb : columnStart);
+            float* c = (float*)C + ((long)rowStart * N) + columnStart;
+            int rows = rowEnd - rowStart, columns = columnEnd - columnStart;
+            if (K == 0)
+            {
+                // BLAS skips the product when k is 0; C still becomes beta·C.
+                for (int i = 0; i < rows; i++)
+                {
+                    new Span<float>(c + ((long)i * N), columns).Clear();
+                }
+
+                return;
+            }
+
             OpenBlasNative.Sgemm(OpenBlasNative.RowMajor,
-                transposeA ? OpenBlasNative.Trans : OpenBlasNative.NoTrans,
-                transposeB ? OpenBlasNative.Trans : OpenBlasNative.NoTrans,
-                m, n, k, alpha,
-                pa, transposeA ? m : k,
-                pb, transposeB ? k : n,
-                beta, pc, n);
+                TransposeA ? OpenBlasNative.Trans : OpenBlasNative.NoTrans,
+                TransposeB ? OpenBlasNative.Trans : OpenBlasNative.NoTrans,
+                rows, columns, K, Alpha, a, lda, b, ldb, Beta, c, N);
         }
     }
 }
 
 /// <summary>
-/// How many threads the engine computes with: OpenBLAS' GEMM threads and the engine's own parallel loops.
-/// Defaults to the processor count, or <c>SLIDEPLUGIN_THREADS</c> when set.
+/// How many threads the engine computes with: its own parallel loops, which also split large GEMMs (OpenBLAS
+/// itself runs single-threaded). Defaults to the processor count, or <c>SLIDEPLUGIN_THREADS</c> when set.
 /// </summary>
 public static class EngineThreads
 {
@@ -57,6 +116,7 @@ public static class EngineThreads
 
     private static int s_count;
     private static int s_applied;
+    private static ParallelOptions s_parallelOptions = new();
 
     /// <summary>The configured thread count.</summary>
     public static int Count
@@ -68,8 +128,6 @@ public static class EngineThreads
         }
     }
 
-    private static ParallelOptions s_parallelOptions = new();
-
     /// <summary>Options for the engine's parallel loops.</summary>
     internal static ParallelOptions ParallelOptions
     {
@@ -80,17 +138,17 @@ public static class EngineThreads
         }
     }
 
-    /// <summary>Sets the number of threads for GEMM and the engine's loops.</summary>
+    /// <summary>Sets the number of threads for the engine's loops and GEMMs.</summary>
     public static void Set(int threads)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
         s_count = threads;
         s_parallelOptions = new ParallelOptions { MaxDegreeOfParallelism = threads };
-        OpenBlasNative.SetNumThreads(threads);
+        OpenBlasNative.SetNumThreads(1);
         Volatile.Write(ref s_applied, 1);
     }
 
-    /// <summary>The OpenBLAS kernel family in use (e.g. SKYLAKEX), for logs and benchmarks.</summary>
+    /// <summary>The OpenBLAS kernel family in use (e.g. SkylakeX), for logs and benchmarks.</summary>
     public static string BlasCoreName() => Marshal.PtrToStringUTF8(OpenBlasNative.GetCoreName()) ?? "unknown";
 
     internal static void EnsureConfigured()

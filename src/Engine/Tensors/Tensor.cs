@@ -1,11 +1,10 @@
-using System.Buffers;
 using System.Globalization;
 
 namespace SlidePlugin.Engine.Tensors;
 
 /// <summary>
 /// A dense, contiguous, row-major float32 tensor with reverse-mode autograd (<see cref="Backward"/>).
-/// Storage is rented from a shared pool; views made by <see cref="Reshape"/> share it, and it goes back to the pool
+/// Storage is rented from <see cref="TensorPool"/>; views made by <see cref="Reshape"/> share it, and it goes back to the pool
 /// when the last tensor using it is disposed. A tensor that is never disposed is simply collected.
 /// </summary>
 public sealed class Tensor : IDisposable
@@ -44,6 +43,19 @@ public sealed class Tensor : IDisposable
     /// <summary>The accumulated gradient after <see cref="Backward"/>, on leaves that require it; same shape as this.</summary>
     public Tensor? Grad { get; internal set; }
 
+    /// <summary>
+    /// Keeps this result readable after <see cref="Backward"/>. Backward returns the storage of every intermediate
+    /// result of the graph to the pool (as PyTorch frees its saved tensors), except the tensor it is called on and
+    /// those marked here: outputs a caller still reads, such as a model's attention.
+    /// </summary>
+    public Tensor RetainAfterBackward()
+    {
+        KeepAfterBackward = true;
+        return this;
+    }
+
+    internal bool KeepAfterBackward { get; private set; }
+
     /// <summary>How this tensor was computed, while the graph is alive; null on leaves.</summary>
     internal GradNode? Node { get; set; }
 
@@ -57,7 +69,7 @@ public sealed class Tensor : IDisposable
     public static Tensor Empty(params int[] shape)
     {
         int length = ElementCount(shape);
-        return new Tensor(new Storage(ArrayPool<float>.Shared.Rent(Math.Max(length, 1))), (int[])shape.Clone(), length);
+        return new Tensor(new Storage(TensorPool.Rent(length)), (int[])shape.Clone(), length);
     }
 
     /// <summary>A tensor of zeros.</summary>
@@ -195,7 +207,7 @@ public sealed class Tensor : IDisposable
         {
             if (Interlocked.Decrement(ref _references) == 0)
             {
-                ArrayPool<float>.Shared.Return(Array);
+                TensorPool.Return(Array);
             }
         }
     }
