@@ -1,4 +1,6 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace SlidePlugin.Engine.Tensors;
 
@@ -13,20 +15,7 @@ public static partial class Functional
         TensorPrimitives.Max(x.Data, 0f, y.Data);
         if (Autograd.ShouldRecord(x))
         {
-            Autograd.Record("relu", y, [x], gy =>
-            {
-                // PyTorch passes the gradient where the result is positive.
-                Span<float> gx = x.GradData();
-                ReadOnlySpan<float> g = gy.Data;
-                ReadOnlySpan<float> yData = y.Data;
-                for (int i = 0; i < gx.Length; i++)
-                {
-                    if (yData[i] > 0f)
-                    {
-                        gx[i] += g[i];
-                    }
-                }
-            });
+            Autograd.Record("relu", y, [x], gy => ReluBackward(x.GradData(), gy.Data, y.Data));
         }
 
         return y;
@@ -144,6 +133,27 @@ public static partial class Functional
         }
 
         return y;
+    }
+
+    /// <summary>gx += g where y > 0, as PyTorch (which passes the gradient where the result is positive).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs once per step over whole activations: optimise at once
+    private static void ReluBackward(Span<float> gx, ReadOnlySpan<float> g, ReadOnlySpan<float> y)
+    {
+        int i = 0;
+        for (; i + Vector256<float>.Count <= gx.Length; i += Vector256<float>.Count)
+        {
+            Vector256<float> positive = Vector256.GreaterThan(Vector256.Create(y.Slice(i, Vector256<float>.Count)), Vector256<float>.Zero);
+            Vector256<float> sum = Vector256.Create(gx.Slice(i, Vector256<float>.Count)) + (Vector256.Create(g.Slice(i, Vector256<float>.Count)) & positive);
+            sum.CopyTo(gx.Slice(i, Vector256<float>.Count));
+        }
+
+        for (; i < gx.Length; i++)
+        {
+            if (y[i] > 0f)
+            {
+                gx[i] += g[i];
+            }
+        }
     }
 
     private delegate void LineAction(ReadOnlySpan<float> line, Span<float> result);

@@ -44,22 +44,22 @@ public static partial class Functional
         {
             Autograd.Record("max_pool2d", y, [x], gy =>
             {
-                Span<float> gx = x.GradData();
-                ReadOnlySpan<float> g = gy.Data;
-                for (int plane = 0; plane < n * c; plane++)
-                {
-                    for (int k = 0; k < oh * ow; k++)
-                    {
-                        int o = (plane * oh * ow) + k;
-                        gx[(plane * h * w) + argmax![o]] += g[o];
-                    }
-                }
-
+                MaxPoolBackward(x.GradData(), gy.Data, argmax!, h * w, oh * ow);
                 ArrayPool<int>.Shared.Return(argmax!);
             });
         }
 
         return y;
+    }
+
+    /// <summary>Sends each output's gradient to the input element that was its maximum.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs once per step over whole activations: optimise at once
+    private static void MaxPoolBackward(Span<float> gx, ReadOnlySpan<float> g, int[] argmax, int planeSize, int outPlaneSize)
+    {
+        for (int o = 0; o < g.Length; o++)
+        {
+            gx[((o / outPlaneSize) * planeSize) + argmax[o]] += g[o];
+        }
     }
 
     private readonly record struct PoolWindow(int Height, int Width, int OutHeight, int OutWidth, int Kernel, int Stride, int Padding);
