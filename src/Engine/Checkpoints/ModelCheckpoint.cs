@@ -72,7 +72,7 @@ public static class ModelCheckpoint
             throw new ModelCheckpointException(e.Message, e);
         }
 
-        if (card.WeightsSha256.Length > 0 && !string.Equals(card.WeightsSha256, Sha256Of(weightsPath), StringComparison.OrdinalIgnoreCase))
+        if (card.WeightsSha256.Length > 0 && !string.Equals(card.WeightsSha256, weights.Sha256(), StringComparison.OrdinalIgnoreCase))
         {
             throw new ModelCheckpointException($"Model card '{cardPath}' was written for other weights than '{weightsPath}' (SHA-256 differs).");
         }

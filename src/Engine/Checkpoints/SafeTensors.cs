@@ -302,6 +302,9 @@ public sealed class SafeTensorsFile
     /// <summary>The <c>__metadata__</c> strings.</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
+    /// <summary>Lower-case hex SHA-256 of the bytes that were validated (the whole file).</summary>
+    public string Sha256() => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(_bytes));
+
     /// <summary>
     /// The tensor <paramref name="name"/> as float32. F32 is copied exactly; F16, BF16, F64 and integer dtypes are
     /// converted (PyTorch saves <c>num_batches_tracked</c> as I64).

@@ -16,25 +16,19 @@ public sealed class Adam : Optimizer
     /// <summary>Creates the optimiser.</summary>
     public Adam(IReadOnlyList<Tensor> parameters, float learningRate = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f,
         float epsilon = 1e-8f, float weightDecay = 0f)
-        : base(parameters)
+        : base(parameters, learningRate, weightDecay)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(learningRate);
         if (beta1 is < 0 or >= 1 || beta2 is < 0 or >= 1)
         {
             throw new ArgumentOutOfRangeException(nameof(beta1), "Adam betas must be in [0, 1).");
         }
 
-        LearningRate = learningRate;
         Beta1 = beta1;
         Beta2 = beta2;
         Epsilon = epsilon;
-        WeightDecay = weightDecay;
         _firstMoment = new float[]?[parameters.Count];
         _secondMoment = new float[]?[parameters.Count];
     }
-
-    /// <summary>Step size; may be changed between steps (schedules).</summary>
-    public float LearningRate { get; set; }
 
     /// <summary>Decay of the first moment.</summary>
     public float Beta1 { get; }
@@ -44,9 +38,6 @@ public sealed class Adam : Optimizer
 
     /// <summary>Added to the denominator.</summary>
     public float Epsilon { get; }
-
-    /// <summary>L2 penalty added to the gradient.</summary>
-    public float WeightDecay { get; }
 
     /// <inheritdoc/>
     public override void Step()

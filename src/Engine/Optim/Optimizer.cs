@@ -9,14 +9,24 @@ namespace SlidePlugin.Engine.Optim;
 public abstract class Optimizer
 {
     /// <summary>Creates the optimiser over <paramref name="parameters"/>.</summary>
-    protected Optimizer(IReadOnlyList<Tensor> parameters)
+    protected Optimizer(IReadOnlyList<Tensor> parameters, float learningRate, float weightDecay)
     {
         ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentOutOfRangeException.ThrowIfNegative(learningRate);
+        ArgumentOutOfRangeException.ThrowIfNegative(weightDecay);
         Parameters = parameters;
+        LearningRate = learningRate;
+        WeightDecay = weightDecay;
     }
 
     /// <summary>The parameters updated by <see cref="Step"/>.</summary>
     public IReadOnlyList<Tensor> Parameters { get; }
+
+    /// <summary>Step size; may be changed between steps (schedules).</summary>
+    public float LearningRate { get; set; }
+
+    /// <summary>L2 penalty added to the gradient (torch.optim's <c>weight_decay</c>).</summary>
+    public float WeightDecay { get; }
 
     /// <summary>Applies one update; parameters without a gradient are left alone, as in PyTorch.</summary>
     public abstract void Step();

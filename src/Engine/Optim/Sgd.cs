@@ -13,34 +13,25 @@ public sealed class Sgd : Optimizer
     /// <summary>Creates the optimiser.</summary>
     public Sgd(IReadOnlyList<Tensor> parameters, float learningRate, float momentum = 0f, float dampening = 0f,
         float weightDecay = 0f, bool nesterov = false)
-        : base(parameters)
+        : base(parameters, learningRate, weightDecay)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(learningRate);
         ArgumentOutOfRangeException.ThrowIfNegative(momentum);
         if (nesterov && (momentum <= 0 || dampening != 0))
         {
             throw new ArgumentException("Nesterov momentum needs a momentum and zero dampening.", nameof(nesterov));
         }
 
-        LearningRate = learningRate;
         Momentum = momentum;
         Dampening = dampening;
-        WeightDecay = weightDecay;
         Nesterov = nesterov;
         _momentumBuffers = new float[]?[parameters.Count];
     }
-
-    /// <summary>Step size; may be changed between steps.</summary>
-    public float LearningRate { get; set; }
 
     /// <summary>Momentum factor μ.</summary>
     public float Momentum { get; }
 
     /// <summary>Dampening of the momentum.</summary>
     public float Dampening { get; }
-
-    /// <summary>L2 penalty added to the gradient.</summary>
-    public float WeightDecay { get; }
 
     /// <summary>Nesterov momentum.</summary>
     public bool Nesterov { get; }

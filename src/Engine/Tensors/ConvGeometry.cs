@@ -48,37 +48,26 @@ internal readonly record struct ConvGeometry(
     public int ImagesPerChunk(int images) => Math.Clamp((1 << 20) / Math.Max(1, Patch * Positions), 1, Math.Max(1, images));
 
     /// <summary>im2col of images first..first+count of <paramref name="images"/> ([N, C, H, W]) into <paramref name="columns"/>.</summary>
-    public unsafe void ImagesToColumns(float[] images, int first, int count, float[] columns)
+    public void ImagesToColumns(float[] images, int first, int count, float[] columns) =>
+        TransferChunk(images, columns, first, count, toColumns: true);
+
+    /// <summary>col2im: adds the column matrix back onto images first..first+count of <paramref name="images"/>.</summary>
+    public void ColumnsToImages(float[] columns, float[] images, int first, int count) =>
+        TransferChunk(images, columns, first, count, toColumns: false);
+
+    private unsafe void TransferChunk(float[] images, float[] columns, int first, int count, bool toColumns)
     {
         if ((long)(first + count) * ImageSize > images.Length || (long)Patch * count * Positions > columns.Length)
         {
             throw new ArgumentException("im2col buffers are too small for the chunk.");
         }
 
-        fixed (float* source = images)
-        fixed (float* destination = columns)
+        fixed (float* imageData = images)
+        fixed (float* columnData = columns)
         {
             for (int i = 0; i < count; i++)
             {
-                Transfer(source + ((long)(first + i) * ImageSize), destination + ((long)i * Positions), count * Positions, toColumns: true);
-            }
-        }
-    }
-
-    /// <summary>col2im: adds the column matrix back onto images first..first+count of <paramref name="images"/>.</summary>
-    public unsafe void ColumnsToImages(float[] columns, float[] images, int first, int count)
-    {
-        if ((long)(first + count) * ImageSize > images.Length || (long)Patch * count * Positions > columns.Length)
-        {
-            throw new ArgumentException("col2im buffers are too small for the chunk.");
-        }
-
-        fixed (float* source = columns)
-        fixed (float* destination = images)
-        {
-            for (int i = 0; i < count; i++)
-            {
-                Transfer(destination + ((long)(first + i) * ImageSize), source + ((long)i * Positions), count * Positions, toColumns: false);
+                Transfer(imageData + ((long)(first + i) * ImageSize), columnData + ((long)i * Positions), count * Positions, toColumns);
             }
         }
     }

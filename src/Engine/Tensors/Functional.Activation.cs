@@ -29,16 +29,7 @@ public static partial class Functional
         TensorPrimitives.Tanh(x.Data, y.Data);
         if (Autograd.ShouldRecord(x))
         {
-            Autograd.Record("tanh", y, [x], gy =>
-            {
-                Span<float> gx = x.GradData();
-                ReadOnlySpan<float> g = gy.Data;
-                ReadOnlySpan<float> yData = y.Data;
-                for (int i = 0; i < gx.Length; i++)
-                {
-                    gx[i] += g[i] * (1f - (yData[i] * yData[i]));
-                }
-            });
+            Autograd.Record("tanh", y, [x], gy => BackwardFromOutput<TanhDerivative>(x.GradData(), gy.Data, y.Data));
         }
 
         return y;
@@ -52,16 +43,7 @@ public static partial class Functional
         TensorPrimitives.Sigmoid(x.Data, y.Data);
         if (Autograd.ShouldRecord(x))
         {
-            Autograd.Record("sigmoid", y, [x], gy =>
-            {
-                Span<float> gx = x.GradData();
-                ReadOnlySpan<float> g = gy.Data;
-                ReadOnlySpan<float> yData = y.Data;
-                for (int i = 0; i < gx.Length; i++)
-                {
-                    gx[i] += g[i] * yData[i] * (1f - yData[i]);
-                }
-            });
+            Autograd.Record("sigmoid", y, [x], gy => BackwardFromOutput<SigmoidDerivative>(x.GradData(), gy.Data, y.Data));
         }
 
         return y;
@@ -153,6 +135,35 @@ public static partial class Functional
             {
                 gx[i] += g[i];
             }
+        }
+    }
+
+    /// <summary>An activation whose derivative is a function of its output y.</summary>
+    private interface IDerivativeFromOutput
+    {
+        static abstract float Of(float y);
+    }
+
+    /// <summary>tanh′ = 1 − y².</summary>
+    private readonly struct TanhDerivative : IDerivativeFromOutput
+    {
+        public static float Of(float y) => 1f - (y * y);
+    }
+
+    /// <summary>sigmoid′ = y·(1 − y).</summary>
+    private readonly struct SigmoidDerivative : IDerivativeFromOutput
+    {
+        public static float Of(float y) => y * (1f - y);
+    }
+
+    /// <summary>gx += g · f′ where f′ is computed from the output y.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs once per step over whole activations: optimise at once
+    private static void BackwardFromOutput<TDerivative>(Span<float> gx, ReadOnlySpan<float> g, ReadOnlySpan<float> y)
+        where TDerivative : struct, IDerivativeFromOutput
+    {
+        for (int i = 0; i < gx.Length; i++)
+        {
+            gx[i] += g[i] * TDerivative.Of(y[i]);
         }
     }
 

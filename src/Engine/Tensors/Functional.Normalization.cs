@@ -43,7 +43,15 @@ public static partial class Functional
             if (training)
             {
                 double sum = 0, squares = 0;
-                ForEachChannelValue(input, n, channels, inner, c, v => { sum += v; squares += (double)v * v; });
+                for (int i = 0; i < n; i++)
+                {
+                    foreach (float value in input.Slice(((i * channels) + c) * inner, inner))
+                    {
+                        sum += value;
+                        squares += (double)value * value;
+                    }
+                }
+
                 double batchMean = sum / count;
                 double variance = Math.Max(0, (squares / count) - (batchMean * batchMean));
                 mean[c] = (float)batchMean;
@@ -133,17 +141,6 @@ public static partial class Functional
                         gx[k] += g[k] * gamma * inverseStd[c];
                     }
                 }
-            }
-        }
-    }
-
-    private static void ForEachChannelValue(ReadOnlySpan<float> input, int n, int channels, int inner, int channel, Action<float> action)
-    {
-        for (int i = 0; i < n; i++)
-        {
-            foreach (float value in input.Slice(((i * channels) + channel) * inner, inner))
-            {
-                action(value);
             }
         }
     }

@@ -9,7 +9,11 @@ public static partial class Functional
     public static Tensor Sum(Tensor x) => ScaledSum(x, 1f);
 
     /// <summary>Mean of all elements: a tensor of shape [].</summary>
-    public static Tensor Mean(Tensor x) => ScaledSum(x, 1f / Math.Max(1, x?.Length ?? 1));
+    public static Tensor Mean(Tensor x)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        return ScaledSum(x, 1f / Math.Max(1, x.Length));
+    }
 
     private static Tensor ScaledSum(Tensor x, float scale)
     {
