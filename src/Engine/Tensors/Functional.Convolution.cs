@@ -26,7 +26,7 @@ public static partial class Functional
         float[] images = x.Buffer, output = y.Buffer, weights = weight.Buffer;
         float[]? biasValues = bias?.ToArray();
         // Each worker takes whole chunks: im2col, one single-threaded GEMM, scatter, all on its own buffers.
-        ForEachChunk(n, g, (first, count, columns, product) =>
+        ForEachChunk(n, g, (_, first, count, columns, product) =>
         {
             int width = count * g.Positions;
             g.ImagesToColumns(images, first, count, columns);                                                       // [CKK, count·P]
@@ -47,89 +47,76 @@ public static partial class Functional
         int n = x.Shape[0];
         float[] images = x.Buffer, gradients = gy.Buffer, weights = weight.Buffer;
         float[]? imageGradients = x.RequiresGrad ? x.GradTensor().Buffer : null;
-        float[]? weightGradient = weight.RequiresGrad ? new float[weight.Length] : null;
-        float[]? biasGradient = bias is { RequiresGrad: true } ? new float[g.OutChannels] : null;
-        object sums = new();
-        ForEachChunk(n, g, () => (Weight: weightGradient is null ? null : new float[weightGradient.Length], Bias: biasGradient is null ? null : new float[g.OutChannels]),
-            (first, count, columns, gradient, partial) =>
-            {
-                int width = count * g.Positions;
-                GatherChannels(gradients, gradient, first, count, g);                                                           // [O, count·P]
-                if (partial.Weight is not null)
-                {
-                    // The columns are rebuilt rather than kept from the forward pass: the memory matters more.
-                    g.ImagesToColumns(images, first, count, columns);
-                    Gemm.MultiplySingleThreaded(false, true, g.OutChannels, g.Patch, width, gradient, columns, partial.Weight, beta: 1f); // [O, count·P]·[count·P, CKK]
-                }
-
-                if (partial.Bias is not null)
-                {
-                    for (int o = 0; o < g.OutChannels; o++)
-                    {
-                        partial.Bias[o] += TensorPrimitives.Sum(gradient.AsSpan(o * width, width));
-                    }
-                }
-
-                if (imageGradients is not null)
-                {
-                    Gemm.MultiplySingleThreaded(true, false, g.Patch, width, g.OutChannels, weights, gradient, columns);            // [CKK, O]·[O, count·P]
-                    g.ColumnsToImages(columns, imageGradients, first, count);
-                }
-            },
-            partial =>
-            {
-                lock (sums)
-                {
-                    if (partial.Weight is not null)
-                    {
-                        TensorPrimitives.Add(weightGradient, partial.Weight, weightGradient);
-                    }
-
-                    if (partial.Bias is not null)
-                    {
-                        TensorPrimitives.Add(biasGradient, partial.Bias, biasGradient);
-                    }
-                }
-            });
-
-        if (weightGradient is not null)
+        // One partial sum per chunk, added up in chunk order afterwards: the result is the same whichever thread ran
+        // which chunk, so training is reproducible.
+        int chunks = ChunkCount(n, g);
+        float[][]? weightPartials = weight.RequiresGrad ? new float[chunks][] : null;
+        float[][]? biasPartials = bias is { RequiresGrad: true } ? new float[chunks][] : null;
+        ForEachChunk(n, g, (index, first, count, columns, gradient) =>
         {
-            Accumulate(weight.GradData(), weightGradient);
+            int width = count * g.Positions;
+            GatherChannels(gradients, gradient, first, count, g);                                                           // [O, count·P]
+            if (weightPartials is not null)
+            {
+                // The columns are rebuilt rather than kept from the forward pass: the memory matters more.
+                g.ImagesToColumns(images, first, count, columns);
+                weightPartials[index] = new float[weight.Length];
+                Gemm.MultiplySingleThreaded(false, true, g.OutChannels, g.Patch, width, gradient, columns, weightPartials[index]); // [O, count·P]·[count·P, CKK]
+            }
+
+            if (biasPartials is not null)
+            {
+                biasPartials[index] = new float[g.OutChannels];
+                for (int o = 0; o < g.OutChannels; o++)
+                {
+                    biasPartials[index][o] = TensorPrimitives.Sum(gradient.AsSpan(o * width, width));
+                }
+            }
+
+            if (imageGradients is not null)
+            {
+                Gemm.MultiplySingleThreaded(true, false, g.Patch, width, g.OutChannels, weights, gradient, columns);            // [CKK, O]·[O, count·P]
+                g.ColumnsToImages(columns, imageGradients, first, count);
+            }
+        });
+
+        foreach (float[] partial in weightPartials ?? [])
+        {
+            Accumulate(weight.GradData(), partial);
         }
 
-        if (biasGradient is not null)
+        foreach (float[] partial in biasPartials ?? [])
         {
-            Accumulate(bias!.GradData(), biasGradient);
+            Accumulate(bias!.GradData(), partial);
         }
     }
 
-    /// <summary>Runs <paramref name="body"/> over chunks of images in parallel, each worker with its own GEMM buffers.</summary>
-    private static void ForEachChunk(int images, ConvGeometry g, Action<int, int, float[], float[]> body) =>
-        ForEachChunk<object?>(images, g, () => null, (first, count, columns, product, _) => body(first, count, columns, product), _ => { });
+    /// <summary>
+    /// Images per chunk: what keeps the column matrix near <c>1 &lt;&lt; 20</c> floats, and small enough that a bag
+    /// splits into at least four chunks for the threads. It does not depend on the thread count, so neither do results.
+    /// </summary>
+    private static int ChunkSize(int images, ConvGeometry g) => Math.Min(g.ImagesPerChunk(images), Math.Max(1, (images + 3) / 4));
+
+    private static int ChunkCount(int images, ConvGeometry g) => (images + ChunkSize(images, g) - 1) / ChunkSize(images, g);
 
     /// <summary>
-    /// Runs <paramref name="body"/> over chunks of images in parallel; each worker has its own column and product
-    /// buffers and its own <typeparamref name="TLocal"/> state, handed to <paramref name="finish"/> at the end.
+    /// Runs <paramref name="body"/>(chunk index, first image, image count, columns, product) over the chunks in
+    /// parallel; each worker has its own column and product buffers.
     /// </summary>
-    private static void ForEachChunk<TLocal>(int images, ConvGeometry g, Func<TLocal> start,
-        Action<int, int, float[], float[], TLocal> body, Action<TLocal> finish)
+    private static void ForEachChunk(int images, ConvGeometry g, Action<int, int, int, float[], float[]> body)
     {
-        int threads = EngineThreads.Count;
-        int chunk = Math.Min(g.ImagesPerChunk(images), Math.Max(1, (images + threads - 1) / threads));
-        int chunks = (images + chunk - 1) / chunk;
-        Parallel.For(0, chunks, EngineThreads.ParallelOptions,
+        int chunk = ChunkSize(images, g);
+        Parallel.For(0, ChunkCount(images, g), EngineThreads.ParallelOptions,
             () => (Columns: ArrayPool<float>.Shared.Rent(g.Patch * chunk * g.Positions),
-                   Product: ArrayPool<float>.Shared.Rent(g.OutChannels * chunk * g.Positions),
-                   Local: start()),
+                   Product: ArrayPool<float>.Shared.Rent(g.OutChannels * chunk * g.Positions)),
             (index, _, buffers) =>
             {
                 int first = index * chunk;
-                body(first, Math.Min(chunk, images - first), buffers.Columns, buffers.Product, buffers.Local);
+                body(index, first, Math.Min(chunk, images - first), buffers.Columns, buffers.Product);
                 return buffers;
             },
             buffers =>
             {
-                finish(buffers.Local);
                 ArrayPool<float>.Shared.Return(buffers.Columns);
                 ArrayPool<float>.Shared.Return(buffers.Product);
             });
