@@ -65,81 +65,82 @@ internal readonly record struct ConvGeometry(
         fixed (float* imageData = images)
         fixed (float* columnData = columns)
         {
-            for (int i = 0; i < count; i++)
+            for (int c = 0; c < Channels; c++)
             {
-                Transfer(imageData + ((long)(first + i) * ImageSize), columnData + ((long)i * Positions), count * Positions, toColumns);
+                for (int i = 0; i < count; i++)
+                {
+                    Transfer(imageData + ((long)(first + i) * ImageSize), columnData + ((long)i * Positions), count * Positions, toColumns, c);
+                }
             }
         }
     }
 
     /// <summary>
-    /// Moves one image's patches between the image and its columns of the matrix (<paramref name="columns"/> points at
+    /// Moves one channel of one image's patches between the image and its columns of the matrix (<paramref name="columns"/> points at
     /// this image's first column; rows are <paramref name="rowLength"/> apart): copies them in (im2col) or adds them
     /// back (col2im). Padding reads as zero and receives nothing. Pointer code: these loops run millions of times on
     /// rows of 8 to 24 floats, where span slicing and memmove calls cost more than the copying (measured 4x).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot kernel: optimised from the first call, not after tiering
-    private unsafe void Transfer(float* image, float* columns, int rowLength, bool toColumns)
+    private unsafe void Transfer(float* image, float* columns, int rowLength, bool toColumns, int channel)
     {
         int height = Height, width = Width, outHeight = OutHeight, outWidth = OutWidth, stride = Stride, padding = Padding;
-        for (int c = 0; c < Channels; c++)
+        int c = channel; // one channel of one image per call: the chunk is filled channel by channel, so writes stay close together
+        float* plane = image + ((long)c * height * width);
+        for (int ki = 0; ki < KernelHeight; ki++)
         {
-            float* plane = image + ((long)c * height * width);
-            for (int ki = 0; ki < KernelHeight; ki++)
+            for (int kj = 0; kj < KernelWidth; kj++)
             {
-                for (int kj = 0; kj < KernelWidth; kj++)
+                long row = (((long)c * KernelHeight) + ki) * KernelWidth + kj;
+                float* line = columns + (row * rowLength);
+                // Output columns whose input column iw = ow·stride − padding + kj lies inside the image.
+                int firstColumn = Math.Clamp(CeilDiv(padding - kj, stride), 0, outWidth);
+                int endColumn = Math.Clamp(CeilDiv(width + padding - kj, stride), firstColumn, outWidth);
+                int inside = endColumn - firstColumn;
+                for (int oh = 0; oh < outHeight; oh++)
                 {
-                    long row = (((long)c * KernelHeight) + ki) * KernelWidth + kj;
-                    float* line = columns + (row * rowLength);
-                    // Output columns whose input column iw = ow·stride − padding + kj lies inside the image.
-                    int firstColumn = Math.Clamp(CeilDiv(padding - kj, stride), 0, outWidth);
-                    int endColumn = Math.Clamp(CeilDiv(width + padding - kj, stride), firstColumn, outWidth);
-                    int inside = endColumn - firstColumn;
-                    for (int oh = 0; oh < outHeight; oh++)
+                    float* outRow = line + ((long)oh * outWidth);
+                    int ih = (oh * stride) - padding + ki;
+                    if (ih < 0 || ih >= height || inside == 0)
                     {
-                        float* outRow = line + ((long)oh * outWidth);
-                        int ih = (oh * stride) - padding + ki;
-                        if (ih < 0 || ih >= height || inside == 0)
-                        {
-                            if (toColumns)
-                            {
-                                new Span<float>(outRow, outWidth).Clear();
-                            }
-
-                            continue;
-                        }
-
                         if (toColumns)
                         {
-                            new Span<float>(outRow, firstColumn).Clear();
-                            new Span<float>(outRow + endColumn, outWidth - endColumn).Clear();
+                            new Span<float>(outRow, outWidth).Clear();
                         }
 
-                        float* inRow = plane + ((long)ih * width) + ((firstColumn * stride) - padding + kj);
-                        float* cells = outRow + firstColumn;
-                        if (stride == 1)
+                        continue;
+                    }
+
+                    if (toColumns)
+                    {
+                        new Span<float>(outRow, firstColumn).Clear();
+                        new Span<float>(outRow + endColumn, outWidth - endColumn).Clear();
+                    }
+
+                    float* inRow = plane + ((long)ih * width) + ((firstColumn * stride) - padding + kj);
+                    float* cells = outRow + firstColumn;
+                    if (stride == 1)
+                    {
+                        if (toColumns)
                         {
-                            if (toColumns)
-                            {
-                                Copy(inRow, cells, inside);
-                            }
-                            else
-                            {
-                                AddTo(cells, inRow, inside);
-                            }
+                            Copy(inRow, cells, inside);
                         }
                         else
                         {
-                            for (int k = 0; k < inside; k++)
+                            AddTo(cells, inRow, inside);
+                        }
+                    }
+                    else
+                    {
+                        for (int k = 0; k < inside; k++)
+                        {
+                            if (toColumns)
                             {
-                                if (toColumns)
-                                {
-                                    cells[k] = inRow[k * stride];
-                                }
-                                else
-                                {
-                                    inRow[k * stride] += cells[k];
-                                }
+                                cells[k] = inRow[k * stride];
+                            }
+                            else
+                            {
+                                inRow[k * stride] += cells[k];
                             }
                         }
                     }
