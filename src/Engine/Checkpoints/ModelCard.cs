@@ -35,6 +35,12 @@ public sealed record ModelCard
     /// <summary>Objective magnification of the training patches, when known and no mpp is.</summary>
     public double? Magnification { get; init; }
 
+    /// <summary>Per-channel mean subtracted from pixel values scaled to [0, 1] (one value for all channels, or one per channel).</summary>
+    public IReadOnlyList<float> InputMean { get; init; } = [0f];
+
+    /// <summary>Per-channel standard deviation the centred values are divided by.</summary>
+    public IReadOnlyList<float> InputStd { get; init; } = [1f];
+
     /// <summary>Where the training data came from, how it was cut and split.</summary>
     public string TrainingData { get; init; } = "";
 
@@ -94,6 +100,11 @@ public sealed record ModelCard
         if (card.Classes.Count != card.Spec.ClassCount)
         {
             throw new ModelCheckpointException($"Model card '{source}' names {card.Classes.Count} classes for a model with {card.Spec.ClassCount}.");
+        }
+
+        if (card.InputMean.Count is not (1 or 3) || card.InputStd.Count is not (1 or 3) || card.InputStd.Any(s => !(s > 0)))
+        {
+            throw new ModelCheckpointException($"Model card '{source}': input_mean and input_std need 1 or 3 values, the std positive.");
         }
 
         if (card.Architecture != card.Spec.ArchitectureName)

@@ -175,6 +175,21 @@ public static class ImageCodec
             : throw new ImageCodecException($"libvips produced {raster.Width}x{raster.Height} instead of {width}x{height}.");
     }
 
+    /// <summary>
+    /// Renders <paramref name="text"/> (plain text; markup characters are escaped) with Pango through libvips as a grey
+    /// coverage mask: 255 where the glyphs are solid. <paramref name="font"/> is a Pango font description ("sans 10").
+    /// </summary>
+    public static Raster RenderText(string text, string font = "sans 10", int dpi = 96)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(text);
+        ArgumentException.ThrowIfNullOrEmpty(font);
+        EnsureInitialized();
+        string escaped = System.Security.SecurityElement.Escape(text);
+        int result = VipsNative.Text(out IntPtr output, escaped, "font", font, "dpi", dpi, IntPtr.Zero);
+        using VipsImageHandle mask = Take(result, output, "render text");
+        return ToRaster(mask);
+    }
+
     internal static void EnsureInitialized() => _ = Initialized.Value;
 
     internal static unsafe VipsImageHandle FromRaster(Raster image)

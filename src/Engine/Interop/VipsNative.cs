@@ -90,6 +90,10 @@ internal static partial class VipsNative
     [LibraryImport(Libraries.Vips, EntryPoint = "vips_linear", StringMarshalling = StringMarshalling.Utf8)]
     internal static unsafe partial int Linear(VipsImageHandle input, out IntPtr output, double* a, double* b, int n, string ucharName, int uchar, IntPtr terminator);
 
+    /// <summary>Renders text (Pango markup) as a one-band 8-bit coverage mask.</summary>
+    [LibraryImport(Libraries.Vips, EntryPoint = "vips_text", StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int Text(out IntPtr output, string text, string fontName, string font, string dpiName, int dpi, IntPtr terminator);
+
     [LibraryImport(Libraries.Vips, EntryPoint = "vips_insert")]
     internal static partial int Insert(VipsImageHandle main, VipsImageHandle sub, out IntPtr output, int x, int y, IntPtr terminator);
 

@@ -1,0 +1,164 @@
+using System.Globalization;
+using SlidePlugin.Engine.Slides;
+using SlidePlugin.Engine.Tissue;
+
+namespace SlidePlugin.Engine.Datasets;
+
+/// <summary>
+/// Slide-level bags from a CSV <c>slide,label[,split]</c> (a header row is optional; slide paths relative to the CSV's
+/// folder): each bag is a slide's tissue tiles at <paramref name="Mpp"/> µm/px, <paramref name="PatchSize"/> px square,
+/// as the slides' tiler cuts them. Labels are class names or integers; classes are the distinct labels, sorted
+/// (numerically when all are integers).
+/// </summary>
+public sealed class SlideBags : BagDataset
+{
+    private readonly List<BagItem> _items = [];
+    private readonly List<string> _paths = [];
+    private readonly double _mpp;
+    private readonly int _patchSize;
+    private readonly double? _slideMppOverride;
+    private readonly double _minTissueFraction;
+
+    /// <summary>Lists the slides of <paramref name="csvPath"/>; every slide is opened (and tiled) once here, so bad ones are found first.</summary>
+    /// <param name="csvPath">The CSV.</param>
+    /// <param name="mpp">Resolution of the patches, µm/px (the model card's).</param>
+    /// <param name="patchSize">Patch edge in pixels (the model's).</param>
+    /// <param name="slideMppOverride">Resolution of slides that do not record one; without it such slides are errors.</param>
+    /// <param name="minTissueFraction">Tiles with less tissue are left out.</param>
+    /// <param name="policy">What to do with a slide that cannot be opened or has no tissue tile.</param>
+    public SlideBags(string csvPath, double mpp, int patchSize, double? slideMppOverride = null, double minTissueFraction = 0.5,
+        UnreadableFilePolicy policy = UnreadableFilePolicy.Fail)
+    {
+        ArgumentNullException.ThrowIfNull(csvPath);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(mpp);
+        ArgumentOutOfRangeException.ThrowIfLessThan(patchSize, 8);
+        _mpp = mpp;
+        _patchSize = patchSize;
+        _slideMppOverride = slideMppOverride;
+        _minTissueFraction = minTissueFraction;
+        if (!File.Exists(csvPath))
+        {
+            throw new DatasetException($"Slide list '{csvPath}' does not exist.");
+        }
+
+        string folder = Path.GetDirectoryName(Path.GetFullPath(csvPath))!;
+        var rows = ReadRows(csvPath, folder);
+        Classes = ClassesOf(rows.Select(r => r.Label));
+        Description = $"slides listed in {csvPath}, tissue tiles of {patchSize}x{patchSize} px at {mpp.ToString("0.###", CultureInfo.InvariantCulture)} µm/px";
+        foreach ((string path, string label, string? split) in rows)
+        {
+            PatchBag bag;
+            try
+            {
+                bag = ReadSlide(path);
+            }
+            catch (DatasetException e) when (policy == UnreadableFilePolicy.Skip)
+            {
+                SkippedFiles.Add(new SkippedFile(path, e.Message));
+                continue;
+            }
+
+            int index = _items.Count;
+            _items.Add(new BagItem(Path.GetFileName(path), IndexOfClass(label), split));
+            _paths.Add(path);
+            Remember(index, bag);
+        }
+
+        if (_items.Count == 0)
+        {
+            throw new DatasetException($"No usable slide in '{csvPath}' ({SkippedFiles.Count} skipped).");
+        }
+    }
+
+    /// <inheritdoc/>
+    public override IReadOnlyList<BagItem> Items => _items;
+
+    /// <inheritdoc/>
+    public override IReadOnlyList<string> Classes { get; }
+
+    /// <inheritdoc/>
+    public override int Channels => 3;
+
+    /// <inheritdoc/>
+    public override int PatchSize => _patchSize;
+
+    /// <inheritdoc/>
+    public override string Description { get; }
+
+    /// <inheritdoc/>
+    protected override PatchBag ReadPatches(int index) => ReadSlide(_paths[index]);
+
+    private int IndexOfClass(string label) => Classes.ToList().IndexOf(label);
+
+    private PatchBag ReadSlide(string path)
+    {
+        try
+        {
+            using Slide slide = Slide.Open(path);
+            double slideMpp = SlideResolution.Resolve(slide.Properties, _slideMppOverride).RequireMppX(Path.GetFileName(path));
+            TissueMask tissue = TissueDetector.Detect(slide, slideMpp);
+            TileGrid grid = TileGrid.Build(slide, slideMpp, new TileGridOptions { TileSize = _patchSize, TargetMpp = _mpp, MinTissueFraction = _minTissueFraction }, tissue);
+            if (grid.Tiles.Count == 0)
+            {
+                throw new DatasetException($"Slide '{path}' has no tissue tile of {_patchSize} px at {_mpp} µm/px.");
+            }
+
+            int bytesPerPatch = _patchSize * _patchSize * 3;
+            byte[] pixels = new byte[grid.Tiles.Count * bytesPerPatch];
+            Parallel.For(0, grid.Tiles.Count, i =>
+            {
+                var rgb = grid.Read(slide, grid.Tiles[i]);
+                rgb.Pixels.AsSpan(0, bytesPerPatch).CopyTo(pixels.AsSpan(i * bytesPerPatch));
+            });
+            return new PatchBag(pixels, grid.Tiles.Count, _patchSize, 3);
+        }
+        catch (SlideException e)
+        {
+            throw new DatasetException($"Slide '{path}': {e.Message}", e);
+        }
+    }
+
+    private static List<(string Path, string Label, string? Split)> ReadRows(string csvPath, string folder)
+    {
+        var rows = new List<(string, string, string?)>();
+        int lineNumber = 0;
+        foreach (string line in File.ReadLines(csvPath))
+        {
+            lineNumber++;
+            if (string.IsNullOrWhiteSpace(line) || line.StartsWith('#'))
+            {
+                continue;
+            }
+
+            string[] cells = line.Split(',').Select(c => c.Trim().Trim('"')).ToArray();
+            if (lineNumber == 1 && cells[0].Equals("slide", StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+
+            if (cells.Length is < 2 or > 3 || cells[0].Length == 0 || cells[1].Length == 0)
+            {
+                throw new DatasetException($"'{csvPath}' line {lineNumber}: expected slide,label[,split], got '{line}'.");
+            }
+
+            string? split = cells.Length == 3 && cells[2].Length > 0 ? cells[2].ToLowerInvariant() : null;
+            if (split is not (null or "train" or "val" or "test"))
+            {
+                throw new DatasetException($"'{csvPath}' line {lineNumber}: split '{cells[2]}' is not train, val or test.");
+            }
+
+            rows.Add((Path.GetFullPath(cells[0], folder), cells[1], split));
+        }
+
+        return rows.Count > 0 ? rows : throw new DatasetException($"'{csvPath}' lists no slides.");
+    }
+
+    private static IReadOnlyList<string> ClassesOf(IEnumerable<string> labels)
+    {
+        var distinct = labels.Distinct(StringComparer.Ordinal).ToList();
+        bool integers = distinct.All(l => int.TryParse(l, NumberStyles.Integer, CultureInfo.InvariantCulture, out _));
+        return integers
+            ? [.. distinct.OrderBy(l => int.Parse(l, CultureInfo.InvariantCulture))]
+            : [.. distinct.Order(StringComparer.Ordinal)];
+    }
+}

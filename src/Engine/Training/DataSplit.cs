@@ -1,0 +1,108 @@
+using SlidePlugin.Engine.Datasets;
+using SlidePlugin.Engine.Tensors;
+
+namespace SlidePlugin.Engine.Training;
+
+/// <summary>Which bags train, which choose the best epoch, which measure the final model (indices into the data set).</summary>
+public sealed record DataSplit(IReadOnlyList<int> Train, IReadOnlyList<int> Validation, IReadOnlyList<int> Test)
+{
+    /// <summary>
+    /// The split of <paramref name="items"/>: splits fixed by the data set (<c>train</c>/<c>val</c>/<c>test</c>) are
+    /// kept; bags without one are divided with <paramref name="testFraction"/>; when no bag is marked <c>val</c>,
+    /// <paramref name="validationFraction"/> of the training bags become validation. Both divisions are stratified by
+    /// label and seeded, so the same seed gives the same split.
+    /// </summary>
+    public static DataSplit Create(IReadOnlyList<BagItem> items, double validationFraction, double testFraction, ulong seed)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        CheckFraction(validationFraction, nameof(validationFraction));
+        CheckFraction(testFraction, nameof(testFraction));
+        var random = new TensorRandom(seed);
+        var train = new List<int>();
+        var validation = new List<int>();
+        var test = new List<int>();
+        var unassigned = new List<int>();
+        for (int i = 0; i < items.Count; i++)
+        {
+            (items[i].Split switch
+            {
+                "train" => train,
+                "val" => validation,
+                "test" => test,
+                _ => unassigned,
+            }).Add(i);
+        }
+
+        (List<int> heldOut, List<int> rest) = Stratified(unassigned, items, testFraction, random);
+        test.AddRange(heldOut);
+        train.AddRange(rest);
+        if (validation.Count == 0)
+        {
+            (validation, train) = Stratified(train, items, validationFraction, random);
+        }
+
+        train.Sort();
+        validation.Sort();
+        test.Sort();
+        return new DataSplit(train, validation, test);
+    }
+
+    /// <summary>
+    /// Fold <paramref name="fold"/> of <paramref name="folds"/> stratified folds over all bags: that fold is the test set,
+    /// and <paramref name="validationFraction"/> of the rest validates. The fold assignment depends only on the seed.
+    /// </summary>
+    public static DataSplit CreateFold(IReadOnlyList<BagItem> items, int folds, int fold, double validationFraction, ulong seed)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        ArgumentOutOfRangeException.ThrowIfLessThan(folds, 2);
+        ArgumentOutOfRangeException.ThrowIfNegative(fold);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(fold, folds);
+        CheckFraction(validationFraction, nameof(validationFraction));
+        var random = new TensorRandom(seed);
+        int[] foldOf = new int[items.Count];
+        // Deal each class's shuffled bags round-robin over the folds: every fold gets its share of each class.
+        int dealt = 0;
+        foreach (IGrouping<int, int> byLabel in Enumerable.Range(0, items.Count).GroupBy(i => items[i].Label).OrderBy(g => g.Key))
+        {
+            List<int> members = [.. byLabel];
+            random.Shuffle(members);
+            foreach (int member in members)
+            {
+                foldOf[member] = dealt++ % folds;
+            }
+        }
+
+        var test = Enumerable.Range(0, items.Count).Where(i => foldOf[i] == fold).ToList();
+        var rest = Enumerable.Range(0, items.Count).Where(i => foldOf[i] != fold).ToList();
+        var foldRandom = new TensorRandom(seed + (ulong)fold + 1);
+        (List<int> validation, List<int> train) = Stratified(rest, items, validationFraction, foldRandom);
+        train.Sort();
+        validation.Sort();
+        return new DataSplit(train, validation, test);
+    }
+
+    /// <summary>Takes round(fraction · size) of each label's members (shuffled) out of <paramref name="indices"/>.</summary>
+    private static (List<int> Taken, List<int> Remaining) Stratified(List<int> indices, IReadOnlyList<BagItem> items, double fraction, TensorRandom random)
+    {
+        var taken = new List<int>();
+        var rest = new List<int>();
+        foreach (IGrouping<int, int> byLabel in indices.GroupBy(i => items[i].Label).OrderBy(g => g.Key))
+        {
+            List<int> members = [.. byLabel.Order()];
+            random.Shuffle(members);
+            int take = (int)Math.Round(fraction * members.Count);
+            taken.AddRange(members.Take(take));
+            rest.AddRange(members.Skip(take));
+        }
+
+        return (taken, rest);
+    }
+
+    private static void CheckFraction(double value, string name)
+    {
+        if (value is < 0 or >= 1 || double.IsNaN(value))
+        {
+            throw new ArgumentOutOfRangeException(name, value, "A fraction of the bags is in [0, 1).");
+        }
+    }
+}
