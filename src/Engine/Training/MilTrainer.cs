@@ -32,7 +32,7 @@ public sealed class MilTrainer
     private const string ModelPrefix = "model.";
     private const string OptimizerPrefix = "optimizer.";
 
-    private static readonly JsonSerializerOptions JsonOptions = new()
+    internal static readonly JsonSerializerOptions JsonOptions = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
@@ -93,7 +93,7 @@ public sealed class MilTrainer
         var model = new AttentionMil(spec, random);
         var adam = new Adam(model.Parameters(), _options.LearningRate, _options.Beta1, _options.Beta2, weightDecay: _options.WeightDecay);
         string splitText = SplitJson(split);
-        var state = new RunState { SplitSha256 = Sha256(splitText), Spec = spec };
+        var state = new RunState { SplitSha256 = Sha256(_dataset.Description + "\n" + splitText), Spec = spec };
         string runPath = Path.Combine(_output, RunFile);
         if (File.Exists(runPath))
         {
@@ -107,11 +107,13 @@ public sealed class MilTrainer
 
         AtomicFile.WriteAllText(Path.Combine(_output, "split.json"), splitText);
         var history = state.History;
-        List<int> order = [.. split.Train];
         var status = TrainingStatus.Completed;
         for (int epoch = state.EpochsDone + 1; epoch <= _options.Epochs; epoch++)
         {
             var epochClock = Stopwatch.StartNew();
+            // A fresh permutation of the sorted training bags each epoch (as a shuffling DataLoader): it depends only on the
+            // generator's state, which the checkpoint keeps, so a resumed run visits the bags in the same order.
+            List<int> order = [.. split.Train];
             random.Shuffle(order);
             ClassificationMetrics? train = TrainEpoch(model, adam, order, random, epoch, cancellationToken);
             if (train is null)
@@ -268,7 +270,7 @@ public sealed class MilTrainer
 
         if (state.SplitSha256 != expected.SplitSha256)
         {
-            throw new InvalidOperationException($"'{runPath}' was trained on another split of the bags; resume with the same data, seed and fractions.");
+            throw new InvalidOperationException($"'{runPath}' was trained on other data or another split of the bags; resume with the same data, seed and fractions.");
         }
 
         var weights = new Dictionary<string, Tensor>(StringComparer.Ordinal);
@@ -307,7 +309,7 @@ public sealed class MilTrainer
         InputStd = _dataset.Normalization.Std,
         TrainingData = $"{_dataset.Description}; seed {_options.Seed}, {_options.Epochs} epochs, Adam lr {_options.LearningRate.ToString(CultureInfo.InvariantCulture)}, weight decay {_options.WeightDecay.ToString(CultureInfo.InvariantCulture)}{(_options.Augment ? ", flips and rotations" : "")}",
         Metrics = MetricsOf(null, state.History[^1].Validation),
-        Limitations = "Trained by slideplugin train; validate on your own data before use.",
+        Limitations = _options.Limitations,
     };
 
     private static Dictionary<string, double> MetricsOf(ClassificationMetrics? test, ClassificationMetrics validation)

@@ -44,6 +44,9 @@ public sealed record TrainingOptions
     /// <summary>Continue the run found in the output folder; without it a folder holding a run is refused.</summary>
     public bool Resume { get; init; }
 
+    /// <summary>Intended use and known limits, written in the card.</summary>
+    public string Limitations { get; init; } = "Trained by slideplugin train; validate on your own data before use.";
+
     /// <summary>Model name written in the card.</summary>
     public string ModelName { get; init; } = "amil";
 
