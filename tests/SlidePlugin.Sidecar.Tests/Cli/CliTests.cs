@@ -45,15 +45,43 @@ public class CliTests
         Assert.Contains(expected, output, StringComparison.Ordinal);
     }
 
-    [Theory]
-    [InlineData(3, "train", "--dataset", "mnist-bags", "--data", "x", "--out", "y")]
-    public async Task Verb_NotImplementedYet_SaysSoAndExitsNonZero(int issue, params string[] args)
+    [Fact]
+    public async Task Train_TinyMnistBagsRun_WritesCheckpointsAndOneLinePerEpoch()
     {
-        _ = issue;
-        (int exitCode, _, string error) = await RunAsync(args);
+        string folder = Directory.CreateTempSubdirectory("slideplugin-cli-train").FullName;
+        try
+        {
+            (int exitCode, string output, string error) = await RunAsync("train", "--dataset", "mnist-bags", "--data", TestData.Path("mnist"),
+                "--model", "attention", "--train-bags", "20", "--test-bags", "10", "--epochs", "2", "--out", folder);
 
-        Assert.Equal(ExitCodes.NotImplemented, exitCode);
-        Assert.Contains("not implemented yet", error, StringComparison.Ordinal);
+            Assert.True(exitCode == ExitCodes.Success, error);
+            Assert.Contains("epoch=1 ", output, StringComparison.Ordinal);
+            Assert.Contains("epoch=2 ", output, StringComparison.Ordinal);
+            Assert.Contains("Test (10 bags", output, StringComparison.Ordinal);
+            Assert.True(File.Exists(Path.Combine(folder, "model-best.safetensors")));
+            Assert.True(File.Exists(Path.Combine(folder, "model-best.json")));
+
+            // Running again into the same folder without --resume would overwrite a run: refused, named.
+            (exitCode, _, error) = await RunAsync("train", "--dataset", "mnist-bags", "--data", TestData.Path("mnist"),
+                "--train-bags", "20", "--test-bags", "10", "--epochs", "2", "--out", folder);
+            Assert.Equal(ExitCodes.Failure, exitCode);
+            Assert.Contains("resume", error, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Train_MissingDataFolder_ExitsWithFailureNamingIt()
+    {
+        string missing = Path.Combine(Path.GetTempPath(), $"no-such-ucsb-{Guid.NewGuid():N}");
+
+        (int exitCode, _, string error) = await RunAsync("train", "--dataset", "ucsb", "--data", missing, "--out", Path.GetTempPath());
+
+        Assert.Equal(ExitCodes.Failure, exitCode);
+        Assert.Contains(missing, error, StringComparison.Ordinal);
     }
 
     [Fact]
