@@ -59,11 +59,7 @@ internal static class AttentionMilBenchmark
             model.Eval();
             using (GradMode.NoGrad())
             {
-                MilOutput output = model.Forward(bag);
-                output.Probabilities.Dispose();
-                output.Logits.Dispose();
-                output.AttentionScores.Dispose();
-                output.Attention.Dispose();
+                model.Forward(bag).Dispose();
             }
         }
 

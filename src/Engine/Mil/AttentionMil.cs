@@ -8,7 +8,17 @@ namespace SlidePlugin.Engine.Mil;
 /// <param name="Logits">[1, outputs]: the classifier's output before sigmoid / softmax (what losses train on).</param>
 /// <param name="AttentionScores">[N] raw attention scores before the softmax, in instance order.</param>
 /// <param name="Attention">[N] attention weights (softmax over the bag, sums to 1), in instance order.</param>
-public sealed record MilOutput(Tensor Probabilities, Tensor Logits, Tensor AttentionScores, Tensor Attention);
+public sealed record MilOutput(Tensor Probabilities, Tensor Logits, Tensor AttentionScores, Tensor Attention) : IDisposable
+{
+    /// <summary>Returns the four tensors to the pool (after backward, when training).</summary>
+    public void Dispose()
+    {
+        Probabilities.Dispose();
+        Logits.Dispose();
+        AttentionScores.Dispose();
+        Attention.Dispose();
+    }
+}
 
 /// <summary>
 /// Attention-based deep multiple instance learning (Ilse, Tomczak and Welling 2018), plain and gated, with

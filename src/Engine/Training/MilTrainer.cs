@@ -172,7 +172,7 @@ public sealed class MilTrainer
             labels.Add(label);
             loss.Backward();
             adam.Step();
-            Release(output);
+            output.Dispose();
             BagTrained?.Invoke(new TrainingProgress(epoch, _options.Epochs, step + 1, order.Count, lossSum / (step + 1)));
         }
 
@@ -199,7 +199,7 @@ public sealed class MilTrainer
                 lossSum += loss.Data[0];
                 probabilities.Add(output.Probabilities.ToArray());
                 labels.Add(label);
-                Release(output);
+                output.Dispose();
             }
         }
 
@@ -355,14 +355,6 @@ public sealed class MilTrainer
     }
 
     private static string Cell(double value) => double.IsFinite(value) ? value.ToString("0.######", CultureInfo.InvariantCulture) : "";
-
-    private static void Release(MilOutput output)
-    {
-        output.Probabilities.Dispose();
-        output.Logits.Dispose();
-        output.AttentionScores.Dispose();
-        output.Attention.Dispose();
-    }
 
     private string SplitJson(DataSplit split)
     {
