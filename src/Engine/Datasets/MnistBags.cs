@@ -83,14 +83,14 @@ public sealed class MnistBags : BagDataset
     /// <summary>The digit labels of bag <paramref name="index"/>, in instance order.</summary>
     public IReadOnlyList<int> InstanceLabels(int index)
     {
-        MnistIdx source = _items[index].Split == "train" ? _train : _test;
+        MnistIdx source = SourceOf(index);
         return [.. _indices[index].Select(i => (int)source.Labels[i])];
     }
 
     /// <inheritdoc/>
     protected override PatchBag ReadPatches(int index)
     {
-        MnistIdx source = _items[index].Split == "train" ? _train : _test;
+        MnistIdx source = SourceOf(index);
         int[] digits = _indices[index];
         int size = source.Rows * source.Columns;
         byte[] pixels = new byte[digits.Length * size];
@@ -101,6 +101,9 @@ public sealed class MnistBags : BagDataset
 
         return new PatchBag(pixels, digits.Length, 28, 1);
     }
+
+    /// <summary>The idx file bag <paramref name="index"/> draws its digits from: the training or the test images.</summary>
+    private MnistIdx SourceOf(int index) => _items[index].Split == "train" ? _train : _test;
 
     private void Add(MnistIdx source, string split, int bags, TensorRandom random)
     {

@@ -14,6 +14,7 @@ public sealed class SlideBags : BagDataset
 {
     private readonly List<BagItem> _items = [];
     private readonly List<string> _paths = [];
+    private readonly List<string> _classes;
     private readonly double _mpp;
     private readonly int _patchSize;
     private readonly double? _slideMppOverride;
@@ -43,7 +44,7 @@ public sealed class SlideBags : BagDataset
 
         string folder = Path.GetDirectoryName(Path.GetFullPath(csvPath))!;
         var rows = ReadRows(csvPath, folder);
-        Classes = ClassesOf(rows.Select(r => r.Label));
+        _classes = ClassesOf(rows.Select(r => r.Label));
         Description = $"slides listed in {csvPath}, tissue tiles of {patchSize}x{patchSize} px at {mpp.ToString("0.###", CultureInfo.InvariantCulture)} µm/px";
         foreach ((string path, string label, string? split) in rows)
         {
@@ -59,7 +60,7 @@ public sealed class SlideBags : BagDataset
             }
 
             int index = _items.Count;
-            _items.Add(new BagItem(Path.GetFileName(path), IndexOfClass(label), split));
+            _items.Add(new BagItem(Path.GetFileName(path), _classes.IndexOf(label), split));
             _paths.Add(path);
             Remember(index, bag);
         }
@@ -74,7 +75,7 @@ public sealed class SlideBags : BagDataset
     public override IReadOnlyList<BagItem> Items => _items;
 
     /// <inheritdoc/>
-    public override IReadOnlyList<string> Classes { get; }
+    public override IReadOnlyList<string> Classes => _classes;
 
     /// <inheritdoc/>
     public override int Channels => 3;
@@ -87,8 +88,6 @@ public sealed class SlideBags : BagDataset
 
     /// <inheritdoc/>
     protected override PatchBag ReadPatches(int index) => ReadSlide(_paths[index]);
-
-    private int IndexOfClass(string label) => Classes.ToList().IndexOf(label);
 
     private PatchBag ReadSlide(string path)
     {
@@ -153,7 +152,7 @@ public sealed class SlideBags : BagDataset
         return rows.Count > 0 ? rows : throw new DatasetException($"'{csvPath}' lists no slides.");
     }
 
-    private static IReadOnlyList<string> ClassesOf(IEnumerable<string> labels)
+    private static List<string> ClassesOf(IEnumerable<string> labels)
     {
         var distinct = labels.Distinct(StringComparer.Ordinal).ToList();
         bool integers = distinct.All(l => int.TryParse(l, NumberStyles.Integer, CultureInfo.InvariantCulture, out _));

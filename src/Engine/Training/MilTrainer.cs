@@ -137,7 +137,8 @@ public sealed class MilTrainer
         {
             (AttentionMil bestModel, ModelCard bestCard) = ModelCheckpoint.Load(bestPath);
             test = Evaluate(bestModel, split.Test);
-            ModelCheckpoint.Save(bestPath, bestModel, bestCard with { Metrics = MetricsOf(test, history[state.BestEpoch - 1].Validation), Created = "" });
+            // Only the card changes (its weights hash stays true): the weights file is not written again.
+            AtomicFile.WriteAllText(ModelCheckpoint.CardPathFor(bestPath), (bestCard with { Metrics = MetricsOf(test, history[state.BestEpoch - 1].Validation) }).ToJson());
         }
 
         var result = new TrainingResult(status, _output, state.EpochsDone, bestPath,
