@@ -41,8 +41,11 @@ public abstract class BagDataset
     /// <summary>Patch edge in pixels.</summary>
     public abstract int PatchSize { get; }
 
-    /// <summary>How pixels become model inputs; recorded in the model card so inference does the same.</summary>
-    public virtual PatchNormalization Normalization => PatchNormalization.UnitRange;
+    /// <summary>
+    /// How pixels become model inputs; recorded in the model card so inference does the same. Histology data sets use
+    /// Ilse et al.'s <see cref="PatchNormalization.Centered"/>.
+    /// </summary>
+    public virtual PatchNormalization Normalization => PatchNormalization.Centered;
 
     /// <summary>One line on where the data came from, for the model card.</summary>
     public abstract string Description { get; }

@@ -14,6 +14,12 @@ public sealed record PatchNormalization(IReadOnlyList<float> Mean, IReadOnlyList
     /// <summary><c>Normalize((0.1307,), (0.3081,))</c> after <c>ToTensor()</c>, as Ilse et al.'s MNIST-bags loader.</summary>
     public static PatchNormalization Mnist { get; } = new([0.1307f], [0.3081f]);
 
+    /// <summary>
+    /// <c>Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))</c> after <c>ToTensor()</c>: values in [−1, 1], as Ilse et al.'s
+    /// histology loaders (zero-centred inputs keep the first ReLUs from starting half dead).
+    /// </summary>
+    public static PatchNormalization Centered { get; } = new([0.5f], [0.5f]);
+
     internal float MeanOf(int channel) => Mean[Mean.Count == 1 ? 0 : channel];
 
     internal float StdOf(int channel) => Std[Std.Count == 1 ? 0 : channel];

@@ -45,10 +45,16 @@ internal static class ServeCommand
             DefaultValueFactory = _ => 16,
         };
 
+        var workDir = new Option<DirectoryInfo>("--work-dir")
+        {
+            Description = "Folder the server writes to: training runs (runs/<name>). Created when needed.",
+            DefaultValueFactory = _ => new DirectoryInfo(Path.Combine(Environment.CurrentDirectory, "slideplugin-work")),
+        };
+
         var command = new Command("serve",
             "Run the gRPC sidecar (HTTP/2 on 127.0.0.1:50051 by default) for slide viewers, batch scripts and " +
             "any gRPC client of proto/slideplugin/v1. Health (grpc.health.v1) and reflection are always on.");
-        foreach (Option option in new Option[] { listen, unix, slideRoots, slideCache, tlsCert, tlsKey, authToken, detailedErrors, maxReceive, grace })
+        foreach (Option option in new Option[] { listen, unix, slideRoots, slideCache, workDir, tlsCert, tlsKey, authToken, detailedErrors, maxReceive, grace })
         {
             command.Options.Add(option);
         }
@@ -96,6 +102,7 @@ internal static class ServeCommand
 
             using Serilog.Core.Logger logger = LoggingSetup.CreateSerilogLogger(SlidePluginCli.LogSettingsOf(parseResult, global));
             using var slides = new SlideService(slideRootPolicy, parseResult.GetValue(slideCache));
+            var training = new TrainingService(slideRootPolicy, parseResult.GetRequiredValue(workDir).FullName);
             SidecarServer server;
             try
             {
@@ -103,6 +110,7 @@ internal static class ServeCommand
                 {
                     new SystemService(natives).BindTo(registry);
                     slides.BindTo(registry);
+                    training.BindTo(registry);
                 });
             }
             catch (ServerConfigurationException e)

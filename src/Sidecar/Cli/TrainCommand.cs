@@ -26,7 +26,7 @@ internal static class TrainCommand
                           "mnist-bags (MNIST idx files), slides (CSV of slide,label[,split]).",
             Required = true,
         };
-        dataset.AcceptOnlyFromAmong("breakhis", "ucsb", "mnist-bags", "slides");
+        dataset.AcceptOnlyFromAmong([.. BagDatasetSource.KindNames]);
         var data = new Option<FileSystemInfo>("--data") { Description = "Folder or CSV holding the data set.", Required = true };
         var model = new Option<string>("--model")
         {
@@ -95,22 +95,24 @@ internal static class TrainCommand
             try
             {
                 options.Validate();
-                var policy = parseResult.GetValue(skipUnreadable) ? UnreadableFilePolicy.Skip : UnreadableFilePolicy.Fail;
-                string path = parseResult.GetRequiredValue(data).FullName;
-                BagDataset bags = parseResult.GetRequiredValue(dataset) switch
+                var source = new BagDatasetSource
                 {
-                    "mnist-bags" => new MnistBags(path, new MnistBagsOptions
+                    Kind = BagDatasetSource.ParseKind(parseResult.GetRequiredValue(dataset)),
+                    Path = parseResult.GetRequiredValue(data).FullName,
+                    PatchSize = parseResult.GetValue(patchSize),
+                    Magnification = parseResult.GetValue(magnification),
+                    Mpp = options.Mpp,
+                    SlideMpp = parseResult.GetValue(slideMpp),
+                    Policy = parseResult.GetValue(skipUnreadable) ? UnreadableFilePolicy.Skip : UnreadableFilePolicy.Fail,
+                    MnistBags = new MnistBagsOptions
                     {
                         TrainBags = parseResult.GetValue(trainBags),
                         TestBags = parseResult.GetValue(testBags),
                         MeanBagLength = parseResult.GetValue(meanBagLength),
                         Seed = options.Seed,
-                    }),
-                    "ucsb" => ImageFolderBags.Ucsb(path, policy, parseResult.GetValue(patchSize) ?? 32),
-                    "breakhis" => ImageFolderBags.BreakHis(path, parseResult.GetValue(magnification), policy),
-                    _ => new SlideBags(path, options.Mpp ?? throw new ArgumentException("--dataset slides needs --mpp: the resolution to tile the slides at."),
-                        parseResult.GetValue(patchSize) ?? 32, parseResult.GetValue(slideMpp), policy: policy),
+                    },
                 };
+                BagDataset bags = source.Open();
                 foreach (SkippedFile skipped in bags.Skipped)
                 {
                     stderr.WriteLine($"slideplugin: skipped {skipped.Path}: {skipped.Reason}");

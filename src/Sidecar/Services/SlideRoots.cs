@@ -35,9 +35,9 @@ public sealed partial class SlideRoots
     /// <summary>The roots, absolute.</summary>
     public IReadOnlyList<string> Roots => _roots;
 
-    /// <summary>The real path of the slide that <paramref name="requested"/> names.</summary>
+    /// <summary>The real path of the slide (or, with <paramref name="folderAllowed"/>, the data folder) that <paramref name="requested"/> names.</summary>
     /// <exception cref="RpcException">INVALID_ARGUMENT (empty), PERMISSION_DENIED (outside the roots) or NOT_FOUND.</exception>
-    public string Resolve(string requested)
+    public string Resolve(string requested, bool folderAllowed = false)
     {
         if (string.IsNullOrWhiteSpace(requested))
         {
@@ -59,7 +59,7 @@ public sealed partial class SlideRoots
             }
 
             insideLexically ??= candidate;
-            if (!File.Exists(candidate))
+            if (!File.Exists(candidate) && !(folderAllowed && Directory.Exists(candidate)))
             {
                 continue;
             }
@@ -78,7 +78,7 @@ public sealed partial class SlideRoots
             throw new RpcException(new Status(StatusCode.PermissionDenied, $"'{requested}' is outside the slide roots; the server only serves slides under --slide-root ({string.Join(", ", _roots)})."));
         }
 
-        throw new RpcException(new Status(StatusCode.NotFound, $"Slide '{requested}' not found under the slide roots."));
+        throw new RpcException(new Status(StatusCode.NotFound, $"{(folderAllowed ? "Data" : "Slide")} '{requested}' not found under the slide roots."));
     }
 
     private static string WithSeparator(string path) => path.EndsWith('/') ? path : path + "/";

@@ -1,0 +1,192 @@
+using Serilog;
+using SlidePlugin.Engine.Checkpoints;
+using SlidePlugin.Engine.Mil;
+using SlidePlugin.Grpc;
+using SlidePlugin.Protos.V1;
+using SlidePlugin.Sidecar.Hosting;
+using SlidePlugin.Sidecar.Services;
+using SlidePlugin.Tests;
+
+namespace SlidePlugin.Sidecar.Tests.Services;
+
+/// <summary>
+/// The Train RPC end to end over our HTTP/2 transport, on small MNIST-bags runs: the stream's shape, checkpoints on
+/// disk, cancellation keeping the last epoch and resuming from it, one run at a time, and bad requests.
+/// </summary>
+public sealed class TrainingServiceTests : IAsyncLifetime
+{
+    private readonly string _scratch = Directory.CreateTempSubdirectory("slideplugin-train-rpc").FullName;
+    private SidecarServer? _server;
+    private GrpcChannel _channel = null!;
+    private TrainingServiceClient _client = null!;
+
+    private string RunsDirectory => Path.Combine(_scratch, "work", TrainingService.RunsFolder);
+
+    public async Task InitializeAsync()
+    {
+        Directory.CreateDirectory(Path.Combine(_scratch, "data"));
+        var roots = new SlideRoots([TestData.Root, Path.Combine(_scratch, "data")]);
+        var service = new TrainingService(roots, Path.Combine(_scratch, "work"));
+        ILogger logger = new LoggerConfiguration().MinimumLevel.Warning().WriteTo.Console().CreateLogger();
+        _server = SidecarServer.Create(new ServerSettings { Listen = "127.0.0.1:0" }, logger, service.BindTo);
+        await _server.StartAsync();
+        _channel = GrpcChannel.ForAddress(_server.Addresses.Single());
+        _client = new TrainingServiceClient(_channel);
+    }
+
+    public async Task DisposeAsync()
+    {
+        _channel.Dispose();
+        if (_server is not null)
+        {
+            await _server.StopAsync();
+            await _server.DisposeAsync();
+        }
+
+        Directory.Delete(_scratch, recursive: true);
+    }
+
+    private static TrainRequest MnistRun(string runName, int epochs, int trainBags = 30) => new()
+    {
+        Dataset = DatasetKind.MnistBags,
+        DataPath = "mnist",
+        RunName = runName,
+        Attention = AttentionKind.Plain,
+        Epochs = epochs,
+        Seed = 3,
+        MnistBags = new MnistBagsParameters { TrainBags = trainBags, TestBags = 20 },
+    };
+
+    private static async Task<List<TrainResponse>> ReadAllAsync(AsyncServerStreamingCall<TrainResponse> call)
+    {
+        var messages = new List<TrainResponse>();
+        while (await call.ResponseStream.MoveNext(CancellationToken.None))
+        {
+            messages.Add(call.ResponseStream.Current);
+        }
+
+        return messages;
+    }
+
+    [Fact]
+    public async Task Train_TinyMnistBags_StartedThenOneSummaryPerEpochThenCheckpointsOnDisk()
+    {
+        using AsyncServerStreamingCall<TrainResponse> call = _client.Train(MnistRun("tiny", epochs: 2));
+
+        List<TrainResponse> messages = await ReadAllAsync(call);
+
+        Assert.Equal(TrainResponse.EventOneofCase.Started, messages[0].EventCase);
+        Assert.Equal(50, messages[0].Started.BagCount); // 30 training + 20 test bags
+        Assert.Equal(["no 9", "has 9"], messages[0].Started.Classes);
+        Assert.Equal([1, 2], messages.Where(m => m.EventCase == TrainResponse.EventOneofCase.Epoch).Select(m => m.Epoch.Epoch));
+        Assert.All(messages.Where(m => m.EventCase == TrainResponse.EventOneofCase.Epoch), m => Assert.True(m.Epoch.Train.Loss is > 0 and < 10));
+        TrainingFinished finished = messages[^1].Finished;
+        Assert.NotNull(finished);
+        Assert.Equal(Path.Combine(RunsDirectory, "tiny"), finished.RunDir);
+        Assert.Equal(20, finished.Test.BagCount);
+        Assert.InRange(finished.Test.Auc, 0, 1);
+        (AttentionMil model, ModelCard card) = ModelCheckpoint.Load(finished.BestModelPath);
+        Assert.Equal(28, card.Spec.PatchSize);
+        Assert.Equal(MilAttention.Attention, model.Spec.Attention);
+        Assert.True(File.Exists(finished.LastModelPath));
+        Assert.Equal(3, File.ReadAllLines(Path.Combine(finished.RunDir, "metrics.csv")).Length); // header + 2 epochs
+    }
+
+    [Fact]
+    public async Task Train_CancelledAfterFirstEpoch_KeepsFinishedEpochsRefusesASecondRunMeanwhileAndResumes()
+    {
+        using var cancel = new CancellationTokenSource();
+        var call = _client.Train(MnistRun("stopped", epochs: 40, trainBags: 60), new CallOptions(CancellationToken: cancel.Token));
+        while (await call.ResponseStream.MoveNext(CancellationToken.None) && call.ResponseStream.Current.EventCase != TrainResponse.EventOneofCase.Epoch)
+        {
+        }
+
+        using (AsyncServerStreamingCall<TrainResponse> second = _client.Train(MnistRun("other", epochs: 1)))
+        {
+            RpcException busy = await Assert.ThrowsAsync<RpcException>(() => ReadAllAsync(second));
+            Assert.Equal(StatusCode.ResourceExhausted, busy.StatusCode);
+        }
+
+        await cancel.CancelAsync();
+        call.Dispose();
+
+        // The server finishes the bag in hand, then frees the slot; the epochs done stay on disk.
+        List<TrainResponse> resumed = [];
+        for (int attempt = 0; ; attempt++)
+        {
+            string metrics = Path.Combine(RunsDirectory, "stopped", "metrics.csv");
+            int epochsDone = File.ReadAllLines(metrics).Length - 1;
+            Assert.InRange(epochsDone, 1, 39);
+            TrainRequest resume = MnistRun("stopped", epochs: epochsDone + 1, trainBags: 60);
+            resume.Resume = true;
+            try
+            {
+                resumed = await ReadAllAsync(_client.Train(resume));
+                Assert.Equal([epochsDone + 1], resumed.Where(m => m.EventCase == TrainResponse.EventOneofCase.Epoch).Select(m => m.Epoch.Epoch));
+                break;
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.ResourceExhausted && attempt < 100)
+            {
+                await Task.Delay(100);
+            }
+        }
+
+        Assert.Equal(TrainResponse.EventOneofCase.Finished, resumed[^1].EventCase);
+        Assert.True(File.Exists(resumed[^1].Finished.BestModelPath));
+    }
+
+    [Fact]
+    public async Task Train_RunFolderHoldingARunWithoutResume_FailedPreconditionAndRunUntouched()
+    {
+        await ReadAllAsync(_client.Train(MnistRun("kept", epochs: 1)));
+        string runFile = Path.Combine(RunsDirectory, "kept", "run.safetensors");
+        byte[] before = await File.ReadAllBytesAsync(runFile);
+
+        RpcException error = await Assert.ThrowsAsync<RpcException>(() => ReadAllAsync(_client.Train(MnistRun("kept", epochs: 1))));
+
+        Assert.Equal(StatusCode.FailedPrecondition, error.StatusCode);
+        Assert.Contains("resume", error.Status.Detail, StringComparison.Ordinal);
+        Assert.Equal(before, await File.ReadAllBytesAsync(runFile));
+    }
+
+    [Theory]
+    [InlineData("../escape", "mnist", StatusCode.InvalidArgument, "run_name")]
+    [InlineData("", "mnist", StatusCode.InvalidArgument, "run_name")]
+    [InlineData("ok", "/etc", StatusCode.PermissionDenied, "outside")]
+    [InlineData("ok", "no-such-folder", StatusCode.NotFound, "no-such-folder")]
+    public async Task Train_BadRunNameOrDataPath_ClearStatusAndNothingWritten(string runName, string dataPath, StatusCode expected, string named)
+    {
+        TrainRequest request = MnistRun(runName, epochs: 1);
+        request.DataPath = dataPath;
+
+        RpcException error = await Assert.ThrowsAsync<RpcException>(() => ReadAllAsync(_client.Train(request)));
+
+        Assert.Equal(expected, error.StatusCode);
+        Assert.Contains(named, error.Status.Detail, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(RunsDirectory));
+    }
+
+    [Fact]
+    public async Task Train_TruncatedMnistFile_InvalidArgumentNamingTheFileAndServerStillTrains()
+    {
+        string folder = Path.Combine(_scratch, "data", "broken-mnist");
+        Directory.CreateDirectory(folder);
+        foreach (string file in Directory.GetFiles(TestData.Path("mnist")))
+        {
+            File.Copy(file, Path.Combine(folder, Path.GetFileName(file)));
+        }
+
+        string truncated = Path.Combine(folder, "train-images-idx3-ubyte.gz");
+        byte[] bytes = await File.ReadAllBytesAsync(truncated);
+        await File.WriteAllBytesAsync(truncated, bytes[..(bytes.Length / 2)]);
+        TrainRequest request = MnistRun("broken", epochs: 1);
+        request.DataPath = "broken-mnist";
+
+        RpcException error = await Assert.ThrowsAsync<RpcException>(() => ReadAllAsync(_client.Train(request)));
+
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        Assert.Contains("train-images-idx3-ubyte", error.Status.Detail, StringComparison.Ordinal);
+        List<TrainResponse> next = await ReadAllAsync(_client.Train(MnistRun("after", epochs: 1)));
+        Assert.Equal(TrainResponse.EventOneofCase.Finished, next[^1].EventCase);
+    }
+}
