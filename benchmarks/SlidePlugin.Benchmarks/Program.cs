@@ -6,6 +6,7 @@ using SlidePlugin.Benchmarks.Slides;
 //   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- grpc [pings] [blocks] [block-bytes]
 //   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- tiles [slide-size ...]
 //   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- amil [threads] [iterations]
+//   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- reproduce mnist|ucsb [runs] [epochs] [threads]
 string which = args.Length > 0 ? args[0] : "help";
 int Arg(int index, int fallback) => args.Length > index ? int.Parse(args[index], System.Globalization.CultureInfo.InvariantCulture) : fallback;
 switch (which)
@@ -18,9 +19,12 @@ switch (which)
         return await AttentionMilBenchmark.RunAsync(threads: Arg(1, 2), iterations: Arg(2, 20));
     case "amil-worker":
         return AttentionMilBenchmark.RunWorker(args[1], Arg(2, 2), Arg(3, 20));
+    case "reproduce" when args.Length > 1 && args[1] is "mnist" or "ucsb":
+        return await ReproductionBenchmark.RunAsync(args[1], runs: Arg(2, args[1] == "mnist" ? 5 : 10), epochs: Arg(3, 20), threads: Arg(4, 2));
     default:
         Console.Error.WriteLine("usage: SlidePlugin.Benchmarks grpc [pings=5000] [blocks=4000] [block-bytes=65536]");
         Console.Error.WriteLine("       SlidePlugin.Benchmarks tiles [slide-size=20000 40000 ...]");
         Console.Error.WriteLine("       SlidePlugin.Benchmarks amil [threads=2] [iterations=20]");
+        Console.Error.WriteLine("       SlidePlugin.Benchmarks reproduce mnist|ucsb [runs=5 seeds|10 folds] [epochs=20] [threads=2]");
         return 2;
 }

@@ -7,9 +7,10 @@ namespace SlidePlugin.Tests;
 internal static class TestData
 {
     private static readonly Lazy<string> RootPath = new(Locate);
+    private static readonly Lazy<string> RepositoryRootPath = new(FindRepositoryRoot);
 
-    /// <summary>The repository root (the folder holding SlidePlugin.sln).</summary>
-    public static string RepositoryRoot { get; } = FindRepositoryRoot();
+    /// <summary>The repository root (the folder holding SlidePlugin.sln); looked up only when asked, so a copied benchmark runs with SLIDEPLUGIN_TESTDATA alone.</summary>
+    public static string RepositoryRoot => RepositoryRootPath.Value;
 
     /// <summary>The test data folder; throws with a clear message when it is missing.</summary>
     public static string Root => RootPath.Value;

@@ -19,6 +19,20 @@ public sealed class DrawingCanvas
         FillRectangle(0, 0, width, height, background);
     }
 
+    /// <summary>A canvas holding a copy of <paramref name="image"/> (RGB), to draw over a picture.</summary>
+    public DrawingCanvas(Raster image)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        if (image.Bands != 3)
+        {
+            throw new ArgumentException($"A drawing canvas is RGB; the image has {image.Bands} bands.", nameof(image));
+        }
+
+        Width = image.Width;
+        Height = image.Height;
+        _pixels = (byte[])image.Pixels.Clone();
+    }
+
     /// <summary>Width in pixels.</summary>
     public int Width { get; }
 

@@ -171,6 +171,32 @@ public sealed class AttentionMil : Module
     }
 
     /// <summary>
+    /// Class probabilities of embeddings without attention: [B, L] → [B, K] (binary head: [1 − p, p] per row). On the
+    /// pooled embedding M this is the bag prediction (a slide scored tile batch by tile batch); on instance embeddings it
+    /// is what the classifier makes of each instance alone, a per-tile measurement for viewers.
+    /// </summary>
+    public Tensor ClassProbabilities(Tensor embeddings)
+    {
+        ArgumentNullException.ThrowIfNull(embeddings);
+        int rows = embeddings.Shape[0];
+        using Tensor logits = _classifier.Forward(embeddings);      // [B, outputs]
+        if (Spec.Head == MilHead.Multiclass)
+        {
+            return Functional.Softmax(logits, 1);                   // [B, K]
+        }
+
+        using Tensor positive = Functional.Sigmoid(logits);         // [B, 1]
+        Tensor probabilities = Tensor.Empty(rows, 2);               // [B, 2]
+        for (int i = 0; i < rows; i++)
+        {
+            probabilities.Data[2 * i] = 1f - positive.Data[i];
+            probabilities.Data[(2 * i) + 1] = positive.Data[i];
+        }
+
+        return probabilities;
+    }
+
+    /// <summary>
     /// The training loss of one bag: Ilse et al.'s clamped binary cross-entropy on sigmoid(logit) for a binary head
     /// (label 0 or 1), cross-entropy on the logits for a multi-class head.
     /// </summary>

@@ -138,7 +138,7 @@ public sealed class MilTrainer
             (AttentionMil bestModel, ModelCard bestCard) = ModelCheckpoint.Load(bestPath);
             test = Evaluate(bestModel, split.Test);
             // Only the card changes (its weights hash stays true): the weights file is not written again.
-            AtomicFile.WriteAllText(ModelCheckpoint.CardPathFor(bestPath), (bestCard with { Metrics = MetricsOf(test, history[state.BestEpoch - 1].Validation) }).ToJson());
+            AtomicFile.WriteAllText(ModelCheckpoint.CardPathFor(bestPath), (bestCard with { Metrics = MetricsOf(test, history[state.BestEpoch - 1]) }).ToJson());
         }
 
         var result = new TrainingResult(status, _output, state.EpochsDone, bestPath,
@@ -309,11 +309,12 @@ public sealed class MilTrainer
         InputMean = _dataset.Normalization.Mean,
         InputStd = _dataset.Normalization.Std,
         TrainingData = $"{_dataset.Description}; seed {_options.Seed}, {_options.Epochs} epochs, Adam lr {_options.LearningRate.ToString(CultureInfo.InvariantCulture)}, weight decay {_options.WeightDecay.ToString(CultureInfo.InvariantCulture)}{(_options.Augment ? ", flips and rotations" : "")}",
-        Metrics = MetricsOf(null, state.History[^1].Validation),
+        Metrics = MetricsOf(null, state.History[^1]),
         Limitations = _options.Limitations,
     };
 
-    private static Dictionary<string, double> MetricsOf(ClassificationMetrics? test, ClassificationMetrics validation)
+    /// <summary>The card's metrics: the epoch's training metrics (from the steps as they ran), validation and test where there are bags.</summary>
+    private static Dictionary<string, double> MetricsOf(ClassificationMetrics? test, EpochMetrics epoch)
     {
         var metrics = new Dictionary<string, double>(StringComparer.Ordinal);
         void Add(string prefix, ClassificationMetrics m)
@@ -327,7 +328,8 @@ public sealed class MilTrainer
             }
         }
 
-        Add("validation", validation);
+        Add("train", epoch.Train);
+        Add("validation", epoch.Validation);
         if (test is not null)
         {
             Add("test", test);

@@ -1,40 +1,60 @@
 using System.CommandLine;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
+using SlidePlugin.Engine.Analysis;
+using SlidePlugin.Engine.Checkpoints;
 using SlidePlugin.Engine.Interop;
 using SlidePlugin.Engine.Slides;
 using SlidePlugin.Sidecar.Hosting;
+using Spectre.Console;
 
 namespace SlidePlugin.Sidecar.Cli;
 
 /// <summary>
-/// <c>slideplugin analyze</c>: the main job. Scores a slide with an A-MIL model and writes attention
-/// heatmaps, QuPath GeoJSON and CSV. Until the analysis pipeline lands (issue #7) it opens the slide,
-/// reports what the engine can read today, and exits with <see cref="ExitCodes.NotImplemented"/>.
+/// <c>slideplugin analyze</c>: the main job. Scores a slide with an A-MIL model (the bundled one by default) and writes
+/// QuPath GeoJSON, a tile CSV, attention heatmaps and a JSON summary. Runs in-process, or on a sidecar with <c>--server</c>.
+/// Results are kept in a SQLite store, so the same command again is answered from it and an interrupted one resumes.
 /// </summary>
 internal static partial class AnalyzeCommand
 {
+    private const int Interrupted = 130;
+
     public static Command Create(SlidePluginCli.GlobalOptions global)
     {
         var slide = new Argument<FileInfo>("slide") { Description = "Whole-slide image (SVS, NDPI, MRXS, tiled TIFF, ...)." };
         var model = new Option<FileInfo?>("--model") { Description = "Model checkpoint (.safetensors with its model card); default: the bundled model." };
-        var output = new Option<DirectoryInfo?>("--out") { Description = "Folder for the heatmap, GeoJSON, CSV and summary (default: ./<slide name>.analysis)." };
+        var output = new Option<DirectoryInfo?>("--out") { Description = "Folder for the heatmaps, GeoJSON, CSV and summary (default: ./<slide name>.analysis)." };
         var mpp = new Option<double?>("--mpp") { Description = "The slide's resolution in µm per pixel, for files that lack it (many do)." };
-        var server = new Option<Uri?>("--server") { Description = "Run on a running sidecar (e.g. http://127.0.0.1:50051) instead of in-process." };
+        var server = new Option<Uri?>("--server") { Description = "Run on a running sidecar (e.g. http://127.0.0.1:50051) instead of in-process; the slide path is then the server's." };
+        var targetMpp = new Option<double?>("--target-mpp") { Description = "Tile at this resolution instead of the model card's." };
+        var tileSize = new Option<int?>("--tile-size") { Description = "Tile edge in pixels at the target resolution (default: the model's patch size; others are resized to it)." };
+        var overlap = new Option<int>("--overlap") { Description = "Pixels shared by neighbouring tiles." };
+        var minTissue = new Option<double>("--min-tissue") { Description = "Minimum tissue fraction of a scored tile.", DefaultValueFactory = _ => 0.5 };
+        var store = new Option<FileInfo?>("--store") { Description = "SQLite store of analyses (default: <out>/analyses.sqlite)." };
 
         var command = new Command("analyze", "Score a slide with attention-based MIL and write heatmaps, QuPath GeoJSON and CSV.");
         command.Arguments.Add(slide);
-        command.Options.Add(model);
-        command.Options.Add(output);
-        command.Options.Add(mpp);
-        command.Options.Add(server);
-        command.SetAction(parseResult =>
+        foreach (Option option in new Option[] { model, output, mpp, server, targetMpp, tileSize, overlap, minTissue, store })
+        {
+            command.Options.Add(option);
+        }
+
+        command.SetAction(async (parseResult, cancellationToken) =>
         {
             TextWriter stdout = parseResult.InvocationConfiguration.Output;
             TextWriter stderr = parseResult.InvocationConfiguration.Error;
-            if (parseResult.GetValue(server) is not null)
+            FileInfo slideFile = parseResult.GetRequiredValue(slide);
+            string outDir = parseResult.GetValue(output)?.FullName ?? Path.Combine(Environment.CurrentDirectory, Path.GetFileNameWithoutExtension(slideFile.Name) + ".analysis");
+            var options = new AnalysisOptions
             {
-                return SlidePluginCli.ReportNotImplemented(parseResult, "analysis on a running sidecar ('--server')", 7);
+                TargetMpp = parseResult.GetValue(targetMpp),
+                TileSize = parseResult.GetValue(tileSize),
+                Overlap = parseResult.GetValue(overlap),
+                MinTissueFraction = parseResult.GetValue(minTissue),
+            };
+            if (parseResult.GetValue(server) is { } address)
+            {
+                return await RemoteAnalysis.RunAsync(address, slideFile.ToString(), parseResult.GetValue(model)?.FullName, parseResult.GetValue(mpp), options, outDir, stdout, stderr, cancellationToken).ConfigureAwait(false);
             }
 
             if (!NativeCheck.Passes(stderr, out IReadOnlyList<NativeDependencyStatus> natives))
@@ -49,36 +69,118 @@ internal static partial class AnalyzeCommand
                 Log.NativeLibraryLoaded(logger, native.Dependency.DisplayName, native.FileName, native.Version ?? "?");
             }
 
-            return Run(parseResult.GetRequiredValue(slide), parseResult.GetValue(mpp), stdout, stderr);
+            string modelPath = parseResult.GetValue(model)?.FullName ?? BundledModel.Path;
+            string storePath = parseResult.GetValue(store)?.FullName ?? Path.Combine(outDir, "analyses.sqlite");
+            return await RunAsync(slideFile, parseResult.GetValue(mpp), modelPath, storePath, options, outDir, stdout, stderr, cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
 
-    private static int Run(FileInfo slideFile, double? mppOverride, TextWriter stdout, TextWriter stderr)
+    private static async Task<int> RunAsync(FileInfo slideFile, double? mppOverride, string modelPath, string storePath, AnalysisOptions options, string outDir,
+        TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
     {
-        if (!CliSlides.TryOpen(slideFile, mppOverride, stderr, out Slide slide, out SlideResolution resolution, out double mpp))
+        AnalysisModel model;
+        try
+        {
+            model = AnalysisModel.Load(modelPath);
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or SafeTensorsException or UnauthorizedAccessException)
+        {
+            stderr.WriteLine($"slideplugin: cannot load model '{modelPath}': {e.Message}");
+            return ExitCodes.Failure;
+        }
+
+        if (!CliSlides.TryOpen(slideFile, mppOverride, stderr, out Slide slide, out _, out double mpp))
         {
             return ExitCodes.Failure;
         }
 
         using (slide)
         {
-            var invariant = CultureInfo.InvariantCulture;
-            stdout.WriteLine(string.Create(invariant, $"slide       {slideFile.FullName}"));
-            stdout.WriteLine(string.Create(invariant, $"vendor      {slide.Vendor}"));
-            stdout.WriteLine(string.Create(invariant, $"dimensions  {slide.Dimensions.Width} x {slide.Dimensions.Height} px"));
-            stdout.WriteLine(string.Create(invariant, $"mpp         {mpp:0.####} µm/px ({resolution.Source}): {resolution.Explanation}"));
-            for (int level = 0; level < slide.LevelCount; level++)
+            var analyzer = new SlideAnalyzer(new AnalysisStore(storePath), model);
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"Analysing {slideFile.Name} ({slide.Dimensions.Width} x {slide.Dimensions.Height} px, {mpp:0.####} µm/px) with {model.Card.Name} ({model.Card.Spec.PatchSize} px tiles at {options.TargetMpp ?? model.Card.Mpp:0.###} µm/px)"));
+            AnalysisResult result;
+            try
             {
-                (long w, long h) = slide.LevelDimensions[level];
-                stdout.WriteLine(string.Create(invariant, $"level {level}     {w} x {h} px, downsample {slide.LevelDownsamples[level]:0.###}"));
+                result = Interactive(stdout)
+                    ? await WithProgressBarAsync(report => analyzer.AnalyzeAsync(slide, mpp, options, report, cancellationToken)).ConfigureAwait(false)
+                    : await analyzer.AnalyzeAsync(slide, mpp, options, ProgressLines(stdout), cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                stdout.WriteLine($"Stopped: the tiles scored so far are kept in {storePath}; the same command resumes.");
+                return Interrupted;
+            }
+            catch (Exception e) when (e is SlideException or ArgumentException or InvalidOperationException)
+            {
+                stderr.WriteLine($"slideplugin: {e.Message}");
+                return ExitCodes.Failure;
             }
 
-            stdout.WriteLine(string.Create(invariant, $"associated  {string.Join(", ", slide.AssociatedImageDimensions.Keys)}"));
+            IReadOnlyList<string> files = AnalysisFiles.Write(result, slide, outDir);
+            Report(result, files, stdout);
         }
 
-        stderr.WriteLine("slideplugin: the slide was read; A-MIL scoring and the heatmap/GeoJSON/CSV outputs are not implemented yet (issue #7).");
-        return ExitCodes.NotImplemented;
+        return ExitCodes.Success;
+    }
+
+    /// <summary>The outcome in a few lines: prediction, counts, speed, files.</summary>
+    internal static void Report(AnalysisResult result, IReadOnlyList<string> files, TextWriter stdout)
+    {
+        string probabilities = string.Join(", ", result.Header.Classes.Select((c, i) => string.Create(CultureInfo.InvariantCulture, $"{c} {result.Probabilities[i]:0.000}")));
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"Prediction: {result.PredictedClassName} ({probabilities}); {result.Header.TileCount} tiles in {result.Seconds:0.0} s{(result.FromStore ? ", answered from the store" : "")}"));
+        foreach (string file in files)
+        {
+            stdout.WriteLine($"  {file}");
+        }
+    }
+
+    internal static bool Interactive(TextWriter stdout) =>
+        ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
+
+    /// <summary>A line every 10 % of the tiles, for logs and pipes.</summary>
+    internal static Action<AnalysisEvent> ProgressLines(TextWriter stdout)
+    {
+        int nextTenth = 1;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        return e =>
+        {
+            if (e is AnalysisEvent.Scored scored && scored.Done * 10 >= nextTenth * scored.Total)
+            {
+                nextTenth = (scored.Done * 10 / scored.Total) + 1;
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"tiles={scored.Done}/{scored.Total} elapsed_seconds={clock.Elapsed.TotalSeconds:0.0}"));
+            }
+        };
+    }
+
+    /// <summary>Runs <paramref name="work"/> under a progress bar with tiles/s and ETA.</summary>
+    internal static Task<T> WithProgressBarAsync<T>(Func<Action<AnalysisEvent>, Task<T>> work) =>
+        AnsiConsole.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new TilesPerSecondColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+            .StartAsync(context =>
+            {
+                ProgressTask task = context.AddTask("tiles");
+                return work(e =>
+                {
+                    if (e is AnalysisEvent.Started started)
+                    {
+                        task.MaxValue = started.Header.TileCount;
+                        task.Value = started.Header.TilesAlreadyScored;
+                    }
+                    else if (e is AnalysisEvent.Scored scored)
+                    {
+                        task.Value = scored.Done;
+                    }
+                });
+            });
+
+    /// <summary>Tiles per second, from Spectre's own speed estimate.</summary>
+    private sealed class TilesPerSecondColumn : ProgressColumn
+    {
+        public override Spectre.Console.Rendering.IRenderable Render(Spectre.Console.Rendering.RenderOptions options, ProgressTask task, TimeSpan deltaTime) =>
+            new Markup(string.Create(CultureInfo.InvariantCulture, $"{task.Speed ?? 0:0} tiles/s"));
     }
 
     private static partial class Log
@@ -86,4 +188,14 @@ internal static partial class AnalyzeCommand
         [LoggerMessage(Level = LogLevel.Debug, Message = "{Library} loaded from {FileName}, version {Version}")]
         public static partial void NativeLibraryLoaded(ILogger logger, string library, string fileName, string version);
     }
+}
+
+/// <summary>The model <c>analyze</c> uses when none is given: committed under <c>models/default</c>, copied beside the program.</summary>
+internal static class BundledModel
+{
+    /// <summary>File name of the bundled checkpoint (its card is beside it, .json).</summary>
+    public const string FileName = "ucsb-gated-amil.safetensors";
+
+    /// <summary>Where the bundled checkpoint is at run time.</summary>
+    public static string Path => System.IO.Path.Combine(AppContext.BaseDirectory, "models", "default", FileName);
 }

@@ -47,7 +47,7 @@ internal static class ServeCommand
 
         var workDir = new Option<DirectoryInfo>("--work-dir")
         {
-            Description = "Folder the server writes to: training runs (runs/<name>). Created when needed.",
+            Description = "Folder the server writes to: training runs (runs/<name>) and the analysis store (analyses.sqlite). Created when needed.",
             DefaultValueFactory = _ => new DirectoryInfo(Path.Combine(Environment.CurrentDirectory, "slideplugin-work")),
         };
 
@@ -103,6 +103,7 @@ internal static class ServeCommand
             using Serilog.Core.Logger logger = LoggingSetup.CreateSerilogLogger(SlidePluginCli.LogSettingsOf(parseResult, global));
             using var slides = new SlideService(slideRootPolicy, parseResult.GetValue(slideCache));
             var training = new TrainingService(slideRootPolicy, parseResult.GetRequiredValue(workDir).FullName);
+            using var analysis = new AnalysisService(slideRootPolicy, parseResult.GetRequiredValue(workDir).FullName, BundledModel.Path);
             SidecarServer server;
             try
             {
@@ -111,6 +112,7 @@ internal static class ServeCommand
                     new SystemService(natives).BindTo(registry);
                     slides.BindTo(registry);
                     training.BindTo(registry);
+                    analysis.BindTo(registry);
                 });
             }
             catch (ServerConfigurationException e)

@@ -151,10 +151,14 @@ internal static class TrainCommand
                 ? WithProgressBar(progress => { progress(trainer, "training"); return trainer.Run(cancellationToken); })
                 : RunWithLines(trainer, stdout, cancellationToken);
             cancelled = result.Status == TrainingStatus.Cancelled;
-            if (result.Test is { } metrics)
+            if (result.Test is { Count: > 0 } metrics)
             {
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"Test ({metrics.Count} bags, best epoch {result.BestEpoch}): accuracy {metrics.Accuracy:0.000}, AUC {metrics.Auc:0.000}, F1 {metrics.F1:0.000}; model {result.BestModelPath}"));
+            }
+            else if (result.Status == TrainingStatus.Completed)
+            {
+                stdout.WriteLine($"No test bags were held out (best epoch {result.BestEpoch}); model {result.BestModelPath}");
             }
         }
 

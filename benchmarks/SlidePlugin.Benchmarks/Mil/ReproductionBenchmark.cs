@@ -1,0 +1,142 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using SlidePlugin.Engine.Checkpoints;
+using SlidePlugin.Engine.Datasets;
+using SlidePlugin.Engine.Mil;
+using SlidePlugin.Engine.Tensors;
+using SlidePlugin.Engine.Training;
+using SlidePlugin.Tests;
+
+namespace SlidePlugin.Benchmarks.Mil;
+
+/// <summary>
+/// The paper results side by side: our trainer and a PyTorch run of the same architecture (tests/reference/amil_train.py)
+/// on the same bags, the same split and the same normalised inputs (exported once to safetensors), one after the other.
+/// <list type="bullet">
+/// <item><c>mnist</c>: MNIST-bags, mean length 10, 200 training and 1000 test bags, one run per seed; attention MIL, Ilse's
+/// reference-code settings (lr 5e-4, wd 1e-4), model after the last epoch scored on the test bags.</item>
+/// <item><c>ucsb</c>: UCSB breast, k-fold cross-validation (stratified, seeded); gated attention MIL with Ilse's
+/// histology settings (lr 1e-4, wd 5e-4), 32x32 patches, inputs in [−1, 1].</item>
+/// </list>
+/// Not a test: it takes minutes to an hour; run it and record the table in BENCHMARKS.md.
+/// </summary>
+internal static class ReproductionBenchmark
+{
+    private sealed record Row(string Run, ClassificationMetrics Ours, double OursSeconds, JsonElement Torch);
+
+    public static async Task<int> RunAsync(string experiment, int runs, int epochs, int threads)
+    {
+        EngineThreads.Set(threads);
+        string scratch = Directory.CreateTempSubdirectory("slideplugin-reproduce").FullName;
+        var rows = new List<Row>();
+        Console.WriteLine($"A-MIL reproduction: {experiment}, {runs} runs, {epochs} epochs, {threads} threads on both sides");
+        Console.WriteLine("| run | ours AUC | ours error | ours s | PyTorch AUC | PyTorch error | PyTorch s |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
+        try
+        {
+            if (experiment == "mnist")
+            {
+                for (int seed = 1; seed <= runs; seed++)
+                {
+                    var bags = new MnistBags(TestData.Path("mnist"), new MnistBagsOptions { Seed = (ulong)seed });
+                    var options = new TrainingOptions
+                    {
+                        Attention = MilAttention.Attention, Epochs = epochs, Seed = (ulong)seed, ValidationFraction = 0, TestFraction = 0,
+                    };
+                    rows.Add(await CompareAsync($"seed {seed}", bags, DataSplit.Create(bags.Items, 0, 0, (ulong)seed), options, Path.Combine(scratch, $"seed-{seed}"), threads));
+                    Print(rows[^1]);
+                }
+            }
+            else
+            {
+                BagDataset bags = ImageFolderBags.Ucsb(TestData.Path("ucsb-breast"));
+                var options = new TrainingOptions
+                {
+                    Attention = MilAttention.Gated, Epochs = epochs, LearningRate = 1e-4f, WeightDecay = 5e-4f, ValidationFraction = 0, Mpp = 0.5,
+                };
+                string exported = Path.Combine(scratch, "bags.safetensors");
+                Export(bags, exported);
+                for (int fold = 0; fold < runs; fold++)
+                {
+                    DataSplit split = DataSplit.CreateFold(bags.Items, runs, fold, 0, options.Seed);
+                    rows.Add(await CompareAsync($"fold {fold + 1}/{runs}", bags, split, options, Path.Combine(scratch, $"fold-{fold + 1:00}"), threads, exported));
+                    Print(rows[^1]);
+                }
+            }
+
+            Summarise(rows);
+            return 0;
+        }
+        finally
+        {
+            Directory.Delete(scratch, recursive: true);
+        }
+    }
+
+    private static async Task<Row> CompareAsync(string name, BagDataset bags, DataSplit split, TrainingOptions options, string folder, int threads, string? exported = null)
+    {
+        Directory.CreateDirectory(folder);
+        var trainer = new MilTrainer(bags, options, Path.Combine(folder, "ours"));
+        TrainingResult ours = trainer.Run(split);
+
+        if (exported is null)
+        {
+            exported = Path.Combine(folder, "bags.safetensors");
+            Export(bags, exported);
+        }
+
+        string settings = Path.Combine(folder, "settings.json");
+        await File.WriteAllTextAsync(settings, JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["spec"] = trainer.Spec,
+            ["train"] = split.Train,
+            ["test"] = split.Test,
+            ["epochs"] = options.Epochs,
+            ["learning_rate"] = options.LearningRate,
+            ["weight_decay"] = options.WeightDecay,
+            ["seed"] = options.Seed,
+            ["threads"] = threads,
+        }, ModelCard.JsonOptions));
+        using JsonDocument torch = await ReferencePython.RunAsync("amil_train.py", exported, settings);
+        return new Row(name, ours.Test!, ours.Seconds, torch.RootElement.Clone());
+    }
+
+    /// <summary>Every bag as the float tensor our trainer feeds (normalised, no augmentation), and the labels.</summary>
+    private static void Export(BagDataset bags, string path)
+    {
+        var tensors = new Dictionary<string, Tensor>();
+        try
+        {
+            for (int i = 0; i < bags.Items.Count; i++)
+            {
+                tensors[$"bag.{i}"] = bags.Load(i);
+            }
+
+            tensors["labels"] = Tensor.FromData([.. bags.Items.Select(item => (float)item.Label)], bags.Items.Count);
+            SafeTensors.Save(path, tensors);
+        }
+        finally
+        {
+            foreach (Tensor tensor in tensors.Values)
+            {
+                tensor.Dispose();
+            }
+        }
+    }
+
+    private static void Print(Row row) => Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"| {row.Run} | {row.Ours.Auc:0.000} | {1 - row.Ours.Accuracy:0.000} | {row.OursSeconds:0} | {row.Torch.GetProperty("test_auc").GetDouble():0.000} | {row.Torch.GetProperty("test_error").GetDouble():0.000} | {row.Torch.GetProperty("seconds").GetDouble():0} |"));
+
+    private static void Summarise(IReadOnlyList<Row> rows)
+    {
+        FoldStatistic oursAuc = FoldStatistic.Of(rows.Select(r => r.Ours.Auc));
+        FoldStatistic oursAccuracy = FoldStatistic.Of(rows.Select(r => r.Ours.Accuracy));
+        FoldStatistic torchAuc = FoldStatistic.Of(rows.Select(r => r.Torch.GetProperty("test_auc").GetDouble()));
+        FoldStatistic torchAccuracy = FoldStatistic.Of(rows.Select(r => r.Torch.GetProperty("test_accuracy").GetDouble()));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"| mean ± std | {oursAuc.Mean:0.000} ± {oursAuc.Std:0.000} | {1 - oursAccuracy.Mean:0.000} ± {oursAccuracy.Std:0.000} | {rows.Sum(r => r.OursSeconds):0} | {torchAuc.Mean:0.000} ± {torchAuc.Std:0.000} | {1 - torchAccuracy.Mean:0.000} ± {torchAccuracy.Std:0.000} | {rows.Sum(r => r.Torch.GetProperty("seconds").GetDouble()):0} |"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"AUC ours − PyTorch: {oursAuc.Mean - torchAuc.Mean:+0.000;-0.000}; accuracy ours − PyTorch: {oursAccuracy.Mean - torchAccuracy.Mean:+0.000;-0.000}"));
+    }
+}

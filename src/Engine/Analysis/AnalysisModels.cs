@@ -1,0 +1,103 @@
+using SlidePlugin.Engine.Checkpoints;
+using SlidePlugin.Engine.Mil;
+using SlidePlugin.Engine.Slides;
+
+namespace SlidePlugin.Engine.Analysis;
+
+/// <summary>How a slide is cut and scored; every field that changes the result is part of the analysis key.</summary>
+public sealed record AnalysisOptions
+{
+    /// <summary>Resolution to tile at, µm/px; null: the model card's.</summary>
+    public double? TargetMpp { get; init; }
+
+    /// <summary>Tile edge at the target resolution; null: the model's patch size (other sizes are resized to it).</summary>
+    public int? TileSize { get; init; }
+
+    /// <summary>Pixels shared by neighbouring tiles, at the target resolution.</summary>
+    public int Overlap { get; init; }
+
+    /// <summary>Tiles with less tissue than this fraction are not scored.</summary>
+    public double MinTissueFraction { get; init; } = 0.5;
+
+    /// <summary>Only tiles inside this level-0 rectangle; null: the whole slide.</summary>
+    public SlideBounds? RegionOfInterest { get; init; }
+
+    /// <summary>Tiles per model batch; also how many are read ahead.</summary>
+    public int BatchSize { get; init; } = 256;
+}
+
+/// <summary>A model ready to score slides: the network, its card and the hash of its weights (part of the analysis key).</summary>
+public sealed record AnalysisModel(AttentionMil Network, ModelCard Card, string WeightsPath)
+{
+    /// <summary>Loads a checkpoint and its card (validated), refusing models that cannot score RGB tiles.</summary>
+    /// <exception cref="SafeTensorsException">The checkpoint is corrupt.</exception>
+    /// <exception cref="InvalidDataException">The card is missing or invalid, or the model is not an RGB patch model.</exception>
+    public static AnalysisModel Load(string weightsPath)
+    {
+        (AttentionMil network, ModelCard card) = ModelCheckpoint.Load(weightsPath);
+        if (card.Spec.Input != MilInput.Patches || card.Spec.Channels != 3)
+        {
+            throw new InvalidDataException($"Model '{weightsPath}' takes {(card.Spec.Input == MilInput.Patches ? $"{card.Spec.Channels}-channel patches" : "feature vectors")}; slides need a model of RGB patches.");
+        }
+
+        return new AnalysisModel(network, card, Path.GetFullPath(weightsPath));
+    }
+}
+
+/// <summary>One scored tile as the model sees it before the whole slide is in: raw attention score and per-tile class probabilities.</summary>
+/// <param name="Index">Position in the tile grid's list of tissue tiles.</param>
+/// <param name="X">Level-0 left.</param>
+/// <param name="Y">Level-0 top.</param>
+/// <param name="Width">Level-0 width.</param>
+/// <param name="Height">Level-0 height.</param>
+/// <param name="Score">Raw attention score (before the softmax over the slide).</param>
+/// <param name="Probabilities">What the classifier makes of this tile alone, one value per class.</param>
+public sealed record TileScore(int Index, long X, long Y, long Width, long Height, float Score, float[] Probabilities);
+
+/// <summary>A tile of a finished analysis: its score plus normalised attention and the attention percentile (0–100).</summary>
+public sealed record AnalyzedTile(int Index, long X, long Y, long Width, long Height, float Score, float[] Probabilities, double Attention, double Percentile);
+
+/// <summary>What an analysis is about, known before the first tile: sent first to viewers.</summary>
+public sealed record AnalysisHeader(
+    string Key,
+    string SlidePath,
+    long SlideWidth,
+    long SlideHeight,
+    double SlideMpp,
+    string ModelName,
+    string ModelSha256,
+    IReadOnlyList<string> Classes,
+    double TargetMpp,
+    int TileSize,
+    double Level0TileSize,
+    int Columns,
+    int Rows,
+    int TileCount,
+    int TilesAlreadyScored);
+
+/// <summary>A finished analysis: slide-level prediction and every tile with its attention.</summary>
+public sealed record AnalysisResult(
+    AnalysisHeader Header,
+    IReadOnlyList<float> Probabilities,
+    int PredictedClass,
+    IReadOnlyList<AnalyzedTile> Tiles,
+    double Seconds,
+    string Finished,
+    bool FromStore)
+{
+    /// <summary>The predicted class's name.</summary>
+    public string PredictedClassName => Header.Classes[PredictedClass];
+}
+
+/// <summary>What an analysis reports while it runs, in order: the header, batches of tiles, the result.</summary>
+public abstract record AnalysisEvent
+{
+    /// <summary>The grid is built; nothing scored yet in this run.</summary>
+    public sealed record Started(AnalysisHeader Header) : AnalysisEvent;
+
+    /// <summary>A batch of tiles was scored and stored; <paramref name="Done"/> of <paramref name="Total"/> tiles are in.</summary>
+    public sealed record Scored(IReadOnlyList<TileScore> Tiles, int Done, int Total) : AnalysisEvent;
+
+    /// <summary>All tiles are in and normalised.</summary>
+    public sealed record Completed(AnalysisResult Result) : AnalysisEvent;
+}

@@ -1,0 +1,267 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using Microsoft.Data.Sqlite;
+
+namespace SlidePlugin.Engine.Analysis;
+
+/// <summary>A stored analysis as listed: its key, slide, model and state.</summary>
+public sealed record StoredAnalysis(string Key, string SlidePath, string ModelName, int TileCount, int TilesScored, bool Complete, string Created, string? Finished);
+
+/// <summary>
+/// Analyses in one SQLite file (WAL): per analysis its header and, when complete, its result; per tile its score,
+/// class probabilities and embedding (so an interrupted analysis resumes from the tiles already scored, and the
+/// slide prediction is pooled from disk without holding a slide's embeddings in memory). Every write is one
+/// transaction: a crash loses nothing committed. Safe to use from several threads (one connection per call).
+/// </summary>
+public sealed class AnalysisStore
+{
+    private static readonly string[] TileColumns = ["$key", "$idx", "$x", "$y", "$width", "$height", "$score", "$probabilities", "$embedding"];
+    private readonly string _connectionString;
+
+    /// <summary>Opens (or creates) the store at <paramref name="path"/>.</summary>
+    public AnalysisStore(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        Interop.SqliteIsolation.Ensure();
+        Path = System.IO.Path.GetFullPath(path);
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(Path)!);
+        _connectionString = new SqliteConnectionStringBuilder { DataSource = Path, Pooling = true }.ToString();
+        using SqliteConnection connection = Open();
+        Execute(connection, """
+            PRAGMA journal_mode = WAL;
+            CREATE TABLE IF NOT EXISTS analyses (
+                key TEXT PRIMARY KEY,
+                header TEXT NOT NULL,
+                created TEXT NOT NULL,
+                result TEXT);
+            CREATE TABLE IF NOT EXISTS tiles (
+                key TEXT NOT NULL,
+                idx INTEGER NOT NULL,
+                x INTEGER NOT NULL, y INTEGER NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL,
+                score REAL NOT NULL,
+                probabilities BLOB NOT NULL,
+                embedding BLOB NOT NULL,
+                attention REAL,
+                percentile REAL,
+                PRIMARY KEY (key, idx)) WITHOUT ROWID;
+            """);
+    }
+
+    /// <summary>The database file.</summary>
+    public string Path { get; }
+
+    /// <summary>Records the header of an analysis unless it is already there (a resumed analysis keeps its first).</summary>
+    public void Begin(AnalysisHeader header)
+    {
+        ArgumentNullException.ThrowIfNull(header);
+        using SqliteConnection connection = Open();
+        using SqliteCommand command = connection.CreateCommand();
+        command.CommandText = "INSERT OR IGNORE INTO analyses (key, header, created) VALUES ($key, $header, $created)";
+        command.Parameters.AddWithValue("$key", header.Key);
+        command.Parameters.AddWithValue("$header", JsonSerializer.Serialize(header));
+        command.Parameters.AddWithValue("$created", DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture));
+        command.ExecuteNonQuery();
+    }
+
+    /// <summary>Grid indices of the tiles of <paramref name="key"/> already scored.</summary>
+    public HashSet<int> ScoredIndices(string key)
+    {
+        using SqliteConnection connection = Open();
+        using SqliteCommand command = connection.CreateCommand();
+        command.CommandText = "SELECT idx FROM tiles WHERE key = $key";
+        command.Parameters.AddWithValue("$key", key);
+        var indices = new HashSet<int>();
+        using SqliteDataReader reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            indices.Add(reader.GetInt32(0));
+        }
+
+        return indices;
+    }
+
+    /// <summary>Stores a batch of scored tiles with their embeddings (row i of <paramref name="embeddings"/>, <paramref name="embeddingSize"/> floats each) in one transaction.</summary>
+    public void AddTiles(string key, IReadOnlyList<TileScore> tiles, ReadOnlySpan<float> embeddings, int embeddingSize)
+    {
+        ArgumentNullException.ThrowIfNull(tiles);
+        using SqliteConnection connection = Open();
+        using SqliteTransaction transaction = connection.BeginTransaction();
+        using SqliteCommand command = connection.CreateCommand();
+        command.CommandText = """
+            INSERT OR REPLACE INTO tiles (key, idx, x, y, width, height, score, probabilities, embedding)
+            VALUES ($key, $idx, $x, $y, $width, $height, $score, $probabilities, $embedding)
+            """;
+        SqliteParameter[] p = [.. TileColumns.Select(n => command.Parameters.AddWithValue(n, DBNull.Value))];
+        p[0].Value = key;
+        for (int i = 0; i < tiles.Count; i++)
+        {
+            TileScore tile = tiles[i];
+            p[1].Value = tile.Index;
+            p[2].Value = tile.X;
+            p[3].Value = tile.Y;
+            p[4].Value = tile.Width;
+            p[5].Value = tile.Height;
+            p[6].Value = (double)tile.Score;
+            p[7].Value = MemoryMarshal.AsBytes(tile.Probabilities.AsSpan()).ToArray();
+            p[8].Value = MemoryMarshal.AsBytes(embeddings.Slice(i * embeddingSize, embeddingSize)).ToArray();
+            command.ExecuteNonQuery();
+        }
+
+        transaction.Commit();
+    }
+
+    /// <summary>Raw scores of every stored tile of <paramref name="key"/>, by grid index.</summary>
+    public (int[] Indices, float[] Scores) Scores(string key)
+    {
+        var indices = new List<int>();
+        var scores = new List<float>();
+        using SqliteConnection connection = Open();
+        using SqliteCommand command = connection.CreateCommand();
+        command.CommandText = "SELECT idx, score FROM tiles WHERE key = $key ORDER BY idx";
+        command.Parameters.AddWithValue("$key", key);
+        using SqliteDataReader reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            indices.Add(reader.GetInt32(0));
+            scores.Add((float)reader.GetDouble(1));
+        }
+
+        return ([.. indices], [.. scores]);
+    }
+
+    /// <summary>Σ weights[i] · embedding of the i-th tile by grid index, read one row at a time (memory flat in slide size).</summary>
+    public double[] WeightedEmbeddingSum(string key, IReadOnlyList<double> weights, int embeddingSize)
+    {
+        ArgumentNullException.ThrowIfNull(weights);
+        var sum = new double[embeddingSize];
+        using SqliteConnection connection = Open();
+        using SqliteCommand command = connection.CreateCommand();
+        command.CommandText = "SELECT embedding FROM tiles WHERE key = $key ORDER BY idx";
+        command.Parameters.AddWithValue("$key", key);
+        using SqliteDataReader reader = command.ExecuteReader();
+        int row = 0;
+        var buffer = new byte[embeddingSize * sizeof(float)];
+        while (reader.Read())
+        {
+            reader.GetBytes(0, 0, buffer, 0, buffer.Length);
+            ReadOnlySpan<float> embedding = MemoryMarshal.Cast<byte, float>(buffer);
+            double weight = weights[row++];
+            for (int j = 0; j < embeddingSize; j++)
+            {
+                sum[j] += weight * embedding[j];
+            }
+        }
+
+        return row == weights.Count ? sum : throw new InvalidOperationException($"Analysis {key}: {row} embeddings stored for {weights.Count} weights.");
+    }
+
+    /// <summary>Writes attention and percentiles of every tile and the result, in one transaction: the analysis is then complete.</summary>
+    public void Complete(string key, IReadOnlyList<int> indices, IReadOnlyList<double> attention, IReadOnlyList<double> percentiles, StoredResult result)
+    {
+        ArgumentNullException.ThrowIfNull(indices);
+        using SqliteConnection connection = Open();
+        using SqliteTransaction transaction = connection.BeginTransaction();
+        using (SqliteCommand update = connection.CreateCommand())
+        {
+            update.CommandText = "UPDATE tiles SET attention = $attention, percentile = $percentile WHERE key = $key AND idx = $idx";
+            update.Parameters.AddWithValue("$key", key);
+            SqliteParameter idx = update.Parameters.Add("$idx", SqliteType.Integer);
+            SqliteParameter a = update.Parameters.Add("$attention", SqliteType.Real);
+            SqliteParameter p = update.Parameters.Add("$percentile", SqliteType.Real);
+            for (int i = 0; i < indices.Count; i++)
+            {
+                idx.Value = indices[i];
+                a.Value = attention[i];
+                p.Value = percentiles[i];
+                update.ExecuteNonQuery();
+            }
+        }
+
+        using (SqliteCommand finish = connection.CreateCommand())
+        {
+            finish.CommandText = "UPDATE analyses SET result = $result WHERE key = $key";
+            finish.Parameters.AddWithValue("$key", key);
+            finish.Parameters.AddWithValue("$result", JsonSerializer.Serialize(result));
+            finish.ExecuteNonQuery();
+        }
+
+        transaction.Commit();
+    }
+
+    /// <summary>The finished analysis <paramref name="key"/>, or null when it is unknown or not complete.</summary>
+    public AnalysisResult? Load(string key)
+    {
+        using SqliteConnection connection = Open();
+        AnalysisHeader header;
+        StoredResult stored;
+        using (SqliteCommand command = connection.CreateCommand())
+        {
+            command.CommandText = "SELECT header, result FROM analyses WHERE key = $key AND result IS NOT NULL";
+            command.Parameters.AddWithValue("$key", key);
+            using SqliteDataReader reader = command.ExecuteReader();
+            if (!reader.Read())
+            {
+                return null;
+            }
+
+            header = JsonSerializer.Deserialize<AnalysisHeader>(reader.GetString(0))!;
+            stored = JsonSerializer.Deserialize<StoredResult>(reader.GetString(1))!;
+        }
+
+        var tiles = new List<AnalyzedTile>(header.TileCount);
+        using (SqliteCommand command = connection.CreateCommand())
+        {
+            command.CommandText = "SELECT idx, x, y, width, height, score, probabilities, attention, percentile FROM tiles WHERE key = $key ORDER BY idx";
+            command.Parameters.AddWithValue("$key", key);
+            using SqliteDataReader reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                float[] probabilities = MemoryMarshal.Cast<byte, float>((byte[])reader.GetValue(6)).ToArray();
+                tiles.Add(new AnalyzedTile(reader.GetInt32(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4),
+                    (float)reader.GetDouble(5), probabilities, reader.GetDouble(7), reader.GetDouble(8)));
+            }
+        }
+
+        return new AnalysisResult(header, stored.Probabilities, stored.PredictedClass, tiles, stored.Seconds, stored.Finished, FromStore: true);
+    }
+
+    /// <summary>Every stored analysis, newest first.</summary>
+    public IReadOnlyList<StoredAnalysis> List()
+    {
+        using SqliteConnection connection = Open();
+        using SqliteCommand command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT a.key, a.header, a.created, a.result, (SELECT COUNT(*) FROM tiles t WHERE t.key = a.key)
+            FROM analyses a ORDER BY a.created DESC
+            """;
+        using SqliteDataReader reader = command.ExecuteReader();
+        var analyses = new List<StoredAnalysis>();
+        while (reader.Read())
+        {
+            AnalysisHeader header = JsonSerializer.Deserialize<AnalysisHeader>(reader.GetString(1))!;
+            StoredResult? result = reader.IsDBNull(3) ? null : JsonSerializer.Deserialize<StoredResult>(reader.GetString(3));
+            analyses.Add(new StoredAnalysis(header.Key, header.SlidePath, header.ModelName, header.TileCount, reader.GetInt32(4), result is not null, reader.GetString(2), result?.Finished));
+        }
+
+        return analyses;
+    }
+
+    private SqliteConnection Open()
+    {
+        var connection = new SqliteConnection(_connectionString);
+        connection.Open();
+        Execute(connection, "PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;");
+        return connection;
+    }
+
+    private static void Execute(SqliteConnection connection, string sql)
+    {
+        using SqliteCommand command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+}
+
+/// <summary>The slide-level part of a finished analysis, as stored.</summary>
+public sealed record StoredResult(float[] Probabilities, int PredictedClass, double Seconds, string Finished);

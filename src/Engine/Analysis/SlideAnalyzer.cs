@@ -1,0 +1,313 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using SlidePlugin.Engine.Datasets;
+using SlidePlugin.Engine.Imaging;
+using SlidePlugin.Engine.Slides;
+using SlidePlugin.Engine.Tensors;
+using SlidePlugin.Engine.Tissue;
+
+namespace SlidePlugin.Engine.Analysis;
+
+/// <summary>
+/// The main job: slide → tissue tiles at the model's mpp → patches → model → per-tile scores → slide prediction and
+/// attention. Tiles are read ahead on worker threads while the previous batch is scored; each batch is committed to the
+/// <see cref="AnalysisStore"/> (scores, per-tile probabilities, embeddings) before it is reported, so a stopped analysis
+/// resumes from the tiles already in, and memory stays flat in slide size. When the last tile is in, attention is the
+/// softmax of all scores and the slide embedding M = Σ aₖ hₖ is pooled from the store, row by row.
+/// </summary>
+public sealed class SlideAnalyzer
+{
+    private readonly AnalysisStore _store;
+    private readonly AnalysisModel _model;
+    private readonly object _modelLock = new();
+
+    /// <summary>Creates an analyzer of <paramref name="model"/> writing to <paramref name="store"/>.</summary>
+    public SlideAnalyzer(AnalysisStore store, AnalysisModel model)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(model);
+        _store = store;
+        _model = model;
+    }
+
+    /// <summary>The model scoring the slides.</summary>
+    public AnalysisModel Model => _model;
+
+    /// <summary>
+    /// The key of an analysis: the slide's identity (OpenSlide quickhash, or path, size and time of the file), the model's
+    /// weights hash and every option that changes the result.
+    /// </summary>
+    public string KeyOf(Slide slide, double slideMpp, AnalysisOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(slide);
+        ArgumentNullException.ThrowIfNull(options);
+        var file = new FileInfo(slide.Path);
+        string identity = slide.Properties.GetValueOrDefault("openslide.quickhash-1")
+                          ?? string.Create(CultureInfo.InvariantCulture, $"{file.FullName}|{file.Length}|{file.LastWriteTimeUtc:O}");
+        string parameters = JsonSerializer.Serialize(new
+        {
+            identity,
+            model = _model.Card.WeightsSha256,
+            slide_mpp = slideMpp,
+            target_mpp = TargetMppOf(options),
+            tile = TileSizeOf(options),
+            options.Overlap,
+            options.MinTissueFraction,
+            roi = options.RegionOfInterest,
+        });
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(parameters)))[..32];
+    }
+
+    /// <summary>
+    /// Analyses <paramref name="slide"/> (level-0 resolution <paramref name="slideMpp"/>), reporting <see cref="AnalysisEvent"/>s
+    /// as it goes. A finished analysis with the same key is answered from the store without touching the model; an
+    /// unfinished one continues where it stopped.
+    /// </summary>
+    /// <exception cref="OperationCanceledException">Cancelled; every batch reported before is in the store.</exception>
+    /// <exception cref="SlideException">A tile could not be read.</exception>
+    public async Task<AnalysisResult> AnalyzeAsync(Slide slide, double slideMpp, AnalysisOptions options, Action<AnalysisEvent>? report = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(slide);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.BatchSize, 1);
+        var clock = Stopwatch.StartNew();
+        string key = KeyOf(slide, slideMpp, options);
+        if (_store.Load(key) is { } stored)
+        {
+            report?.Invoke(new AnalysisEvent.Started(stored.Header));
+            report?.Invoke(new AnalysisEvent.Completed(stored));
+            return stored;
+        }
+
+        TileGrid grid = await Task.Run(() => BuildGrid(slide, slideMpp, options), cancellationToken).ConfigureAwait(false);
+        if (grid.Tiles.Count == 0)
+        {
+            throw new ArgumentException($"No tissue tile of {grid.TileSize} px at {grid.TargetMpp:0.###} µm/px in '{Path.GetFileName(slide.Path)}' (minimum tissue fraction {options.MinTissueFraction}).");
+        }
+
+        HashSet<int> done = _store.ScoredIndices(key);
+        var header = new AnalysisHeader(key, slide.Path, slide.Dimensions.Width, slide.Dimensions.Height, slideMpp, _model.Card.Name, _model.Card.WeightsSha256,
+            _model.Card.Classes, grid.TargetMpp, grid.TileSize, grid.Level0TileSize, grid.Columns, grid.Rows, grid.Tiles.Count, done.Count);
+        _store.Begin(header);
+        report?.Invoke(new AnalysisEvent.Started(header));
+
+        var index = new Dictionary<Tile, int>(grid.Tiles.Count, ReferenceEqualityComparer.Instance);
+        for (int i = 0; i < grid.Tiles.Count; i++)
+        {
+            index[grid.Tiles[i]] = i;
+        }
+
+        TileGrid remaining = grid with { Tiles = [.. grid.Tiles.Where(t => !done.Contains(index[t]))] };
+        int patchSize = _model.Card.Spec.PatchSize, patchBytes = patchSize * patchSize * 3;
+        var batch = new List<(Tile Tile, byte[] Pixels)>(options.BatchSize);
+        int scored = done.Count;
+        await foreach ((Tile tile, byte[] pixels) in TileReader.ReadAsync(remaining, slide, (_, raster) => PatchPixels(raster, patchSize), options.BatchSize, cancellationToken).ConfigureAwait(false))
+        {
+            batch.Add((tile, pixels));
+            if (batch.Count == options.BatchSize)
+            {
+                scored += await ScoreBatchAsync(key, batch, index, patchBytes, scored, grid.Tiles.Count, report, cancellationToken).ConfigureAwait(false);
+                batch.Clear();
+            }
+        }
+
+        if (batch.Count > 0)
+        {
+            await ScoreBatchAsync(key, batch, index, patchBytes, scored, grid.Tiles.Count, report, cancellationToken).ConfigureAwait(false);
+        }
+
+        AnalysisResult result = await Task.Run(() => Complete(header, clock.Elapsed.TotalSeconds), cancellationToken).ConfigureAwait(false);
+        report?.Invoke(new AnalysisEvent.Completed(result));
+        return result;
+    }
+
+    /// <summary>
+    /// Scores a bag of patches the caller chose (viewers that tile themselves): per-patch raw score, attention and class
+    /// probabilities, and the bag prediction. Patches are RGB rasters of the model's patch size (others are resized).
+    /// </summary>
+    public (float[] Probabilities, float[] Scores, float[] Attention, float[][] PatchProbabilities) ScoreBag(IReadOnlyList<Raster> patches)
+    {
+        ArgumentNullException.ThrowIfNull(patches);
+        if (patches.Count == 0)
+        {
+            throw new ArgumentException("The bag is empty: send at least one patch.", nameof(patches));
+        }
+
+        int patchSize = _model.Card.Spec.PatchSize;
+        byte[] pixels = [.. patches.SelectMany(p => PatchPixels(p, patchSize))];
+        lock (_modelLock)
+        {
+            using GradMode.NoGradScope noGrad = GradMode.NoGrad();
+            using Tensor x = new PatchBag(pixels, patches.Count, patchSize, 3).ToTensor(NormalizationOf(_model));  // [N, 3, P, P]
+            using Tensor h = _model.Network.Embed(x);                                                                 // [N, L]
+            using Tensor scores = _model.Network.Score(h);                                                            // [N]
+            using Tensor perPatch = _model.Network.ClassProbabilities(h);                                             // [N, K]
+            using var output = _model.Network.Aggregate(h, scores.Detach());
+            int k = perPatch.Shape[1];
+            float[][] patchProbabilities = [.. Enumerable.Range(0, patches.Count).Select(i => perPatch.Data.Slice(i * k, k).ToArray())];
+            return (output.Probabilities.Data.ToArray(), scores.Data.ToArray(), output.Attention.Data.ToArray(), patchProbabilities);
+        }
+    }
+
+    /// <summary>
+    /// The percentile of each score among all of them, as SciPy's <c>percentileofscore(kind="rank")</c> (what CLAM's
+    /// heatmaps use): ties get the mean of their weak and strict percentiles.
+    /// </summary>
+    public static double[] Percentiles(IReadOnlyList<float> scores)
+    {
+        ArgumentNullException.ThrowIfNull(scores);
+        float[] sorted = [.. scores];
+        Array.Sort(sorted);
+        var result = new double[scores.Count];
+        for (int i = 0; i < scores.Count; i++)
+        {
+            int left = LowerBound(sorted, scores[i]), right = UpperBound(sorted, scores[i]);
+            result[i] = (left + right + (right > left ? 1 : 0)) * 50.0 / scores.Count;
+        }
+
+        return result;
+    }
+
+    private double TargetMppOf(AnalysisOptions options) =>
+        options.TargetMpp ?? _model.Card.Mpp
+        ?? throw new ArgumentException($"Model '{_model.Card.Name}' records no mpp; give the resolution to tile at (target mpp).");
+
+    private int TileSizeOf(AnalysisOptions options) => options.TileSize ?? _model.Card.Spec.PatchSize;
+
+    private TileGrid BuildGrid(Slide slide, double slideMpp, AnalysisOptions options)
+    {
+        double targetMpp = TargetMppOf(options);
+        TissueMask tissue = TissueDetector.Detect(slide, slideMpp);
+        return TileGrid.Build(slide, slideMpp, new TileGridOptions
+        {
+            TileSize = TileSizeOf(options),
+            Overlap = options.Overlap,
+            TargetMpp = targetMpp,
+            MinTissueFraction = options.MinTissueFraction,
+            RegionOfInterest = options.RegionOfInterest,
+        }, tissue);
+    }
+
+    private async Task<int> ScoreBatchAsync(string key, List<(Tile Tile, byte[] Pixels)> batch, Dictionary<Tile, int> index, int patchBytes, int scoredBefore, int total,
+        Action<AnalysisEvent>? report, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        (Tile Tile, byte[] Pixels)[] items = [.. batch];
+        TileScore[] tiles = await Task.Run(() =>
+        {
+            var pixels = new byte[items.Length * patchBytes];
+            for (int i = 0; i < items.Length; i++)
+            {
+                items[i].Pixels.CopyTo(pixels, i * patchBytes);
+            }
+
+            int patchSize = _model.Card.Spec.PatchSize;
+            lock (_modelLock)
+            {
+                using GradMode.NoGradScope noGrad = GradMode.NoGrad();
+                using Tensor x = new PatchBag(pixels, items.Length, patchSize, 3).ToTensor(NormalizationOf(_model));  // [B, 3, P, P]
+                using Tensor h = _model.Network.Embed(x);                                                                // [B, L]
+                using Tensor scores = _model.Network.Score(h);                                                           // [B]
+                using Tensor probabilities = _model.Network.ClassProbabilities(h);                                       // [B, K]
+                int k = probabilities.Shape[1];
+                var result = new TileScore[items.Length];
+                for (int i = 0; i < items.Length; i++)
+                {
+                    Tile t = items[i].Tile;
+                    result[i] = new TileScore(index[t], t.X, t.Y, t.Width, t.Height, scores.Data[i], probabilities.Data.Slice(i * k, k).ToArray());
+                }
+
+                // Committed before it is reported: what a viewer has seen survives a crash.
+                _store.AddTiles(key, result, h.Data, h.Shape[1]);
+                return result;
+            }
+        }, CancellationToken.None).ConfigureAwait(false);
+        report?.Invoke(new AnalysisEvent.Scored(tiles, scoredBefore + tiles.Length, total));
+        return tiles.Length;
+    }
+
+    private AnalysisResult Complete(AnalysisHeader header, double seconds)
+    {
+        (int[] indices, float[] scores) = _store.Scores(header.Key);
+        if (indices.Length != header.TileCount)
+        {
+            throw new InvalidOperationException($"Analysis {header.Key}: {indices.Length} of {header.TileCount} tiles are stored.");
+        }
+
+        // a = softmax(scores) in double: on 10⁵ tiles single precision would lose the small weights.
+        double max = scores.Max();
+        double[] attention = [.. scores.Select(s => Math.Exp(s - max))];
+        double total = attention.Sum();
+        for (int i = 0; i < attention.Length; i++)
+        {
+            attention[i] /= total;
+        }
+
+        int embeddingSize = _model.Card.Spec.EmbeddingSize;
+        double[] pooled = _store.WeightedEmbeddingSum(header.Key, attention, embeddingSize);   // M = Σ aₖ hₖ, [L]
+        float[] probabilities;
+        lock (_modelLock)
+        {
+            using GradMode.NoGradScope noGrad = GradMode.NoGrad();
+            using Tensor m = Tensor.FromData([.. pooled.Select(v => (float)v)], 1, embeddingSize);   // [1, L]
+            using Tensor p = _model.Network.ClassProbabilities(m);                                   // [1, K]
+            probabilities = p.Data.ToArray();
+        }
+
+        int predicted = Array.IndexOf(probabilities, probabilities.Max());
+        double[] percentiles = Percentiles(scores);
+        string finished = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture);
+        _store.Complete(header.Key, indices, attention, percentiles, new StoredResult(probabilities, predicted, seconds, finished));
+        return _store.Load(header.Key)! with { FromStore = false, Seconds = seconds };
+    }
+
+    private static PatchNormalization NormalizationOf(AnalysisModel model) => new(model.Card.InputMean, model.Card.InputStd);
+
+    /// <summary>A tile's RGB bytes at the model's patch size.</summary>
+    private static byte[] PatchPixels(Raster raster, int patchSize)
+    {
+        Raster rgb = raster.Bands == 3 ? raster : raster.Flatten((255, 255, 255));
+        return rgb.Width == patchSize && rgb.Height == patchSize ? rgb.Pixels : ImageCodec.Resize(rgb, patchSize, patchSize).Pixels;
+    }
+
+    private static int LowerBound(float[] sorted, float value)
+    {
+        int lo = 0, hi = sorted.Length;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (sorted[mid] < value)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid;
+            }
+        }
+
+        return lo;
+    }
+
+    private static int UpperBound(float[] sorted, float value)
+    {
+        int lo = 0, hi = sorted.Length;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (sorted[mid] <= value)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid;
+            }
+        }
+
+        return lo;
+    }
+}

@@ -1,0 +1,438 @@
+using System.Collections.Concurrent;
+using Google.Protobuf;
+using SlidePlugin.Engine.Analysis;
+using SlidePlugin.Engine.Checkpoints;
+using SlidePlugin.Engine.Imaging;
+using SlidePlugin.Engine.Slides;
+using SlidePlugin.Grpc;
+using SlidePlugin.Protos.V1;
+using SlidePlugin.Sidecar.Grpc;
+using EngineHeader = SlidePlugin.Engine.Analysis.AnalysisHeader;
+using EngineResult = SlidePlugin.Engine.Analysis.AnalysisResult;
+using ProtoHeader = SlidePlugin.Protos.V1.AnalysisHeader;
+using ProtoResult = SlidePlugin.Protos.V1.AnalysisResult;
+
+namespace SlidePlugin.Sidecar.Services;
+
+/// <summary>
+/// <c>slideplugin.v1.AnalysisService</c>: slides scored by <see cref="SlideAnalyzer"/>, results in one
+/// <see cref="AnalysisStore"/> under the work folder. Analyses run one at a time (each uses every core) from a bounded
+/// queue; calls for an analysis already running watch it instead of starting another.
+/// </summary>
+public sealed class AnalysisService : IDisposable
+{
+    /// <summary>Largest chunk of an export: below the 4 MiB receive limit of gRPC clients.</summary>
+    public const int ExportChunkBytes = 2 * 1024 * 1024;
+
+    /// <summary>Tiles per final_tiles message: about 0.5 MiB.</summary>
+    public const int FinalTilesPerMessage = 10_000;
+
+    private readonly SlideRoots _roots;
+    private readonly string _defaultModelPath;
+    private readonly int _capacity;
+    private readonly ConcurrentDictionary<string, SlideAnalyzer> _analyzers = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, AnalysisJob> _jobs = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _compute = new(1, 1);
+
+    /// <summary>Creates the service: slides and models under <paramref name="roots"/>, the store under <paramref name="workDirectory"/>.</summary>
+    /// <param name="roots">Where slides (and model checkpoints) may be read.</param>
+    /// <param name="workDirectory">Where the store (analyses.sqlite) lives.</param>
+    /// <param name="defaultModelPath">The model used when a request names none.</param>
+    /// <param name="capacity">Analyses running or waiting at once; more are refused with RESOURCE_EXHAUSTED.</param>
+    public AnalysisService(SlideRoots roots, string workDirectory, string defaultModelPath, int capacity = 4)
+    {
+        ArgumentNullException.ThrowIfNull(roots);
+        ArgumentException.ThrowIfNullOrEmpty(workDirectory);
+        ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
+        _roots = roots;
+        _defaultModelPath = defaultModelPath;
+        _capacity = capacity;
+        Store = new AnalysisStore(Path.Combine(Path.GetFullPath(workDirectory), "analyses.sqlite"));
+    }
+
+    /// <summary>The store of results.</summary>
+    public AnalysisStore Store { get; }
+
+    /// <summary>Binds the service's methods.</summary>
+    public void BindTo(GrpcServiceRegistry registry)
+    {
+        ArgumentNullException.ThrowIfNull(registry);
+        registry.AddService(AnalysisServiceReflection.Descriptor.Services[0])
+            .ServerStreaming<AnalyzeSlideRequest, AnalyzeSlideResponse>("AnalyzeSlide", AnalyzeSlideAsync)
+            .DuplexStreaming<ScoreBagRequest, ScoreBagResponse>("ScoreBag", ScoreBagAsync)
+            .Unary<GetAnalysisRequest, GetAnalysisResponse>("GetAnalysis", (r, _) => Task.FromResult(GetAnalysis(r)))
+            .Unary<ListAnalysesRequest, ListAnalysesResponse>("ListAnalyses", (_, _) => Task.FromResult(ListAnalyses()))
+            .ServerStreaming<ExportAnalysisRequest, ExportAnalysisResponse>("ExportAnalysis", ExportAnalysisAsync);
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _compute.Dispose();
+
+    private async Task AnalyzeSlideAsync(AnalyzeSlideRequest request, IServerStreamWriter<AnalyzeSlideResponse> responses, ServerCallContext context)
+    {
+        SlideAnalyzer analyzer = AnalyzerFor(request.ModelPath);
+        AnalysisOptions options = OptionsOf(request);
+        string slidePath = _roots.Resolve(request.Path);
+        using Slide slide = OpenSlide(slidePath);
+        double mpp;
+        string key;
+        try
+        {
+            mpp = Engine.Slides.SlideResolution.Resolve(slide.Properties, request.HasMppOverride ? request.MppOverride : null).RequireMppX(Path.GetFileName(slidePath));
+            key = analyzer.KeyOf(slide, mpp, options);
+        }
+        catch (Exception e) when (SlideStatus.From(e) is { } status)
+        {
+            throw new RpcException(status);
+        }
+
+        AnalysisJob job = JoinOrStart(key, analyzer, slidePath, mpp, options);
+        try
+        {
+            await foreach (AnalysisEvent e in job.WatchAsync(context.CancellationToken).ConfigureAwait(false))
+            {
+                if (e is AnalysisEvent.Completed completed)
+                {
+                    foreach (AnalyzedTile[] chunk in completed.Result.Tiles.Chunk(FinalTilesPerMessage))
+                    {
+                        var tiles = new AnalysisTiles();
+                        tiles.Tiles.AddRange(chunk.Select(ToProto));
+                        await responses.WriteAsync(new AnalyzeSlideResponse { FinalTiles = tiles }, context.CancellationToken).ConfigureAwait(false);
+                    }
+                }
+
+                await responses.WriteAsync(ToProto(e), context.CancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException && StatusOf(e) is { } status)
+        {
+            throw new RpcException(status);
+        }
+        finally
+        {
+            job.Leave();
+        }
+    }
+
+    /// <summary>The running job for <paramref name="key"/>, or a new one queued for the compute slot.</summary>
+    private AnalysisJob JoinOrStart(string key, SlideAnalyzer analyzer, string slidePath, double mpp, AnalysisOptions options)
+    {
+        lock (_jobs)
+        {
+            if (_jobs.TryGetValue(key, out AnalysisJob? running) && running.TryWatch())
+            {
+                return running;
+            }
+
+            if (_jobs.Count >= _capacity)
+            {
+                throw new RpcException(new Status(StatusCode.ResourceExhausted,
+                    $"{_jobs.Count} analyses are running or queued (the limit is {_capacity}); try again when one finishes."));
+            }
+
+            var job = new AnalysisJob(key);
+            job.TryWatch();
+            _jobs[key] = job;
+            _ = Task.Run(() => RunJobAsync(job, analyzer, slidePath, mpp, options), CancellationToken.None);
+            return job;
+        }
+    }
+
+    private async Task RunJobAsync(AnalysisJob job, SlideAnalyzer analyzer, string slidePath, double mpp, AnalysisOptions options)
+    {
+        Exception? failure = null;
+        try
+        {
+            await _compute.WaitAsync(job.Stopping).ConfigureAwait(false);
+            try
+            {
+                // The slide is opened by the job, not the call: the first watcher may leave while others stay.
+                using Slide slide = OpenSlide(slidePath);
+                await analyzer.AnalyzeAsync(slide, mpp, options, job.Post, job.Stopping).ConfigureAwait(false);
+            }
+            finally
+            {
+                _compute.Release();
+            }
+        }
+        catch (Exception e)
+        {
+            failure = e;
+        }
+        finally
+        {
+            lock (_jobs)
+            {
+                _jobs.Remove(job.Key);
+            }
+
+            job.Finish(failure);
+            job.Dispose();
+        }
+    }
+
+    private async Task ScoreBagAsync(IAsyncStreamReader<ScoreBagRequest> requests, IServerStreamWriter<ScoreBagResponse> responses, ServerCallContext context)
+    {
+        string? modelPath = null;
+        var patches = new List<Raster>();
+        while (await requests.MoveNext(context.CancellationToken).ConfigureAwait(false))
+        {
+            ScoreBagRequest request = requests.Current;
+            modelPath ??= request.ModelPath;
+            foreach (EncodedImage image in request.Patches)
+            {
+                patches.Add(Decode(image, patches.Count));
+            }
+        }
+
+        SlideAnalyzer analyzer = AnalyzerFor(modelPath ?? string.Empty);
+        if (patches.Count == 0)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "The bag is empty: send at least one patch before half-closing."));
+        }
+
+        await _compute.WaitAsync(context.CancellationToken).ConfigureAwait(false);
+        (float[] probabilities, float[] scores, float[] attention, _) = await Task.Run(() =>
+        {
+            try
+            {
+                return analyzer.ScoreBag(patches);
+            }
+            finally
+            {
+                _compute.Release();
+            }
+        }, CancellationToken.None).ConfigureAwait(false);
+        var response = new ScoreBagResponse { PredictedClass = Array.IndexOf(probabilities, probabilities.Max()) };
+        response.Probabilities.AddRange(probabilities);
+        response.Classes.AddRange(analyzer.Model.Card.Classes);
+        response.Scores.AddRange(scores);
+        response.Attention.AddRange(attention);
+        await responses.WriteAsync(response, context.CancellationToken).ConfigureAwait(false);
+    }
+
+    private static Raster Decode(EncodedImage image, int index)
+    {
+        try
+        {
+            if (image.Format == ImageFormat.Raw)
+            {
+                if (image.Channels is not (3 or 4) || (long)image.Width * image.Height * image.Channels != image.Data.Length)
+                {
+                    throw new RpcException(new Status(StatusCode.InvalidArgument,
+                        $"Patch {index}: RAW data of {image.Data.Length} bytes is not {image.Width}x{image.Height} with 3 or 4 channels."));
+                }
+
+                return new Raster(image.Width, image.Height, image.Channels, image.Data.ToByteArray());
+            }
+
+            return ImageCodec.Decode(image.Data.Span);
+        }
+        catch (ImageCodecException e)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"Patch {index} cannot be decoded: {e.Message}"));
+        }
+    }
+
+    private async Task ExportAnalysisAsync(ExportAnalysisRequest request, IServerStreamWriter<ExportAnalysisResponse> responses, ServerCallContext context)
+    {
+        EngineResult result = Stored(request.Key);
+        byte[] bytes = await Task.Run(() => Export(result, request.Format), context.CancellationToken).ConfigureAwait(false);
+        for (int offset = 0; offset < bytes.Length || offset == 0; offset += ExportChunkBytes)
+        {
+            int length = Math.Min(ExportChunkBytes, bytes.Length - offset);
+            await responses.WriteAsync(new ExportAnalysisResponse { TotalBytes = bytes.Length, Data = ByteString.CopyFrom(bytes, offset, length) }, context.CancellationToken).ConfigureAwait(false);
+            if (bytes.Length == 0)
+            {
+                break;
+            }
+        }
+    }
+
+    private static byte[] Export(EngineResult result, ExportFormat format)
+    {
+        switch (format)
+        {
+            case ExportFormat.Csv:
+                return System.Text.Encoding.UTF8.GetBytes(AnalysisExports.ToCsv(result));
+            case ExportFormat.SummaryJson:
+                return System.Text.Encoding.UTF8.GetBytes(AnalysisExports.ToSummaryJson(result));
+            case ExportFormat.Geojson or ExportFormat.HeatmapPng or ExportFormat.AttentionPng:
+                using (Slide slide = OpenSlide(result.Header.SlidePath))
+                {
+                    if (format == ExportFormat.Geojson)
+                    {
+                        SlideBounds? bounds = SlideInfo.BoundsOf(slide.Properties);
+                        return System.Text.Encoding.UTF8.GetBytes(AnalysisExports.ToGeoJson(result, bounds?.X ?? 0, bounds?.Y ?? 0));
+                    }
+
+                    Raster thumbnail = slide.GetThumbnail(AnalysisFiles.ThumbnailSize);
+                    double downsample = (double)slide.Dimensions.Width / thumbnail.Width;
+                    return ImageCodec.EncodePng(format == ExportFormat.HeatmapPng
+                        ? AnalysisExports.RenderHeatmap(thumbnail, downsample, result)
+                        : AnalysisExports.RenderAttentionView(thumbnail, downsample, result));
+                }
+
+            default:
+                throw new RpcException(new Status(StatusCode.InvalidArgument, $"format {format} is not an export format: GEOJSON, CSV, HEATMAP_PNG, ATTENTION_PNG or SUMMARY_JSON."));
+        }
+    }
+
+    private EngineResult Stored(string key) =>
+        (string.IsNullOrEmpty(key) ? null : Store.Load(key))
+        ?? throw new RpcException(new Status(StatusCode.NotFound, $"No finished analysis with key '{key}': list them with ListAnalyses."));
+
+    private ListAnalysesResponse ListAnalyses()
+    {
+        var response = new ListAnalysesResponse();
+        response.Analyses.AddRange(Store.List().Select(a => new AnalysisSummary
+        {
+            Key = a.Key,
+            SlidePath = a.SlidePath,
+            ModelName = a.ModelName,
+            TileCount = a.TileCount,
+            TilesScored = a.TilesScored,
+            Complete = a.Complete,
+            Created = a.Created,
+            Finished = a.Finished ?? string.Empty,
+        }));
+        return response;
+    }
+
+    /// <summary>The analyzer of a model (loaded once): the default, or a checkpoint under the slide roots.</summary>
+    private SlideAnalyzer AnalyzerFor(string modelPath)
+    {
+        string path = string.IsNullOrEmpty(modelPath) ? _defaultModelPath : _roots.Resolve(modelPath);
+        try
+        {
+            return _analyzers.GetOrAdd(path, p => new SlideAnalyzer(Store, AnalysisModel.Load(p)));
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or SafeTensorsException)
+        {
+            throw new RpcException(new Status(string.IsNullOrEmpty(modelPath) ? StatusCode.FailedPrecondition : StatusCode.InvalidArgument, $"Cannot load model '{path}': {e.Message}"));
+        }
+    }
+
+    private static AnalysisOptions OptionsOf(AnalyzeSlideRequest request)
+    {
+        var defaults = new AnalysisOptions();
+        if (request.TileSize < 0 || request.Overlap < 0 || (request.HasTargetMpp && request.TargetMpp <= 0) || (request.HasMinTissueFraction && request.MinTissueFraction is < 0 or > 1))
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "tile_size and overlap are at least 0, target_mpp is positive and min_tissue_fraction is in [0, 1]."));
+        }
+
+        return defaults with
+        {
+            TargetMpp = request.HasTargetMpp ? request.TargetMpp : null,
+            TileSize = request.TileSize > 0 ? request.TileSize : null,
+            Overlap = request.Overlap,
+            MinTissueFraction = request.HasMinTissueFraction ? request.MinTissueFraction : defaults.MinTissueFraction,
+            RegionOfInterest = request.RegionOfInterest is { Width: > 0, Height: > 0 } roi ? new SlideBounds(roi.X, roi.Y, roi.Width, roi.Height) : null,
+        };
+    }
+
+    private static Slide OpenSlide(string path)
+    {
+        try
+        {
+            return Slide.Open(path);
+        }
+        catch (SlideException e)
+        {
+            throw new RpcException(SlideStatus.From(e)!.Value);
+        }
+    }
+
+    private static Status? StatusOf(Exception exception) => exception switch
+    {
+        RpcException => null,
+        InvalidOperationException e => new Status(StatusCode.Internal, e.Message),
+        _ => SlideStatus.From(exception),
+    };
+
+    private static AnalyzeSlideResponse ToProto(AnalysisEvent e) => e switch
+    {
+        AnalysisEvent.Started s => new AnalyzeSlideResponse { Header = ToProto(s.Header) },
+        AnalysisEvent.Scored s => new AnalyzeSlideResponse { Progress = ToProto(s) },
+        AnalysisEvent.Completed c => new AnalyzeSlideResponse { Result = ToProto(c.Result, includeTiles: false) },
+        _ => throw new ArgumentOutOfRangeException(nameof(e), e, "Unknown analysis event."),
+    };
+
+    private static AnalysisProgress ToProto(AnalysisEvent.Scored scored)
+    {
+        var progress = new AnalysisProgress { TilesDone = scored.Done, TileCount = scored.Total };
+        progress.Tiles.AddRange(scored.Tiles.Select(t =>
+        {
+            var tile = new TileResult { Index = t.Index, Level0 = new Rect { X = t.X, Y = t.Y, Width = t.Width, Height = t.Height }, Score = t.Score };
+            tile.Probabilities.AddRange(t.Probabilities);
+            return tile;
+        }));
+        return progress;
+    }
+
+    private static ProtoHeader ToProto(EngineHeader h)
+    {
+        var header = new ProtoHeader
+        {
+            Key = h.Key,
+            SlidePath = h.SlidePath,
+            SlideWidth = h.SlideWidth,
+            SlideHeight = h.SlideHeight,
+            SlideMpp = h.SlideMpp,
+            ModelName = h.ModelName,
+            ModelSha256 = h.ModelSha256,
+            TargetMpp = h.TargetMpp,
+            TileSize = h.TileSize,
+            Level0TileSize = h.Level0TileSize,
+            Columns = h.Columns,
+            Rows = h.Rows,
+            TileCount = h.TileCount,
+            TilesAlreadyScored = h.TilesAlreadyScored,
+        };
+        header.Classes.AddRange(h.Classes);
+        return header;
+    }
+
+    private GetAnalysisResponse GetAnalysis(GetAnalysisRequest request)
+    {
+        var response = new GetAnalysisResponse { Result = ToProto(Stored(request.Key), request.IncludeTiles) };
+        return response.CalculateSize() <= SlideService.MaxResponseBytes
+            ? response
+            : throw new RpcException(new Status(StatusCode.ResourceExhausted,
+                $"Analysis {request.Key} has {response.Result.Tiles.Count} tiles, more than fit in 4 MiB: ask without include_tiles and export them (ExportAnalysis, CSV or GeoJSON)."));
+    }
+
+    private static TileResult ToProto(AnalyzedTile t)
+    {
+        var tile = new TileResult
+        {
+            Index = t.Index,
+            Level0 = new Rect { X = t.X, Y = t.Y, Width = t.Width, Height = t.Height },
+            Score = t.Score,
+            Attention = t.Attention,
+            AttentionPercentile = t.Percentile,
+        };
+        tile.Probabilities.AddRange(t.Probabilities);
+        return tile;
+    }
+
+    private static ProtoResult ToProto(EngineResult r, bool includeTiles)
+    {
+        var result = new ProtoResult
+        {
+            Header = ToProto(r.Header),
+            PredictedClass = r.PredictedClass,
+            PredictedClassName = r.PredictedClassName,
+            Seconds = r.Seconds,
+            FromStore = r.FromStore,
+            Finished = r.Finished,
+        };
+        result.Probabilities.AddRange(r.Probabilities);
+        if (includeTiles)
+        {
+            result.Tiles.AddRange(r.Tiles.Select(ToProto));
+        }
+
+        return result;
+    }
+}
