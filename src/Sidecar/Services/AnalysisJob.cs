@@ -14,6 +14,7 @@ internal sealed class AnalysisJob : IDisposable
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Exception? _failure;
     private bool _finished;
+    private bool _abandoned;
     private int _watchers;
 
     public AnalysisJob(string key) => Key = key;
@@ -23,12 +24,12 @@ internal sealed class AnalysisJob : IDisposable
     /// <summary>Fires when no one watches any more: the analysis should stop.</summary>
     public CancellationToken Stopping => _stop.Token;
 
-    /// <summary>Adds a watcher; false when the job already ended (start a new one instead).</summary>
+    /// <summary>Adds a watcher; false when the job ended or is stopping (start a new one: it resumes from the store).</summary>
     public bool TryWatch()
     {
         lock (_events)
         {
-            if (_finished)
+            if (_finished || _abandoned)
             {
                 return false;
             }
@@ -45,6 +46,7 @@ internal sealed class AnalysisJob : IDisposable
         lock (_events)
         {
             last = --_watchers == 0 && !_finished;
+            _abandoned |= last;
         }
 
         if (last)

@@ -163,7 +163,11 @@ public sealed class AnalysisService : IDisposable
         {
             lock (_jobs)
             {
-                _jobs.Remove(job.Key);
+                // A call that came while this job was stopping started a successor under the same key: leave it.
+                if (_jobs.TryGetValue(job.Key, out AnalysisJob? current) && ReferenceEquals(current, job))
+                {
+                    _jobs.Remove(job.Key);
+                }
             }
 
             job.Finish(failure);

@@ -1,0 +1,227 @@
+using System.Text.Json;
+using Google.Protobuf;
+using Google.Protobuf.Reflection;
+using Serilog;
+using SlidePlugin.Engine.Checkpoints;
+using SlidePlugin.Engine.Imaging;
+using SlidePlugin.Engine.Mil;
+using SlidePlugin.Engine.Slides;
+using SlidePlugin.Engine.Tensors;
+using SlidePlugin.Engine.Tissue;
+using SlidePlugin.Grpc;
+using SlidePlugin.Protos.V1;
+using SlidePlugin.Sidecar.Hosting;
+using SlidePlugin.Sidecar.Services;
+using SlidePlugin.Tests;
+
+namespace SlidePlugin.Sidecar.Tests.Services;
+
+/// <summary>
+/// AnalysisService end to end: two sidecars with empty stores (A and B) serving the shared slides with a seeded gated
+/// model of 32 px patches at 0.5 µm/px; Python grpcio drives AnalyzeSlide, our C# client the other calls.
+/// </summary>
+public sealed class AnalysisServiceTests : IAsyncLifetime
+{
+    private const string Cmu = "CMU-1-Small-Region.svs";
+    private readonly string _scratch = Directory.CreateTempSubdirectory("slideplugin-analysis-rpc").FullName;
+    private readonly List<(SidecarServer Server, AnalysisService Service, GrpcChannel Channel)> _servers = [];
+
+    private string ModelPath => Path.Combine(_scratch, "model.safetensors");
+
+    public async Task InitializeAsync()
+    {
+        var spec = new AttentionMilSpec { Attention = MilAttention.Gated, PatchSize = 32, Channels = 3 };
+        ModelCheckpoint.Save(ModelPath, new AttentionMil(spec, new TensorRandom(5)),
+            new ModelCard { Name = "test-gated", Spec = spec, Classes = ["benign", "malignant"], Mpp = 0.5, InputMean = [0.5f], InputStd = [0.5f] });
+        var roots = new SlideRoots([TestData.Path("slides")]);
+        ILogger logger = new LoggerConfiguration().MinimumLevel.Warning().WriteTo.Console().CreateLogger();
+        foreach (string name in new[] { "a", "b" })
+        {
+            var service = new AnalysisService(roots, Path.Combine(_scratch, name), ModelPath);
+            SidecarServer server = SidecarServer.Create(new ServerSettings { Listen = "127.0.0.1:0" }, logger, service.BindTo);
+            await server.StartAsync();
+            _servers.Add((server, service, GrpcChannel.ForAddress(server.Addresses.Single())));
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach ((SidecarServer server, AnalysisService service, GrpcChannel channel) in _servers)
+        {
+            channel.Dispose();
+            await server.StopAsync();
+            await server.DisposeAsync();
+            service.Dispose();
+        }
+
+        Directory.Delete(_scratch, recursive: true);
+    }
+
+    [Fact]
+    public async Task AnalyzeSlide_FromPythonGrpcio_TissueGridStreamedAttentionSumsToOneStoreAnswersAndResumeMatches()
+    {
+        string descriptors = Path.Combine(_scratch, "analysis.pb");
+        await File.WriteAllBytesAsync(descriptors, DescriptorSetOf(AnalysisServiceReflection.Descriptor));
+        string[] targets = [.. _servers.Select(s => new Uri(s.Server.Addresses.Single()).Authority)];
+
+        ProcessResult run = await ExternalProcess.RunAsync(ExternalProcess.ReferencePython,
+            [Path.Combine(TestData.RepositoryRoot, "tests", "interop", "analysis_client.py"), targets[0], targets[1], descriptors, Cmu], timeout: TimeSpan.FromMinutes(5));
+        Assert.True(run.ExitCode == 0, run.StandardError);
+        using JsonDocument observed = JsonDocument.Parse(run.StandardOutput);
+        JsonElement first = observed.RootElement.GetProperty("first"), second = observed.RootElement.GetProperty("second");
+        JsonElement cancelled = observed.RootElement.GetProperty("cancelled"), resumed = observed.RootElement.GetProperty("resumed");
+
+        // The tile count is the tissue grid's, built here independently with the same rules.
+        using Slide slide = Slide.Open(TestData.Path("slides", Cmu));
+        int gridTiles = TileGrid.Build(slide, 0.499, new TileGridOptions { TileSize = 32, TargetMpp = 0.5, MinTissueFraction = 0.5 }, TissueDetector.Detect(slide, 0.499)).Tiles.Count;
+        Assert.Equal(gridTiles, first.GetProperty("tile_count").GetInt32());
+        Assert.Equal(gridTiles, first.GetProperty("progress_tiles").GetInt32());
+        Assert.Equal(gridTiles, first.GetProperty("final_tile_count").GetInt32());
+        Assert.True(first.GetProperty("indices_in_order").GetBoolean());
+        Assert.Equal(1.0, first.GetProperty("attention_sum").GetDouble(), 9);
+        Assert.False(first.GetProperty("from_store").GetBoolean());
+
+        Assert.True(second.GetProperty("from_store").GetBoolean());
+        Assert.Equal(0, second.GetProperty("progress_tiles").GetInt32());
+        Assert.Equal(Doubles(first, "attention"), Doubles(second, "attention"));
+        Assert.Equal(Doubles(first, "probabilities"), Doubles(second, "probabilities"));
+
+        Assert.True(cancelled.GetProperty("cancelled").GetBoolean());
+        Assert.False(cancelled.GetProperty("result").GetBoolean());
+        Assert.InRange(resumed.GetProperty("tiles_already_scored").GetInt32(), 1, gridTiles - 1);
+        Assert.Equal(gridTiles - resumed.GetProperty("tiles_already_scored").GetInt32(), resumed.GetProperty("progress_tiles").GetInt32());
+        Assert.Equal(Doubles(first, "probabilities"), Doubles(resumed, "probabilities"));
+        Assert.Equal(Doubles(first, "attention"), Doubles(resumed, "attention"));
+    }
+
+    [Fact]
+    public async Task ExportAnalysis_GeoJsonAndHeatmap_QuPathRulesAndThumbnailSize()
+    {
+        var client = new AnalysisServiceClient(_servers[0].Channel);
+        string key = await AnalyzeAsync(client);
+
+        byte[] geojson = await client.ExportAnalysisBytesAsync(key, ExportFormat.Geojson);
+        byte[] heatmap = await client.ExportAnalysisBytesAsync(key, ExportFormat.HeatmapPng);
+        ListAnalysesResponse list = await client.ListAnalysesAsync(new ListAnalysesRequest());
+        GetAnalysisResponse stored = await client.GetAnalysisAsync(new GetAnalysisRequest { Key = key, IncludeTiles = true });
+
+        using JsonDocument document = JsonDocument.Parse(geojson);
+        JsonElement[] features = [.. document.RootElement.GetProperty("features").EnumerateArray()];
+        Assert.Equal(stored.Result.Tiles.Count, features.Length);
+        Assert.All(features, f =>
+        {
+            JsonElement properties = f.GetProperty("properties");
+            Assert.Equal("tile", properties.GetProperty("objectType").GetString());
+            Assert.Equal(JsonValueKind.Array, properties.GetProperty("classification").GetProperty("color").ValueKind);
+            Assert.All(properties.GetProperty("measurements").EnumerateObject(), m => Assert.Equal(JsonValueKind.Number, m.Value.ValueKind));
+        });
+        using Slide slide = Slide.Open(TestData.Path("slides", Cmu));
+        Raster thumbnail = slide.GetThumbnail(1024);
+        Raster image = ImageCodec.Decode(heatmap);
+        Assert.Equal((thumbnail.Width, thumbnail.Height), (image.Width, image.Height));
+        AnalysisSummary summary = Assert.Single(list.Analyses);
+        Assert.True(summary.Complete);
+        Assert.Equal(summary.TileCount, summary.TilesScored);
+    }
+
+    [Fact]
+    public async Task ScoreBag_PatchesCutFromTheSlide_AttentionSumsToOneAndBadPatchIsInvalidArgument()
+    {
+        var client = new AnalysisServiceClient(_servers[0].Channel);
+        using Slide slide = Slide.Open(TestData.Path("slides", Cmu));
+        using (AsyncDuplexStreamingCall<ScoreBagRequest, ScoreBagResponse> call = client.ScoreBag())
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                var request = new ScoreBagRequest();
+                for (int j = 0; j < 4; j++)
+                {
+                    Raster patch = slide.ReadRegionRgb(1000 + (i * 64), 1000 + (j * 64), 0, 32, 32);
+                    request.Patches.Add(new EncodedImage { Width = 32, Height = 32, Channels = 3, Format = ImageFormat.Png, Data = ByteString.CopyFrom(ImageCodec.EncodePng(patch)) });
+                }
+
+                await call.RequestStream.WriteAsync(request);
+            }
+
+            await call.RequestStream.CompleteAsync();
+            Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+            ScoreBagResponse response = call.ResponseStream.Current;
+            Assert.Equal(12, response.Attention.Count);
+            Assert.Equal(1.0, response.Attention.Sum(a => (double)a), 5);
+            Assert.Equal(1.0, response.Probabilities.Sum(p => (double)p), 5);
+            Assert.Equal(["benign", "malignant"], response.Classes);
+        }
+
+        using AsyncDuplexStreamingCall<ScoreBagRequest, ScoreBagResponse> bad = client.ScoreBag();
+        await bad.RequestStream.WriteAsync(new ScoreBagRequest { Patches = { new EncodedImage { Format = ImageFormat.Png, Data = ByteString.CopyFromUtf8("not a png") } } });
+        await bad.RequestStream.CompleteAsync();
+        RpcException error = await Assert.ThrowsAsync<RpcException>(() => bad.ResponseStream.MoveNext(CancellationToken.None));
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        Assert.Contains("Patch 0", error.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("missing.svs", StatusCode.NotFound)]
+    [InlineData("boxes.tiff", StatusCode.InvalidArgument)] // no resolution and no mpp_override
+    [InlineData("/etc/hostname", StatusCode.PermissionDenied)]
+    public async Task AnalyzeSlide_BadSlide_ClearStatusNothingStoredAndServerStillAnswers(string path, StatusCode expected)
+    {
+        var client = new AnalysisServiceClient(_servers[0].Channel);
+        using AsyncServerStreamingCall<AnalyzeSlideResponse> call = client.AnalyzeSlide(new AnalyzeSlideRequest { Path = path });
+
+        RpcException error = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext(CancellationToken.None));
+
+        Assert.Equal(expected, error.StatusCode);
+        Assert.Empty((await client.ListAnalysesAsync(new ListAnalysesRequest())).Analyses); // answers, and stored nothing
+    }
+
+    [Fact]
+    public async Task GetAnalysis_UnknownKey_NotFoundNamingListAnalyses()
+    {
+        var client = new AnalysisServiceClient(_servers[0].Channel);
+
+        RpcException error = await Assert.ThrowsAsync<RpcException>(() => client.GetAnalysisAsync(new GetAnalysisRequest { Key = "nope" }).ResponseAsync);
+
+        Assert.Equal(StatusCode.NotFound, error.StatusCode);
+        Assert.Contains("ListAnalyses", error.Status.Detail, StringComparison.Ordinal);
+    }
+
+    private static async Task<string> AnalyzeAsync(AnalysisServiceClient client)
+    {
+        using AsyncServerStreamingCall<AnalyzeSlideResponse> call = client.AnalyzeSlide(new AnalyzeSlideRequest { Path = Cmu });
+        string key = "";
+        while (await call.ResponseStream.MoveNext(CancellationToken.None))
+        {
+            if (call.ResponseStream.Current.EventCase == AnalyzeSlideResponse.EventOneofCase.Result)
+            {
+                key = call.ResponseStream.Current.Result.Header.Key;
+            }
+        }
+
+        return key;
+    }
+
+    private static double[] Doubles(JsonElement run, string name) => [.. run.GetProperty(name).EnumerateArray().Select(e => e.GetDouble())];
+
+    /// <summary>The file and its imports, imports first (Python's descriptor pool needs them before their importers).</summary>
+    private static byte[] DescriptorSetOf(FileDescriptor root)
+    {
+        var set = new FileDescriptorSet();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        void Add(FileDescriptor file)
+        {
+            if (seen.Add(file.Name))
+            {
+                foreach (FileDescriptor dependency in file.Dependencies)
+                {
+                    Add(dependency);
+                }
+
+                set.File.Add(FileDescriptorProto.Parser.ParseFrom(file.SerializedData));
+            }
+        }
+
+        Add(root);
+        return set.ToByteArray();
+    }
+}
