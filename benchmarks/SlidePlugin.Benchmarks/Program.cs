@@ -1,3 +1,4 @@
+using SlidePlugin.Benchmarks.Analysis;
 using SlidePlugin.Benchmarks.Grpc;
 using SlidePlugin.Benchmarks.Mil;
 using SlidePlugin.Benchmarks.Slides;
@@ -7,6 +8,7 @@ using SlidePlugin.Benchmarks.Slides;
 //   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- tiles [slide-size ...]
 //   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- amil [threads] [iterations]
 //   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- reproduce mnist|ucsb [runs] [epochs] [threads]
+//   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- analyze [slide-size ...]
 string which = args.Length > 0 ? args[0] : "help";
 int Arg(int index, int fallback) => args.Length > index ? int.Parse(args[index], System.Globalization.CultureInfo.InvariantCulture) : fallback;
 switch (which)
@@ -21,10 +23,15 @@ switch (which)
         return AttentionMilBenchmark.RunWorker(args[1], Arg(2, 2), Arg(3, 20));
     case "reproduce" when args.Length > 1 && args[1] is "mnist" or "ucsb":
         return await ReproductionBenchmark.RunAsync(args[1], runs: Arg(2, args[1] == "mnist" ? 5 : 10), epochs: Arg(3, 20), threads: Arg(4, 2));
+    case "analyze":
+        return await AnalysisBenchmark.RunAsync(args.Length > 1 ? args[1..].Select(a => int.Parse(a, System.Globalization.CultureInfo.InvariantCulture)).ToArray() : [20000], threads: 2);
+    case "analyze-worker":
+        return await AnalysisBenchmark.RunWorkerAsync(args[1], double.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture), Arg(3, 2));
     default:
         Console.Error.WriteLine("usage: SlidePlugin.Benchmarks grpc [pings=5000] [blocks=4000] [block-bytes=65536]");
         Console.Error.WriteLine("       SlidePlugin.Benchmarks tiles [slide-size=20000 40000 ...]");
         Console.Error.WriteLine("       SlidePlugin.Benchmarks amil [threads=2] [iterations=20]");
         Console.Error.WriteLine("       SlidePlugin.Benchmarks reproduce mnist|ucsb [runs=5 seeds|10 folds] [epochs=20] [threads=2]");
+        Console.Error.WriteLine("       SlidePlugin.Benchmarks analyze [slide-size=20000 ...]");
         return 2;
 }

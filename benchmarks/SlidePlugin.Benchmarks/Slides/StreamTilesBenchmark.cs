@@ -48,7 +48,7 @@ internal static partial class StreamTilesBenchmark
     }
 
     /// <summary>A slide whose tissue covers about half of it: blobs on a 4096 px pitch, 3072 px wide.</summary>
-    private static string BenchmarkSlide(int size)
+    internal static string BenchmarkSlide(int size)
     {
         var blobs = new List<Level0Rect>();
         for (int y = 1024; y + 3072 <= size; y += 4096)

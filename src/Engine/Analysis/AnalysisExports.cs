@@ -154,6 +154,18 @@ public static class AnalysisExports
             ["finished"] = result.Finished,
             ["from_store"] = result.FromStore,
         };
+        if (result.Timings is { } t)
+        {
+            summary["timings"] = new Dictionary<string, double>
+            {
+                ["tissue_seconds"] = t.TissueSeconds,
+                ["read_thread_seconds"] = t.ReadThreadSeconds,
+                ["model_seconds"] = t.ModelSeconds,
+                ["store_seconds"] = t.StoreSeconds,
+                ["finish_seconds"] = t.FinishSeconds,
+            };
+        }
+
         return JsonSerializer.Serialize(summary, SummaryJsonOptions);
     }
 

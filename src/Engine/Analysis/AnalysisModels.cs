@@ -75,6 +75,12 @@ public sealed record AnalysisHeader(
     int TileCount,
     int TilesAlreadyScored);
 
+/// <summary>
+/// Where an analysis run spent its time. Reading is summed over the reader threads (OpenSlide's read_region, which
+/// includes its JPEG decoding, plus the copy into patches), so it can exceed the wall time; the rest are wall seconds.
+/// </summary>
+public sealed record AnalysisTimings(double TissueSeconds, double ReadThreadSeconds, double ModelSeconds, double StoreSeconds, double FinishSeconds);
+
 /// <summary>A finished analysis: slide-level prediction and every tile with its attention.</summary>
 public sealed record AnalysisResult(
     AnalysisHeader Header,
@@ -85,6 +91,9 @@ public sealed record AnalysisResult(
     string Finished,
     bool FromStore)
 {
+    /// <summary>Where this run's time went; null when the result came from the store.</summary>
+    public AnalysisTimings? Timings { get; init; }
+
     /// <summary>The predicted class's name.</summary>
     public string PredictedClassName => Header.Classes[PredictedClass];
 }

@@ -82,7 +82,9 @@ public sealed class SlideAnalyzer
             return stored;
         }
 
+        var timings = new TimingCounters();
         TileGrid grid = await Task.Run(() => BuildGrid(slide, slideMpp, options), cancellationToken).ConfigureAwait(false);
+        timings.Tissue = clock.Elapsed.TotalSeconds;
         if (grid.Tiles.Count == 0)
         {
             throw new ArgumentException($"No tissue tile of {grid.TileSize} px at {grid.TargetMpp:0.###} µm/px in '{Path.GetFileName(slide.Path)}' (minimum tissue fraction {options.MinTissueFraction}).");
@@ -104,22 +106,24 @@ public sealed class SlideAnalyzer
         int patchSize = _model.Card.Spec.PatchSize, patchBytes = patchSize * patchSize * 3;
         var batch = new List<(Tile Tile, byte[] Pixels)>(options.BatchSize);
         int scored = done.Count;
-        await foreach ((Tile tile, byte[] pixels) in TileReader.ReadAsync(remaining, slide, (_, raster) => PatchPixels(raster, patchSize), options.BatchSize, cancellationToken).ConfigureAwait(false))
+        await foreach ((Tile tile, byte[] pixels) in TileReader.ReadAsync(remaining, slide, (_, raster) => PatchPixels(raster, patchSize), options.BatchSize, timings.AddRead, cancellationToken).ConfigureAwait(false))
         {
             batch.Add((tile, pixels));
             if (batch.Count == options.BatchSize)
             {
-                scored += await ScoreBatchAsync(key, batch, index, patchBytes, scored, grid.Tiles.Count, report, cancellationToken).ConfigureAwait(false);
+                scored += await ScoreBatchAsync(key, batch, index, patchBytes, scored, grid.Tiles.Count, timings, report, cancellationToken).ConfigureAwait(false);
                 batch.Clear();
             }
         }
 
         if (batch.Count > 0)
         {
-            await ScoreBatchAsync(key, batch, index, patchBytes, scored, grid.Tiles.Count, report, cancellationToken).ConfigureAwait(false);
+            await ScoreBatchAsync(key, batch, index, patchBytes, scored, grid.Tiles.Count, timings, report, cancellationToken).ConfigureAwait(false);
         }
 
-        AnalysisResult result = await Task.Run(() => Complete(header, clock.Elapsed.TotalSeconds), cancellationToken).ConfigureAwait(false);
+        double beforeFinish = clock.Elapsed.TotalSeconds;
+        AnalysisResult result = await Task.Run(() => Complete(header, clock), cancellationToken).ConfigureAwait(false);
+        result = result with { Timings = timings.ToTimings(clock.Elapsed.TotalSeconds - beforeFinish) };
         report?.Invoke(new AnalysisEvent.Completed(result));
         return result;
     }
@@ -192,7 +196,7 @@ public sealed class SlideAnalyzer
     }
 
     private async Task<int> ScoreBatchAsync(string key, List<(Tile Tile, byte[] Pixels)> batch, Dictionary<Tile, int> index, int patchBytes, int scoredBefore, int total,
-        Action<AnalysisEvent>? report, CancellationToken cancellationToken)
+        TimingCounters timings, Action<AnalysisEvent>? report, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         (Tile Tile, byte[] Pixels)[] items = [.. batch];
@@ -207,6 +211,7 @@ public sealed class SlideAnalyzer
             int patchSize = _model.Card.Spec.PatchSize;
             lock (_modelLock)
             {
+                long modelStart = Stopwatch.GetTimestamp();
                 using GradMode.NoGradScope noGrad = GradMode.NoGrad();
                 using Tensor x = new PatchBag(pixels, items.Length, patchSize, 3).ToTensor(NormalizationOf(_model));  // [B, 3, P, P]
                 using Tensor h = _model.Network.Embed(x);                                                                // [B, L]
@@ -220,8 +225,11 @@ public sealed class SlideAnalyzer
                     result[i] = new TileScore(index[t], t.X, t.Y, t.Width, t.Height, scores.Data[i], probabilities.Data.Slice(i * k, k).ToArray());
                 }
 
+                long storeStart = Stopwatch.GetTimestamp();
+                timings.Model += Stopwatch.GetElapsedTime(modelStart, storeStart).TotalSeconds;
                 // Committed before it is reported: what a viewer has seen survives a crash.
                 _store.AddTiles(key, result, h.Data, h.Shape[1]);
+                timings.Store += Stopwatch.GetElapsedTime(storeStart).TotalSeconds;
                 return result;
             }
         }, CancellationToken.None).ConfigureAwait(false);
@@ -229,7 +237,7 @@ public sealed class SlideAnalyzer
         return tiles.Length;
     }
 
-    private AnalysisResult Complete(AnalysisHeader header, double seconds)
+    private AnalysisResult Complete(AnalysisHeader header, Stopwatch clock)
     {
         (int[] indices, float[] scores) = _store.Scores(header.Key);
         if (indices.Length != header.TileCount)
@@ -260,8 +268,25 @@ public sealed class SlideAnalyzer
         int predicted = Array.IndexOf(probabilities, probabilities.Max());
         double[] percentiles = Percentiles(scores);
         string finished = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture);
+        double seconds = clock.Elapsed.TotalSeconds;
         _store.Complete(header.Key, indices, attention, percentiles, new StoredResult(probabilities, predicted, seconds, finished));
         return _store.Load(header.Key)! with { FromStore = false, Seconds = seconds };
+    }
+
+    /// <summary>Time counters of one run; reads are added from the reader threads.</summary>
+    private sealed class TimingCounters
+    {
+        private long _readTicks;
+
+        public double Tissue { get; set; }
+
+        public double Model { get; set; }
+
+        public double Store { get; set; }
+
+        public void AddRead(TimeSpan elapsed) => Interlocked.Add(ref _readTicks, elapsed.Ticks);
+
+        public AnalysisTimings ToTimings(double finish) => new(Tissue, TimeSpan.FromTicks(Interlocked.Read(ref _readTicks)).TotalSeconds, Model, Store, finish);
     }
 
     private static PatchNormalization NormalizationOf(AnalysisModel model) => new(model.Card.InputMean, model.Card.InputStd);

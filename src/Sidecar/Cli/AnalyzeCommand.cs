@@ -17,8 +17,6 @@ namespace SlidePlugin.Sidecar.Cli;
 /// </summary>
 internal static partial class AnalyzeCommand
 {
-    private const int Interrupted = 130;
-
     public static Command Create(SlidePluginCli.GlobalOptions global)
     {
         var slide = new Argument<FileInfo>("slide") { Description = "Whole-slide image (SVS, NDPI, MRXS, tiled TIFF, ...)." };
@@ -110,7 +108,7 @@ internal static partial class AnalyzeCommand
             catch (OperationCanceledException)
             {
                 stdout.WriteLine($"Stopped: the tiles scored so far are kept in {storePath}; the same command resumes.");
-                return Interrupted;
+                return ExitCodes.Interrupted;
             }
             catch (Exception e) when (e is SlideException or ArgumentException or InvalidOperationException)
             {

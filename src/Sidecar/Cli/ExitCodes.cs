@@ -12,8 +12,8 @@ internal static class ExitCodes
     /// <summary>The command line did not parse.</summary>
     public const int Usage = 2;
 
-    /// <summary>The verb exists in the interface but its implementation has not landed yet.</summary>
-    public const int NotImplemented = 3;
+    /// <summary>Stopped by Ctrl+C (128 + SIGINT); what was finished is kept and the same command resumes.</summary>
+    public const int Interrupted = 130;
 
     /// <summary>A native library is missing; the message names the Debian package (sysexits EX_UNAVAILABLE).</summary>
     public const int MissingNativeDependency = 69;

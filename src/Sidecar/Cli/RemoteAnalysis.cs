@@ -71,7 +71,7 @@ internal static class RemoteAnalysis
         catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
         {
             stdout.WriteLine("Stopped: the server keeps the tiles scored so far; the same command resumes.");
-            return 130;
+            return ExitCodes.Interrupted;
         }
         catch (RpcException e)
         {

@@ -62,15 +62,4 @@ internal static class SlidePluginCli
     /// <summary>The log settings chosen on the command line.</summary>
     internal static Hosting.LogSettings LogSettingsOf(ParseResult parseResult, GlobalOptions global) =>
         new(parseResult.GetValue(global.LogLevel), parseResult.GetValue(global.LogFile)?.FullName);
-
-    /// <summary>
-    /// What a verb whose implementation has not landed does: says so, names the issue that owns it, and
-    /// exits with <see cref="ExitCodes.NotImplemented"/> so that scripts cannot mistake it for success.
-    /// </summary>
-    internal static int ReportNotImplemented(ParseResult parseResult, string what, int issue)
-    {
-        parseResult.InvocationConfiguration.Error.WriteLine(
-            $"slideplugin: {what} is not implemented yet (issue #{issue}); nothing was done.");
-        return ExitCodes.NotImplemented;
-    }
 }

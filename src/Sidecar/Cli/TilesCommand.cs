@@ -109,7 +109,7 @@ internal static class TilesCommand
                     string name = string.Create(CultureInfo.InvariantCulture, $"{tile.X}_{tile.Y}.{format}");
                     AtomicFile.WriteAllBytes(Path.Combine(output.FullName, name), format == "png" ? ImageCodec.EncodePng(rgb) : ImageCodec.EncodeJpeg(rgb, quality));
                     return name;
-                }, Math.Max(4, 2 * Environment.ProcessorCount), cancellationToken).ConfigureAwait(false))
+                }, Math.Max(4, 2 * Environment.ProcessorCount), cancellationToken: cancellationToken).ConfigureAwait(false))
                 {
                     index.Append(CultureInfo.InvariantCulture, $"{name},{tile.Column},{tile.Row},{tile.X},{tile.Y},{tile.Width},{tile.Height},{tile.TissueFraction:0.####}\n");
                 }

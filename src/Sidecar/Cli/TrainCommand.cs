@@ -15,8 +15,6 @@ namespace SlidePlugin.Sidecar.Cli;
 internal static class TrainCommand
 {
     /// <summary>Exit code of a run stopped by Ctrl+C (128 + SIGINT), as shells report it.</summary>
-    private const int Interrupted = 130;
-
     public static Command Create(SlidePluginCli.GlobalOptions global)
     {
         _ = global;
@@ -165,7 +163,7 @@ internal static class TrainCommand
         if (cancelled)
         {
             stdout.WriteLine($"Stopped: the checkpoints in {output} are those of the last finished epoch; continue with --resume.");
-            return Interrupted;
+            return ExitCodes.Interrupted;
         }
 
         return ExitCodes.Success;

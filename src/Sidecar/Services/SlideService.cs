@@ -184,7 +184,7 @@ public sealed class SlideService : IDisposable
             {
                 Interlocked.Increment(ref _tilesRead);
                 return Encode(pixels, encoding, background);
-            }, _tileLookahead, context.CancellationToken).ConfigureAwait(false))
+            }, _tileLookahead, cancellationToken: context.CancellationToken).ConfigureAwait(false))
             {
                 await responses.WriteAsync(new StreamTilesResponse
                 {

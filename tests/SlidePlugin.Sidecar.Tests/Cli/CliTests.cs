@@ -112,14 +112,55 @@ public class CliTests
     }
 
     [Fact]
-    public async Task Analyze_RealSlide_ReportsSlideThenSaysScoringIsNotImplemented()
+    public async Task Analyze_CmuWithBundledModel_WritesEveryOutputAndSecondRunIsAnsweredFromTheStore()
     {
-        (int exitCode, string output, string error) = await RunAsync("analyze", TestData.Path("slides", "CMU-1-Small-Region.svs"));
+        string folder = Directory.CreateTempSubdirectory("slideplugin-analyze").FullName;
+        try
+        {
+            string slidePath = TestData.Path("slides", "CMU-1-Small-Region.svs");
+            (int exitCode, string output, string error) = await RunAsync("analyze", slidePath, "--out", folder);
 
-        Assert.Contains("2220 x 2967 px", output, StringComparison.Ordinal);
-        Assert.Contains("0.499", output, StringComparison.Ordinal);
-        Assert.Equal(ExitCodes.NotImplemented, exitCode);
-        Assert.Contains("issue #7", error, StringComparison.Ordinal);
+            Assert.True(exitCode == ExitCodes.Success, error);
+            var card = Engine.Checkpoints.ModelCheckpoint.Load(BundledModel.Path).Card;
+            using var slide = Engine.Slides.Slide.Open(slidePath);
+            int tiles = Engine.Tissue.TileGrid.Build(slide, 0.499, new Engine.Tissue.TileGridOptions { TileSize = card.Spec.PatchSize, TargetMpp = card.Mpp },
+                Engine.Tissue.TissueDetector.Detect(slide, 0.499)).Tiles.Count;
+            Assert.Contains($"{tiles} tiles in", output, StringComparison.Ordinal);
+            foreach (string suffix in new[] { ".geojson", ".tiles.csv", ".heatmap.png", ".attention.png", ".summary.json" })
+            {
+                Assert.True(File.Exists(Path.Combine(folder, "CMU-1-Small-Region" + suffix)), suffix);
+            }
+
+            using var summary = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "CMU-1-Small-Region.summary.json")));
+            Assert.Contains(summary.RootElement.GetProperty("prediction").GetProperty("class").GetString(), card.Classes);
+            Assert.Equal(tiles + 1, File.ReadAllLines(Path.Combine(folder, "CMU-1-Small-Region.tiles.csv")).Length);
+
+            (int again, string secondOutput, _) = await RunAsync("analyze", slidePath, "--out", folder);
+            Assert.Equal(ExitCodes.Success, again);
+            Assert.Contains("answered from the store", secondOutput, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Analyze_ModelFileThatIsNotACheckpoint_FailsNamingTheModel()
+    {
+        string bogus = Path.Combine(Path.GetTempPath(), $"slideplugin-{Guid.NewGuid():N}.safetensors");
+        await File.WriteAllTextAsync(bogus, "not a checkpoint");
+        try
+        {
+            (int exitCode, _, string error) = await RunAsync("analyze", TestData.Path("slides", "CMU-1-Small-Region.svs"), "--model", bogus, "--out", Path.GetTempPath());
+
+            Assert.Equal(ExitCodes.Failure, exitCode);
+            Assert.Contains(bogus, error, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(bogus);
+        }
     }
 
     [Fact]
@@ -170,7 +211,7 @@ public class CliTests
         string logFile = Path.Combine(Path.GetTempPath(), $"slideplugin-{Guid.NewGuid():N}.jsonl");
         try
         {
-            await RunAsync("analyze", TestData.Path("slides", "CMU-1-Small-Region.svs"), "--log-level", "Debug", "--log-file", logFile);
+            await RunAsync("analyze", TestData.Path("slides", "unopenable.tiff"), "--log-level", "Debug", "--log-file", logFile);
 
             string[] lines = File.ReadAllLines(logFile);
             Assert.NotEmpty(lines);

@@ -1,0 +1,121 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using SlidePlugin.Engine.Analysis;
+using SlidePlugin.Engine.Slides;
+using SlidePlugin.Engine.Tensors;
+using SlidePlugin.Engine.Tissue;
+using SlidePlugin.Tests;
+
+namespace SlidePlugin.Benchmarks.Analysis;
+
+/// <summary>
+/// A whole analysis with the bundled model: ours (SlideAnalyzer, in a child process so its peak memory is its own) vs
+/// the same pipeline in openslide-python + PIL + PyTorch (tests/reference/torch_analyze.py) over exactly the same tiles,
+/// one after the other, on CMU-1-Small-Region.svs and on generated slides. Prints tiles/s, the time shares, peak memory
+/// and the slide probability of both (a numbers check).
+/// </summary>
+internal static class AnalysisBenchmark
+{
+    private static string ModelPath => Path.Combine(AppContext.BaseDirectory, "models", "default", "ucsb-gated-amil.safetensors");
+
+    public static async Task<int> RunAsync(int[] sizes, int threads)
+    {
+        Console.WriteLine($"Analysis, bundled model, {threads} threads on both sides; ours: SlideAnalyzer (store in a temp folder); reference: openslide-python + PIL + PyTorch 1.13");
+        Console.WriteLine("| slide | tiles | ours tiles/s | ours s | ours read thread-s / model s / store s / tissue s | ours peak MiB | PyTorch tiles/s | PyTorch s | PyTorch read s / model s | PyTorch peak MiB | speed ratio | P(malignant) ours / PyTorch |");
+        Console.WriteLine("|---|---:|---:|---:|---|---:|---:|---:|---|---:|---:|---|");
+        var slides = new List<(string Name, string Path, double Mpp)> { ("CMU-1-Small-Region.svs", TestData.Path("slides", "CMU-1-Small-Region.svs"), 0.499) };
+        slides.AddRange(sizes.Select(size => ($"generated {size}²", Slides.StreamTilesBenchmark.BenchmarkSlide(size), SyntheticSlides.Mpp)));
+        foreach ((string name, string path, double mpp) in slides)
+        {
+            string tileList = WriteTileList(path, mpp, out int tiles);
+            try
+            {
+                using JsonDocument ours = await RunJsonAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "SlidePlugin.Benchmarks.dll"), "analyze-worker", path, mpp.ToString("R", CultureInfo.InvariantCulture), threads.ToString(CultureInfo.InvariantCulture)]);
+                using JsonDocument torch = await ReferencePython.RunAsync("torch_analyze.py", path, tileList, ModelPath, Path.ChangeExtension(ModelPath, ".json"), threads.ToString(CultureInfo.InvariantCulture), "256");
+                JsonElement o = ours.RootElement, t = torch.RootElement;
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"| {name} | {tiles} | {o.GetProperty("tiles_per_second").GetDouble():0} | {o.GetProperty("seconds").GetDouble():0.0} | {o.GetProperty("read_thread_seconds").GetDouble():0.0} / {o.GetProperty("model_seconds").GetDouble():0.0} / {o.GetProperty("store_seconds").GetDouble():0.0} / {o.GetProperty("tissue_seconds").GetDouble():0.0} | {o.GetProperty("peak_rss_mib").GetDouble():0} | {t.GetProperty("tiles_per_second").GetDouble():0} | {t.GetProperty("seconds").GetDouble():0.0} | {t.GetProperty("read_seconds").GetDouble():0.0} / {t.GetProperty("model_seconds").GetDouble():0.0} | {t.GetProperty("peak_rss_mib").GetDouble():0} | {o.GetProperty("tiles_per_second").GetDouble() / t.GetProperty("tiles_per_second").GetDouble():0.00}x | {o.GetProperty("p1").GetDouble():0.00000} / {t.GetProperty("probabilities")[1].GetDouble():0.00000} |"));
+            }
+            finally
+            {
+                File.Delete(tileList);
+            }
+        }
+
+        return 0;
+    }
+
+    /// <summary>The child process: one analysis into a fresh store; prints JSON.</summary>
+    public static async Task<int> RunWorkerAsync(string slidePath, double mpp, int threads)
+    {
+        EngineThreads.Set(threads);
+        string folder = Directory.CreateTempSubdirectory("slideplugin-bench-analysis").FullName;
+        try
+        {
+            using Slide slide = Slide.Open(slidePath);
+            var analyzer = new SlideAnalyzer(new AnalysisStore(Path.Combine(folder, "analyses.sqlite")), AnalysisModel.Load(ModelPath));
+            AnalysisResult result = await analyzer.AnalyzeAsync(slide, mpp, new AnalysisOptions());
+            AnalysisTimings timings = result.Timings!;
+            Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, double>
+            {
+                ["tiles"] = result.Tiles.Count,
+                ["seconds"] = result.Seconds,
+                ["tiles_per_second"] = result.Tiles.Count / result.Seconds,
+                ["tissue_seconds"] = timings.TissueSeconds,
+                ["read_thread_seconds"] = timings.ReadThreadSeconds,
+                ["model_seconds"] = timings.ModelSeconds,
+                ["store_seconds"] = timings.StoreSeconds + timings.FinishSeconds,
+                ["peak_rss_mib"] = PeakRssMib(),
+                ["p1"] = result.Probabilities[1],
+            }));
+            return 0;
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    /// <summary>The tiles our analyzer scores (same grid code and options), as read_region arguments for the Python side.</summary>
+    private static string WriteTileList(string slidePath, double mpp, out int count)
+    {
+        using Slide slide = Slide.Open(slidePath);
+        AnalysisModel model = AnalysisModel.Load(ModelPath);
+        TileGrid grid = TileGrid.Build(slide, mpp, new TileGridOptions { TileSize = model.Card.Spec.PatchSize, TargetMpp = model.Card.Mpp, MinTissueFraction = 0.5 },
+            TissueDetector.Detect(slide, mpp));
+        var csv = new StringBuilder();
+        foreach (Tile tile in grid.Tiles)
+        {
+            int read = grid.ReadSizeOf(slide, tile);
+            csv.Append(CultureInfo.InvariantCulture, $"{tile.X},{tile.Y},{grid.ReadLevel},{read},{read},{grid.TileSize}\n");
+        }
+
+        string path = Path.Combine(Path.GetTempPath(), $"slideplugin-bench-analysis-{Guid.NewGuid():N}.csv");
+        File.WriteAllText(path, csv.ToString());
+        count = grid.Tiles.Count;
+        return path;
+    }
+
+    private static double PeakRssMib()
+    {
+        string line = File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+        return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
+    }
+
+    private static async Task<JsonDocument> RunJsonAsync(string program, string[] arguments)
+    {
+        var startInfo = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string argument in arguments)
+        {
+            startInfo.ArgumentList.Add(argument);
+        }
+
+        using Process process = Process.Start(startInfo)!;
+        Task<string> stderr = process.StandardError.ReadToEndAsync();
+        string stdout = await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return process.ExitCode == 0 ? JsonDocument.Parse(stdout) : throw new InvalidOperationException($"{program} failed: {await stderr}");
+    }
+}
