@@ -23,7 +23,7 @@ internal static partial class AnalyzeCommand
         var model = new Option<FileInfo?>("--model") { Description = "Model checkpoint (.safetensors with its model card); default: the bundled model." };
         var output = new Option<DirectoryInfo?>("--out") { Description = "Folder for the heatmaps, GeoJSON, CSV and summary (default: ./<slide name>.analysis)." };
         var mpp = new Option<double?>("--mpp") { Description = "The slide's resolution in µm per pixel, for files that lack it (many do)." };
-        var server = new Option<Uri?>("--server") { Description = "Run on a running sidecar (e.g. http://127.0.0.1:50051) instead of in-process; the slide path is then the server's." };
+        var server = new Option<string?>("--server") { Description = "Run on a running sidecar (e.g. http://127.0.0.1:50051) instead of in-process; the slide path is then the server's." };
         var targetMpp = new Option<double?>("--target-mpp") { Description = "Tile at this resolution instead of the model card's." };
         var tileSize = new Option<int?>("--tile-size") { Description = "Tile edge in pixels at the target resolution (default: the model's patch size; others are resized to it)." };
         var overlap = new Option<int>("--overlap") { Description = "Pixels shared by neighbouring tiles." };
@@ -50,8 +50,14 @@ internal static partial class AnalyzeCommand
                 Overlap = parseResult.GetValue(overlap),
                 MinTissueFraction = parseResult.GetValue(minTissue),
             };
-            if (parseResult.GetValue(server) is { } address)
+            if (parseResult.GetValue(server) is { } serverText)
             {
+                if (!Uri.TryCreate(serverText, UriKind.Absolute, out Uri? address) || address.Scheme is not ("http" or "https" or "unix"))
+                {
+                    stderr.WriteLine($"slideplugin: --server '{serverText}' is not a sidecar address such as http://127.0.0.1:50051.");
+                    return ExitCodes.Usage;
+                }
+
                 return await RemoteAnalysis.RunAsync(address, slideFile.ToString(), parseResult.GetValue(model)?.FullName, parseResult.GetValue(mpp), options, outDir, stdout, stderr, cancellationToken).ConfigureAwait(false);
             }
 

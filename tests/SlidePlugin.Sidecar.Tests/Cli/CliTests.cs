@@ -146,6 +146,39 @@ public class CliTests
     }
 
     [Fact]
+    public async Task Analyze_OnARunningSidecar_FetchesTheSameOutputsAsInProcess()
+    {
+        string folder = Directory.CreateTempSubdirectory("slideplugin-analyze-remote").FullName;
+        var roots = new SlidePlugin.Sidecar.Services.SlideRoots([TestData.Path("slides")]);
+        using var service = new SlidePlugin.Sidecar.Services.AnalysisService(roots, Path.Combine(folder, "work"), BundledModel.Path);
+        await using Hosting.SidecarServer server = Hosting.SidecarServer.Create(new Hosting.ServerSettings { Listen = "127.0.0.1:0" },
+            new Serilog.LoggerConfiguration().CreateLogger(), service.BindTo);
+        await server.StartAsync();
+        try
+        {
+            (int exitCode, string output, string error) = await RunAsync("analyze", "CMU-1-Small-Region.svs", "--server", server.Addresses.Single(), "--out", Path.Combine(folder, "out"));
+            (int localExit, _, _) = await RunAsync("analyze", TestData.Path("slides", "CMU-1-Small-Region.svs"), "--out", Path.Combine(folder, "local"));
+
+            Assert.True(exitCode == ExitCodes.Success, error);
+            Assert.Equal(ExitCodes.Success, localExit);
+            Assert.Contains("Prediction:", output, StringComparison.Ordinal);
+            Assert.Equal(File.ReadAllText(Path.Combine(folder, "local", "CMU-1-Small-Region.tiles.csv")), File.ReadAllText(Path.Combine(folder, "out", "CMU-1-Small-Region.tiles.csv")));
+            Assert.Equal(SizeOf(Path.Combine(folder, "local", "CMU-1-Small-Region.heatmap.png")), SizeOf(Path.Combine(folder, "out", "CMU-1-Small-Region.heatmap.png")));
+        }
+        finally
+        {
+            await server.StopAsync();
+            Directory.Delete(folder, recursive: true);
+        }
+
+        static (int Width, int Height) SizeOf(string path)
+        {
+            Engine.Imaging.Raster image = Engine.Imaging.ImageCodec.Decode(File.ReadAllBytes(path));
+            return (image.Width, image.Height);
+        }
+    }
+
+    [Fact]
     public async Task Analyze_ModelFileThatIsNotACheckpoint_FailsNamingTheModel()
     {
         string bogus = Path.Combine(Path.GetTempPath(), $"slideplugin-{Guid.NewGuid():N}.safetensors");

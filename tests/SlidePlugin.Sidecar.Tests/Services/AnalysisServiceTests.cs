@@ -176,6 +176,52 @@ public sealed class AnalysisServiceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AnalyzeSlide_TwoClientsAtOnce_BothWatchOneAnalysisWithIdenticalResults()
+    {
+        var client = new AnalysisServiceClient(_servers[0].Channel);
+
+        AnalyzeSlideResponse[][] runs = await Task.WhenAll(ReadAllAsync(client, Cmu), ReadAllAsync(client, Cmu));
+
+        Assert.All(runs, r => Assert.Equal(AnalyzeSlideResponse.EventOneofCase.Result, r[^1].EventCase));
+        Assert.Equal(runs[0][^1].Result.Probabilities, runs[1][^1].Result.Probabilities);
+        Assert.Equal(runs[0].Where(m => m.FinalTiles is not null).SelectMany(m => m.FinalTiles.Tiles).Select(t => t.Attention),
+            runs[1].Where(m => m.FinalTiles is not null).SelectMany(m => m.FinalTiles.Tiles).Select(t => t.Attention));
+        Assert.Single((await client.ListAnalysesAsync(new ListAnalysesRequest())).Analyses);
+    }
+
+    [Fact]
+    public async Task AnalyzeSlide_QueueFull_ResourceExhaustedWithAMessage()
+    {
+        var roots = new SlideRoots([TestData.Path("slides")]);
+        using var service = new AnalysisService(roots, Path.Combine(_scratch, "small-queue"), ModelPath, capacity: 1);
+        await using SidecarServer server = SidecarServer.Create(new ServerSettings { Listen = "127.0.0.1:0" }, new LoggerConfiguration().CreateLogger(), service.BindTo);
+        await server.StartAsync();
+        using GrpcChannel channel = GrpcChannel.ForAddress(server.Addresses.Single());
+        var client = new AnalysisServiceClient(channel);
+        using var first = client.AnalyzeSlide(new AnalyzeSlideRequest { Path = Cmu });
+        Assert.True(await first.ResponseStream.MoveNext(CancellationToken.None)); // the header: the analysis holds the queue
+
+        using var second = client.AnalyzeSlide(new AnalyzeSlideRequest { Path = Cmu, TileSize = 48 });
+        RpcException error = await Assert.ThrowsAsync<RpcException>(() => second.ResponseStream.MoveNext(CancellationToken.None));
+
+        Assert.Equal(StatusCode.ResourceExhausted, error.StatusCode);
+        Assert.Contains("limit is 1", error.Status.Detail, StringComparison.Ordinal);
+        await server.StopAsync();
+    }
+
+    private static async Task<AnalyzeSlideResponse[]> ReadAllAsync(AnalysisServiceClient client, string path)
+    {
+        using AsyncServerStreamingCall<AnalyzeSlideResponse> call = client.AnalyzeSlide(new AnalyzeSlideRequest { Path = path });
+        var messages = new List<AnalyzeSlideResponse>();
+        while (await call.ResponseStream.MoveNext(CancellationToken.None))
+        {
+            messages.Add(call.ResponseStream.Current);
+        }
+
+        return [.. messages];
+    }
+
+    [Fact]
     public async Task GetAnalysis_UnknownKey_NotFoundNamingListAnalyses()
     {
         var client = new AnalysisServiceClient(_servers[0].Channel);
