@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -32,7 +31,7 @@ internal static class AnalysisBenchmark
             string tileList = WriteTileList(path, mpp, out int tiles);
             try
             {
-                using JsonDocument ours = await RunJsonAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "SlidePlugin.Benchmarks.dll"), "analyze-worker", path, mpp.ToString("R", CultureInfo.InvariantCulture), threads.ToString(CultureInfo.InvariantCulture)]);
+                using JsonDocument ours = await ReferencePython.RunJsonAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "SlidePlugin.Benchmarks.dll"), "analyze-worker", path, mpp.ToString("R", CultureInfo.InvariantCulture), threads.ToString(CultureInfo.InvariantCulture)]);
                 using JsonDocument torch = await ReferencePython.RunAsync("torch_analyze.py", path, tileList, ModelPath, Path.ChangeExtension(ModelPath, ".json"), threads.ToString(CultureInfo.InvariantCulture), "256");
                 JsonElement o = ours.RootElement, t = torch.RootElement;
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -67,7 +66,7 @@ internal static class AnalysisBenchmark
                 ["read_thread_seconds"] = timings.ReadThreadSeconds,
                 ["model_seconds"] = timings.ModelSeconds,
                 ["store_seconds"] = timings.StoreSeconds + timings.FinishSeconds,
-                ["peak_rss_mib"] = PeakRssMib(),
+                ["peak_rss_mib"] = PeakMemory.MiB(),
                 ["p1"] = result.Probabilities[1],
             }));
             return 0;
@@ -96,26 +95,5 @@ internal static class AnalysisBenchmark
         File.WriteAllText(path, csv.ToString());
         count = grid.Tiles.Count;
         return path;
-    }
-
-    private static double PeakRssMib()
-    {
-        string line = File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
-        return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
-    }
-
-    private static async Task<JsonDocument> RunJsonAsync(string program, string[] arguments)
-    {
-        var startInfo = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string argument in arguments)
-        {
-            startInfo.ArgumentList.Add(argument);
-        }
-
-        using Process process = Process.Start(startInfo)!;
-        Task<string> stderr = process.StandardError.ReadToEndAsync();
-        string stdout = await process.StandardOutput.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        return process.ExitCode == 0 ? JsonDocument.Parse(stdout) : throw new InvalidOperationException($"{program} failed: {await stderr}");
     }
 }

@@ -76,7 +76,7 @@ internal static class AttentionMilBenchmark
         {
             ["inference_ms"] = inference,
             ["train_ms"] = training,
-            ["peak_rss_mib"] = PeakResidentMiB(),
+            ["peak_rss_mib"] = PeakMemory.MiB(),
             ["blas_core"] = EngineThreads.BlasCoreName(),
         }));
         return 0;
@@ -98,13 +98,6 @@ internal static class AttentionMilBenchmark
         }
 
         return times;
-    }
-
-    /// <summary>VmHWM: the process's peak resident set, as ru_maxrss reports it for Python.</summary>
-    private static double PeakResidentMiB()
-    {
-        string line = File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
-        return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
     }
 
     private sealed record Result(double InferenceMs, double TrainMs, double PeakMiB, string BlasCore);

@@ -119,7 +119,7 @@ internal static partial class StreamTilesBenchmark
 
             double tileSeconds = Stopwatch.GetElapsedTime(firstTile).TotalSeconds;
             double totalSeconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-            double peakMiB = PeakResidentMiB(server.Id);
+            double peakMiB = PeakMemory.MiB(server.Id.ToString(CultureInfo.InvariantCulture));
             return new Result(tiles, tiles / tileSeconds, totalSeconds, peakMiB);
         }
         finally
@@ -150,13 +150,6 @@ internal static partial class StreamTilesBenchmark
         int tiles = r.GetProperty("tiles").GetInt32();
         double seconds = r.GetProperty("seconds").GetDouble();
         return new Result(tiles, tiles / seconds, seconds, r.GetProperty("peak_rss_mib").GetDouble());
-    }
-
-    /// <summary>VmHWM (peak resident set) of a live process, from /proc.</summary>
-    private static double PeakResidentMiB(int pid)
-    {
-        string line = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
-        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
     }
 
     [GeneratedRegex(@"http://127\.0\.0\.1:\d+")]
