@@ -106,7 +106,9 @@ public sealed class SlideAnalyzer
         int patchSize = _model.Card.Spec.PatchSize, patchBytes = patchSize * patchSize * 3;
         var batch = new List<(Tile Tile, byte[] Pixels)>(options.BatchSize);
         int scored = done.Count;
-        await foreach ((Tile tile, byte[] pixels) in TileReader.ReadAsync(remaining, slide, (_, raster) => PatchPixels(raster, patchSize), options.BatchSize, timings.AddRead, cancellationToken).ConfigureAwait(false))
+        // Small tiles are read eight by eight as one region: per-tile reads cost more than the model.
+        await foreach ((Tile tile, byte[] pixels) in TileReader.ReadInBlocksAsync(remaining, slide, (_, raster) => PatchPixels(raster, patchSize),
+                           blockTiles: 8, lookaheadBlocks: Math.Max(2, options.BatchSize / 32), timings.AddRead, cancellationToken).ConfigureAwait(false))
         {
             batch.Add((tile, pixels));
             if (batch.Count == options.BatchSize)

@@ -12,6 +12,27 @@ public class TileReaderTests
         return (slide, TileGrid.Build(slide, 0.499, new TileGridOptions { TargetMpp = 0.5, TileSize = 128, MinTissueFraction = 0 }));
     }
 
+    [Theory]
+    [InlineData(0.5)]  // level 0, no resampling
+    [InlineData(2.0)]  // a coarser pyramid level
+    [InlineData(0.7)]  // between levels: every tile resized
+    public async Task ReadInBlocksAsync_SmallTiles_EveryTileOnceWithTheSamePixelsAsGridRead(double targetMpp)
+    {
+        using Slide slide = Slide.Open(TestData.Path("slides", "CMU-1-Small-Region.svs"));
+        TileGrid grid = TileGrid.Build(slide, 0.499, new TileGridOptions { TargetMpp = targetMpp, TileSize = 32, MinTissueFraction = 0.5 }, TissueDetector.Detect(slide, 0.499));
+        var seen = new Dictionary<Tile, byte[]>(ReferenceEqualityComparer.Instance);
+
+        await foreach ((Tile tile, byte[] pixels) in TileReader.ReadInBlocksAsync(grid, slide, (_, raster) => raster.Pixels, blockTiles: 8, lookaheadBlocks: 3))
+        {
+            seen.Add(tile, pixels);
+        }
+
+        Assert.Equal(grid.Tiles.Count, seen.Count);
+        // Each tile is cut from the block at its own read position and resized alone, as a single read is.
+        int same = grid.Tiles.Count(t => grid.Read(slide, t).Pixels.AsSpan().SequenceEqual(seen[t]));
+        Assert.True(same == grid.Tiles.Count, $"{same} of {grid.Tiles.Count} tiles identical");
+    }
+
     [Fact]
     public async Task ReadAsync_AllTiles_InGridOrderWithTheirOwnPixels()
     {
