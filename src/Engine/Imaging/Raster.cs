@@ -40,6 +40,24 @@ public sealed class Raster
     /// <summary>The bands of the pixel at column <paramref name="x"/>, row <paramref name="y"/>.</summary>
     public ReadOnlySpan<byte> this[int x, int y] => Pixels.AsSpan(((y * Width) + x) * Bands, Bands);
 
+    /// <summary>A copy of the <paramref name="width"/> x <paramref name="height"/> rectangle at column <paramref name="x"/>, row <paramref name="y"/>.</summary>
+    public Raster Crop(int x, int y, int width, int height)
+    {
+        if (x < 0 || y < 0 || width < 1 || height < 1 || x + width > Width || y + height > Height)
+        {
+            throw new ArgumentOutOfRangeException(nameof(width), $"The rectangle {width}x{height} at ({x}, {y}) is not inside the {Width}x{Height} raster.");
+        }
+
+        int rowBytes = width * Bands;
+        var pixels = new byte[height * rowBytes];
+        for (int row = 0; row < height; row++)
+        {
+            Buffer.BlockCopy(Pixels, (((y + row) * Width) + x) * Bands, pixels, row * rowBytes, rowBytes);
+        }
+
+        return new Raster(width, height, Bands, pixels);
+    }
+
     /// <summary>
     /// This RGBA raster over an opaque <paramref name="background"/>, as RGB; rounded as PIL's
     /// <c>Image.composite</c>, so fully opaque and fully transparent pixels are exact.

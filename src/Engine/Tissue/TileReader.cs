@@ -142,22 +142,10 @@ public static class TileReader
         var results = new (Tile, T)[block.Length];
         for (int i = 0; i < block.Length; i++)
         {
-            Raster tile = Crop(region, offsetsX[i], offsetsY[i], sizes[i]);
+            Raster tile = region.Crop(offsetsX[i], offsetsY[i], sizes[i], sizes[i]);
             results[i] = (block[i], process(block[i], sizes[i] == grid.TileSize ? tile : ImageCodec.Resize(tile, grid.TileSize, grid.TileSize)));
         }
 
         return results;
-    }
-
-    private static Raster Crop(Raster image, int x, int y, int size)
-    {
-        int bands = image.Bands, rowBytes = size * bands;
-        var pixels = new byte[size * rowBytes];
-        for (int row = 0; row < size; row++)
-        {
-            Buffer.BlockCopy(image.Pixels, (((y + row) * image.Width) + x) * bands, pixels, row * rowBytes, rowBytes);
-        }
-
-        return new Raster(size, size, bands, pixels);
     }
 }

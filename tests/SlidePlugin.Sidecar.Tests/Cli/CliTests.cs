@@ -239,6 +239,65 @@ public class CliTests
     }
 
     [Fact]
+    public async Task Dataset_CutAndStatsOnGeneratedMasks_IndexAndCountsMatchTheMasks()
+    {
+        string folder = Directory.CreateTempSubdirectory("slideplugin-dataset").FullName;
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(folder, "images"));
+            Directory.CreateDirectory(Path.Combine(folder, "masks"));
+            var codes = new byte[300 * 260];
+            for (int i = 0; i < codes.Length; i++)
+            {
+                codes[i] = (byte)(i % 300 < 100 ? 1 : 2); // tumor in the left 100 columns, stroma elsewhere
+            }
+
+            File.WriteAllBytes(Path.Combine(folder, "masks", "roi.png"), Engine.Imaging.ImageCodec.EncodePng(new Engine.Imaging.Raster(300, 260, 1, codes)));
+            File.WriteAllBytes(Path.Combine(folder, "images", "roi.png"), Engine.Imaging.ImageCodec.EncodePng(new Engine.Imaging.Raster(300, 260, 3, new byte[300 * 260 * 3])));
+            string table = TestData.Path("bcss", "gtruth_codes.tsv");
+
+            (int cutExit, string cutOutput, string cutError) = await RunAsync("dataset", "cut", "--table", table, "--images", Path.Combine(folder, "images"),
+                "--masks", Path.Combine(folder, "masks"), "--out", Path.Combine(folder, "patches"), "--size", "128", "--stride", "128");
+            (int statsExit, _, string statsError) = await RunAsync("dataset", "stats", "--table", table, "--masks", Path.Combine(folder, "masks"), "--out", Path.Combine(folder, "stats"));
+
+            Assert.True(cutExit == ExitCodes.Success, cutError);
+            Assert.True(statsExit == ExitCodes.Success, statsError);
+            Assert.Contains("9 patches of 128 px", cutOutput, StringComparison.Ordinal); // x: 0, 128, 172; y: 0, 128, 132
+            string[] index = File.ReadAllLines(Path.Combine(folder, "patches", "index.csv"));
+            Assert.Equal(10, index.Length);
+            Assert.StartsWith("roi_0_0.png,0,0,128,1,0,12800,3584,", index[1], StringComparison.Ordinal);
+            string[] stats = File.ReadAllLines(Path.Combine(folder, "stats", "class-stats.csv"));
+            Assert.StartsWith("roi,78000,0,26000,52000,", stats[1], StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Dataset_StatsOnAMaskWithAnUnknownCode_FailsNamingTheCode()
+    {
+        string folder = Directory.CreateTempSubdirectory("slideplugin-dataset-bad").FullName;
+        try
+        {
+            var codes = new byte[16 * 16];
+            codes[3] = 99;
+            File.WriteAllBytes(Path.Combine(folder, "bad.png"), Engine.Imaging.ImageCodec.EncodePng(new Engine.Imaging.Raster(16, 16, 1, codes)));
+
+            (int exitCode, _, string error) = await RunAsync("dataset", "stats", "--table", TestData.Path("bcss", "gtruth_codes.tsv"), "--masks", folder, "--out", folder);
+
+            Assert.Equal(ExitCodes.Failure, exitCode);
+            Assert.Contains("code 99", error, StringComparison.Ordinal);
+            Assert.False(File.Exists(Path.Combine(folder, "class-stats.csv")));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task LogFile_Given_WritesStructuredJsonLines()
     {
         string logFile = Path.Combine(Path.GetTempPath(), $"slideplugin-{Guid.NewGuid():N}.jsonl");

@@ -1,0 +1,149 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using SlidePlugin.Engine.Datasets;
+using SlidePlugin.Engine.Imaging;
+using SlidePlugin.Engine.IO;
+using SlidePlugin.Engine.LabelMasks;
+
+namespace SlidePlugin.Sidecar.Cli;
+
+/// <summary>
+/// <c>slideplugin dataset</c>: preparing data sets. <c>stats</c> counts pixels per class of label masks, <c>cut</c>
+/// cuts images and their masks into aligned patches with an index, <c>breakhis-layout</c> converts BreakHis into the
+/// layout <c>train --dataset breakhis</c> reads.
+/// </summary>
+internal static class DatasetCommand
+{
+    public static Command Create(SlidePluginCli.GlobalOptions global)
+    {
+        _ = global;
+        var command = new Command("dataset", "Prepare data sets: per-class mask statistics, patch cutting, the BreakHis layout.");
+        command.Subcommands.Add(Stats());
+        command.Subcommands.Add(Cut());
+        command.Subcommands.Add(BreakHis());
+        return command;
+    }
+
+    private static Option<FileInfo> TableOption() => new("--table")
+    {
+        Description = "Class table in the BCSS gtruth_codes.tsv format (label<TAB>GT_code[<TAB>color]).",
+        Required = true,
+    };
+
+    private static Command Stats()
+    {
+        var table = TableOption();
+        var masks = new Option<DirectoryInfo>("--masks") { Description = "Folder of single-band mask PNGs (the pixel value is the class code).", Required = true };
+        var output = new Option<DirectoryInfo>("--out") { Description = "Folder for class-stats.csv and class-stats.json.", Required = true };
+        var command = new Command("stats", "Pixel counts and fractions per class, per mask and in total.") { table, masks, output };
+        command.SetAction(parseResult => Run(parseResult, stdout =>
+        {
+            LabelTable labels = LabelTable.Load(parseResult.GetRequiredValue(table).FullName);
+            string[] files = MaskFiles(parseResult.GetRequiredValue(masks).FullName);
+            ClassCounts[] counts = [.. files.AsParallel().AsOrdered().Select(f => ClassStatistics.Of(Path.GetFileNameWithoutExtension(f), LabelMask.Load(f, labels), labels))];
+            string folder = parseResult.GetRequiredValue(output).FullName;
+            Directory.CreateDirectory(folder);
+            AtomicFile.WriteAllText(Path.Combine(folder, "class-stats.csv"), ClassStatistics.ToCsv(counts, labels));
+            ClassCounts total = ClassStatistics.Total(counts);
+            AtomicFile.WriteAllText(Path.Combine(folder, "class-stats.json"), JsonSerializer.Serialize(new
+            {
+                masks = counts.Length,
+                pixels = total.Pixels,
+                classes = labels.Classes.Select(c => new { name = c.Name, code = c.Code, pixels = total.Counts.GetValueOrDefault(c.Code), fraction = total.FractionOf(c.Code) }),
+            }, JsonOptions));
+            foreach (LabelClass c in labels.Classes.Where(c => total.Counts.GetValueOrDefault(c.Code) > 0))
+            {
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{c.Name,-24} {total.Counts[c.Code],14} px  {total.FractionOf(c.Code),8:P2}"));
+            }
+
+            stdout.WriteLine($"{counts.Length} masks, {total.Pixels} pixels; {Path.Combine(folder, "class-stats.csv")}");
+        }));
+        return command;
+    }
+
+    private static Command Cut()
+    {
+        var table = TableOption();
+        var images = new Option<DirectoryInfo>("--images") { Description = "Folder of images.", Required = true };
+        var masks = new Option<DirectoryInfo>("--masks") { Description = "Folder of masks named as their images (same file stem, .png).", Required = true };
+        var output = new Option<DirectoryInfo>("--out") { Description = "Folder for images/, masks/ and index.csv.", Required = true };
+        var size = new Option<int>("--size") { Description = "Patch edge in pixels.", DefaultValueFactory = _ => 256 };
+        var stride = new Option<int>("--stride") { Description = "Step between patches (the last row and column are aligned to the border).", DefaultValueFactory = _ => 128 };
+        var minValid = new Option<double>("--min-valid") { Description = "Skip patches whose annotated (not code 0) fraction is below this.", DefaultValueFactory = _ => 0.5 };
+        var command = new Command("cut", "Cut images and their label masks into aligned patches <id>_<x>_<y>.png with an index of per-class pixel counts.")
+        {
+            table, images, masks, output, size, stride, minValid,
+        };
+        command.SetAction(parseResult => Run(parseResult, stdout =>
+        {
+            LabelTable labels = LabelTable.Load(parseResult.GetRequiredValue(table).FullName);
+            var options = new PatchCutOptions { Size = parseResult.GetValue(size), Stride = parseResult.GetValue(stride), MinValidFraction = parseResult.GetValue(minValid) };
+            string folder = parseResult.GetRequiredValue(output).FullName, maskFolder = parseResult.GetRequiredValue(masks).FullName;
+            var patches = new List<MaskPatch>();
+            foreach (string image in Directory.GetFiles(parseResult.GetRequiredValue(images).FullName).Order(StringComparer.Ordinal))
+            {
+                string id = Path.GetFileNameWithoutExtension(image);
+                string maskPath = Path.Combine(maskFolder, id + ".png");
+                if (!File.Exists(maskPath))
+                {
+                    throw new LabelMaskException($"Image '{image}' has no mask '{maskPath}'.");
+                }
+
+                Raster pixels = ImageCodec.Decode(File.ReadAllBytes(image));
+                patches.AddRange(PatchCutter.Cut(id, pixels.Bands == 4 ? pixels.Flatten((255, 255, 255)) : pixels, LabelMask.Load(maskPath, labels), folder, options));
+            }
+
+            AtomicFile.WriteAllText(Path.Combine(folder, "index.csv"), PatchCutter.IndexCsv(patches, labels));
+            stdout.WriteLine($"{patches.Count} patches of {options.Size} px; {Path.Combine(folder, "index.csv")}");
+        }));
+        return command;
+    }
+
+    private static Command BreakHis()
+    {
+        var source = new Option<DirectoryInfo>("--source") { Description = "BreakHis as downloaded (fold layout) or folders of SOB_*.png files.", Required = true };
+        var output = new Option<DirectoryInfo>("--out") { Description = "Folder for <magnification>/<train|test>/<0|1>/*.png.", Required = true };
+        var fold = new Option<string>("--fold") { Description = "The fold to use from the fold layout.", DefaultValueFactory = _ => "fold1" };
+        var testFraction = new Option<double>("--test-fraction") { Description = "Without folds: the fraction of patients held out for testing.", DefaultValueFactory = _ => 0.3 };
+        var command = new Command("breakhis-layout", "Convert BreakHis into the seed paper's <magnification>/<train|test>/<0|1> layout (split by patient).")
+        {
+            source, output, fold, testFraction,
+        };
+        command.SetAction(parseResult => Run(parseResult, stdout =>
+        {
+            BreakHisConversion done = BreakHisLayout.Convert(parseResult.GetRequiredValue(source).FullName, parseResult.GetRequiredValue(output).FullName,
+                parseResult.GetRequiredValue(fold), parseResult.GetValue(testFraction));
+            stdout.WriteLine($"{done.Copied} images copied, {done.AlreadyThere} already there, {done.Ignored} ignored.");
+        }));
+        return command;
+    }
+
+    private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
+
+    private static string[] MaskFiles(string folder) =>
+        Directory.Exists(folder)
+            ? [.. Directory.GetFiles(folder, "*.png").Order(StringComparer.Ordinal)]
+            : throw new LabelMaskException($"Mask folder '{folder}' does not exist.");
+
+    /// <summary>Runs a subcommand's work; a data problem is one line on stderr and exit code 1, never a stack trace.</summary>
+    private static int Run(ParseResult parseResult, Action<TextWriter> work)
+    {
+        TextWriter stderr = parseResult.InvocationConfiguration.Error;
+        if (!NativeCheck.Passes(stderr, out _))
+        {
+            return ExitCodes.MissingNativeDependency;
+        }
+
+        try
+        {
+            work(parseResult.InvocationConfiguration.Output);
+            return ExitCodes.Success;
+        }
+        catch (Exception e) when (e is LabelMaskException or DatasetException or ImageCodecException or IOException or ArgumentException)
+        {
+            stderr.WriteLine($"slideplugin: {e.Message}");
+            return ExitCodes.Failure;
+        }
+    }
+}

@@ -1,0 +1,174 @@
+using SlidePlugin.Engine.Imaging;
+using SlidePlugin.Engine.LabelMasks;
+using SlidePlugin.Tests;
+
+namespace SlidePlugin.Engine.Tests.LabelMasks;
+
+/// <summary>Label tables, class statistics and the patch cutter on generated masks whose counts are known by construction.</summary>
+public sealed class LabelMaskTests : IDisposable
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("slideplugin-masks").FullName;
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    private static LabelTable Bcss() => LabelTable.Load(TestData.Path("bcss", "gtruth_codes.tsv"));
+
+    /// <summary>A mask of <paramref name="width"/> x <paramref name="height"/>: code 1 (tumor) left of column <paramref name="split"/>, code 2 (stroma) right of it, an outside_roi (0) top band of <paramref name="band"/> rows.</summary>
+    private static LabelMask Halves(int width, int height, int split, int band)
+    {
+        var codes = new byte[width * height];
+        for (int y = 0; y < height; y++)
+        {
+            for (int x = 0; x < width; x++)
+            {
+                codes[(y * width) + x] = y < band ? (byte)0 : x < split ? (byte)1 : (byte)2;
+            }
+        }
+
+        return new LabelMask(width, height, codes);
+    }
+
+    [Fact]
+    public void Load_BcssGtruthCodes_22ClassesWithTheBcssColours()
+    {
+        LabelTable table = Bcss();
+
+        Assert.Equal(22, table.Classes.Count);
+        Assert.Equal(("outside_roi", (byte)0, ((byte)0, (byte)0, (byte)0)), (table[0]!.Name, table[0]!.Code, table[0]!.Color));
+        Assert.Equal(("tumor", ((byte)128, (byte)0, (byte)0)), (table[1]!.Name, table[1]!.Color));         // maroon
+        Assert.Equal(("stroma", ((byte)0, (byte)128, (byte)0)), (table[2]!.Name, table[2]!.Color));        // green
+        Assert.Equal(("lymphocytic_infiltrate", ((byte)128, (byte)128, (byte)0)), (table[3]!.Name, table[3]!.Color)); // olive
+        Assert.Equal(("necrosis_or_debris", ((byte)0, (byte)0, (byte)128)), (table[4]!.Name, table[4]!.Color));      // navy
+        Assert.Equal("other", table[21]!.Name);
+        Assert.Equal(22, table.Classes.Select(c => c.Color).Distinct().Count());
+    }
+
+    [Theory]
+    [InlineData("label\tcode\nx\t1\n", "header")]
+    [InlineData("label\tGT_code\ntumor\t1\nstroma\t1\n", "code 1 is given twice")]
+    [InlineData("label\tGT_code\ntumor\t300\n", "line 2")]
+    [InlineData("label\tGT_code\tcolor\ntumor\t1\tred\n", "#rrggbb")]
+    public void Parse_BadTable_NamesTheProblem(string text, string named)
+    {
+        LabelMaskException error = Assert.Throws<LabelMaskException>(() => LabelTable.Parse(text, "t.tsv"));
+
+        Assert.Contains(named, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_ColourColumn_UsesTheTablesColours()
+    {
+        LabelTable table = LabelTable.Parse("label\tGT_code\tcolor\nbackground\t0\t#102030\nlesion\t7\t#ff8000\n", "t.tsv");
+
+        Assert.Equal(((byte)0x10, (byte)0x20, (byte)0x30), table[0]!.Color);
+        Assert.Equal(((byte)255, (byte)128, (byte)0), table[7]!.Color);
+        Assert.False(table.Contains(1));
+    }
+
+    [Fact]
+    public void Histogram_KnownMask_CountsEveryCode()
+    {
+        LabelMask mask = Halves(1003, 517, split: 300, band: 17);
+
+        long[] counts = ClassStatistics.Histogram(mask.Codes);
+
+        Assert.Equal(1003L * 17, counts[0]);
+        Assert.Equal(300L * 500, counts[1]);
+        Assert.Equal(703L * 500, counts[2]);
+        Assert.Equal(0, counts.Skip(3).Sum());
+    }
+
+    [Fact]
+    public void ToCsv_TwoMasks_RowsAndTotalWithFractions()
+    {
+        LabelTable table = LabelTable.Parse("label\tGT_code\nout\t0\ntumor\t1\nstroma\t2\n", "t.tsv");
+        ClassCounts a = ClassStatistics.Of("a", Halves(10, 10, split: 5, band: 0), table);
+        ClassCounts empty = ClassStatistics.Of("empty", new LabelMask(4, 5, new byte[20]), table);
+
+        string[] csv = ClassStatistics.ToCsv([a, empty], table).TrimEnd('\n').Split('\n');
+
+        Assert.Equal("id,pixels,out_pixels,tumor_pixels,stroma_pixels,out_fraction,tumor_fraction,stroma_fraction", csv[0]);
+        Assert.Equal("a,100,0,50,50,0,0.5,0.5", csv[1]);
+        Assert.Equal("empty,20,20,0,0,1,0,0", csv[2]);
+        Assert.Equal("total,120,20,50,50,0.166667,0.416667,0.416667", csv[3]);
+    }
+
+    [Theory]
+    [InlineData(1000, 256, 128, new[] { 0, 128, 256, 384, 512, 640, 744 })] // not a multiple of the stride: the last aligned to the border
+    [InlineData(512, 256, 128, new[] { 0, 128, 256 })]                       // exact: no extra
+    [InlineData(256, 256, 128, new[] { 0 })]
+    [InlineData(255, 256, 128, new int[0])]
+    public void Positions_Extent_CoversTheBorder(int extent, int size, int stride, int[] expected)
+    {
+        Assert.Equal(expected, PatchCutter.Positions(extent, size, stride));
+    }
+
+    [Fact]
+    public void Cut_MaskNotMultipleOfStride_AlignedPatchesWithTheirCountsAndTheTopBandSkipped()
+    {
+        LabelMask mask = Halves(600, 400, split: 300, band: 200);
+        var image = new Raster(600, 400, 3, [.. Enumerable.Range(0, 600 * 400 * 3).Select(i => (byte)(i * 7))]);
+        var options = new PatchCutOptions { Size = 256, Stride = 128, MinValidFraction = 0.5 };
+
+        IReadOnlyList<MaskPatch> patches = PatchCutter.Cut("roi", image, mask, _folder, options);
+
+        // x: 0, 128, 256, 344; y: 0, 128, 144. Rows at y=0 are 200/256 outside_roi (valid 0.22 < 0.5): skipped.
+        Assert.Equal(new[] { (0, 128), (128, 128), (256, 128), (344, 128), (0, 144), (128, 144), (256, 144), (344, 144) }, patches.Select(p => (p.X, p.Y)));
+        MaskPatch first = patches[0];
+        Assert.Equal("roi_0_128.png", first.Name);
+        Assert.Equal(256L * 72, first.Counts[0]);               // rows 128..199 are outside_roi
+        Assert.Equal(256L * 184, first.Counts[1]);              // the rest is tumor (x < 300)
+        Raster maskPng = ImageCodec.Decode(File.ReadAllBytes(Path.Combine(_folder, "masks", first.Name)));
+        Raster imagePng = ImageCodec.Decode(File.ReadAllBytes(Path.Combine(_folder, "images", first.Name)));
+        Assert.Equal(mask.Codes.AsSpan((128 * 600) + 0, 256).ToArray(), maskPng.Pixels.AsSpan(0, 256).ToArray());
+        Assert.Equal(image.Crop(0, 128, 256, 256).Pixels, imagePng.Pixels);
+        string[] index = PatchCutter.IndexCsv(patches, LabelTable.Parse("label\tGT_code\nout\t0\ntumor\t1\nstroma\t2\n", "t.tsv")).TrimEnd('\n').Split('\n');
+        Assert.Equal("name,x,y,size,valid_fraction,out_pixels,tumor_pixels,stroma_pixels", index[0]);
+        Assert.Equal($"roi_0_128.png,0,128,256,0.71875,{256 * 72},{256 * 184},0", index[1]);
+    }
+
+    [Fact]
+    public void Cut_EmptyMask_NoPatches()
+    {
+        var mask = new LabelMask(300, 300, new byte[300 * 300]);
+
+        IReadOnlyList<MaskPatch> patches = PatchCutter.Cut("empty", new Raster(300, 300, 3, new byte[300 * 300 * 3]), mask, _folder);
+
+        Assert.Empty(patches);
+        Assert.Empty(Directory.GetFiles(Path.Combine(_folder, "masks")));
+    }
+
+    [Fact]
+    public void Cut_MaskSizeDiffersFromImage_ClearErrorAndNothingWritten()
+    {
+        LabelMaskException error = Assert.Throws<LabelMaskException>(() =>
+            PatchCutter.Cut("roi", new Raster(300, 300, 3, new byte[300 * 300 * 3]), Halves(300, 299, 100, 0), _folder));
+
+        Assert.Contains("300x299", error.Message, StringComparison.Ordinal);
+        Assert.Contains("300x300", error.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(_folder, "masks")));
+    }
+
+    [Fact]
+    public void Load_MaskWithACodeOutsideTheTable_ClearErrorNamingTheCode()
+    {
+        var codes = new byte[64 * 64];
+        codes[100] = 42;
+        string path = Path.Combine(_folder, "mask.png");
+        File.WriteAllBytes(path, ImageCodec.EncodePng(new Raster(64, 64, 1, codes)));
+
+        LabelMaskException error = Assert.Throws<LabelMaskException>(() => LabelMask.Load(path, Bcss()));
+
+        Assert.Contains("code 42 (1 pixels)", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Load_SingleBandPng_CodesKeptExactly()
+    {
+        LabelMask mask = Halves(70, 50, split: 20, band: 10);
+        string path = Path.Combine(_folder, "halves.png");
+        File.WriteAllBytes(path, ImageCodec.EncodePng(new Raster(70, 50, 1, mask.Codes)));
+
+        Assert.Equal(mask.Codes, LabelMask.Load(path, Bcss()).Codes);
+    }
+}
