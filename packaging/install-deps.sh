@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs from Debian what SlidePlugin needs, and nothing twice.
-#   packaging/install-deps.sh          run-time libraries: OpenSlide, libvips, OpenBLAS
+#   packaging/install-deps.sh          run-time libraries: OpenSlide, libvips, OpenBLAS, TurboJPEG, libpng
 #   packaging/install-deps.sh --test   also the test references: python3-torch, python3-openslide,
 #                                      python3-grpcio (Debian's /usr/bin/python3), Node.js and npm
 # Idempotent: `apt-get update` runs only when a package is missing. Needs root or sudo for installs.
@@ -15,7 +15,7 @@ for arg in "$@"; do
     esac
 done
 
-runtime_packages=(libopenslide0 libvips42 libopenblas0 libturbojpeg0)
+runtime_packages=(libopenslide0 libvips42 libopenblas0 libturbojpeg0 libpng16-16)
 test_packages=(python3-openslide python3-grpcio python3-numpy)
 # torch pulls in a compiler tool chain and CUDA stubs through its recommends: install it lean.
 test_packages_lean=(python3-torch)

@@ -23,6 +23,9 @@ public static class Libraries
     /// <summary>Logical name of TurboJPEG (libjpeg-turbo's simple API) in <c>LibraryImport</c>.</summary>
     public const string TurboJpeg = "turbojpeg";
 
+    /// <summary>Logical name of libpng (indexed PNGs that keep their palette indices: label masks).</summary>
+    public const string Png = "png";
+
     /// <summary>Logical name of GObject (reference counting of libvips images); installed with libvips.</summary>
     public const string GObject = "gobject";
 
@@ -36,6 +39,7 @@ public static class Libraries
         new(Vips, "libvips", "libvips.so.42", "libvips42", "vips_version_string"),
         new(OpenBlas, "OpenBLAS", "libopenblas.so.0", "libopenblas0", "openblas_get_config"),
         new(TurboJpeg, "TurboJPEG", "libturbojpeg.so.0", "libturbojpeg0", "tjInitCompress", ReportsVersion: false),
+        new(Png, "libpng", "libpng16.so.16", "libpng16-16", "png_get_libpng_ver"),
     ];
 
     /// <summary>Libraries that come with one of <see cref="All"/> (libvips' GLib), resolved by the same rules but not checked on their own.</summary>

@@ -10,8 +10,8 @@ namespace SlidePlugin.Sidecar.Cli;
 
 /// <summary>
 /// <c>slideplugin dataset</c>: preparing data sets. <c>stats</c> counts pixels per class of label masks, <c>cut</c>
-/// cuts images and their masks into aligned patches with an index, <c>breakhis-layout</c> converts BreakHis into the
-/// layout <c>train --dataset breakhis</c> reads.
+/// cuts images and their masks into aligned patches with an index, <c>palette</c> colours masks (and back),
+/// <c>breakhis-layout</c> converts BreakHis into the layout <c>train --dataset breakhis</c> reads.
 /// </summary>
 internal static class DatasetCommand
 {
@@ -21,6 +21,7 @@ internal static class DatasetCommand
         var command = new Command("dataset", "Prepare data sets: per-class mask statistics, patch cutting, the BreakHis layout.");
         command.Subcommands.Add(Stats());
         command.Subcommands.Add(Cut());
+        command.Subcommands.Add(Palette());
         command.Subcommands.Add(BreakHis());
         return command;
     }
@@ -100,6 +101,37 @@ internal static class DatasetCommand
         return command;
     }
 
+    private static Command Palette()
+    {
+        var table = TableOption();
+        var masks = new Option<DirectoryInfo>("--masks") { Description = "Folder of masks: single-band code PNGs, or coloured PNGs with --to-codes.", Required = true };
+        var output = new Option<DirectoryInfo>("--out") { Description = "Folder for the converted masks (same names).", Required = true };
+        var toCodes = new Option<bool>("--to-codes") { Description = "The other way: coloured masks back to single-band code PNGs." };
+        var command = new Command("palette", "Colour label masks with the table's colours as indexed PNGs that keep the codes (or back with --to-codes).")
+        {
+            table, masks, output, toCodes,
+        };
+        command.SetAction(parseResult => Run(parseResult, stdout =>
+        {
+            LabelTable labels = LabelTable.Load(parseResult.GetRequiredValue(table).FullName);
+            string folder = parseResult.GetRequiredValue(output).FullName;
+            Directory.CreateDirectory(folder);
+            string[] files = MaskFiles(parseResult.GetRequiredValue(masks).FullName);
+            bool back = parseResult.GetValue(toCodes);
+            Parallel.ForEach(files, file =>
+            {
+                byte[] png = back
+                    ? ImageCodec.EncodePng(ToRaster(LabelPalette.Decode(File.ReadAllBytes(file), labels, file)))
+                    : LabelPalette.EncodeIndexedPng(LabelMask.Load(file, labels), labels);
+                AtomicFile.WriteAllBytes(Path.Combine(folder, Path.GetFileName(file)), png);
+            });
+            stdout.WriteLine($"{files.Length} masks {(back ? "turned back into codes" : "coloured")} into {folder}");
+        }));
+        return command;
+
+        static Raster ToRaster(LabelMask mask) => new(mask.Width, mask.Height, 1, mask.Codes);
+    }
+
     private static Command BreakHis()
     {
         var source = new Option<DirectoryInfo>("--source") { Description = "BreakHis as downloaded (fold layout) or folders of SOB_*.png files.", Required = true };
@@ -121,6 +153,9 @@ internal static class DatasetCommand
 
     private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
 
+    /// <summary>The first failure inside a parallel loop, or the exception itself.</summary>
+    private static Exception Unwrapped(Exception e) => e is AggregateException { InnerExceptions.Count: > 0 } a ? a.InnerExceptions[0] : e;
+
     private static string[] MaskFiles(string folder) =>
         Directory.Exists(folder)
             ? [.. Directory.GetFiles(folder, "*.png").Order(StringComparer.Ordinal)]
@@ -140,9 +175,9 @@ internal static class DatasetCommand
             work(parseResult.InvocationConfiguration.Output);
             return ExitCodes.Success;
         }
-        catch (Exception e) when (e is LabelMaskException or DatasetException or ImageCodecException or IOException or ArgumentException)
+        catch (Exception e) when (Unwrapped(e) is LabelMaskException or DatasetException or ImageCodecException or IOException or ArgumentException)
         {
-            stderr.WriteLine($"slideplugin: {e.Message}");
+            stderr.WriteLine($"slideplugin: {Unwrapped(e).Message}");
             return ExitCodes.Failure;
         }
     }

@@ -163,6 +163,44 @@ public sealed class LabelMaskTests : IDisposable
     }
 
     [Fact]
+    public async Task EncodeIndexedPng_BcssMask_PilReadsTheCodesAsIndicesAndTheTableColoursAsPalette()
+    {
+        LabelTable table = Bcss();
+        var codes = new byte[64 * 48];
+        for (int i = 0; i < codes.Length; i++)
+        {
+            codes[i] = (byte)((i / 7) % 22); // every code, in runs
+        }
+
+        string path = Path.Combine(_folder, "mask.png");
+        File.WriteAllBytes(path, LabelPalette.EncodeIndexedPng(new LabelMask(64, 48, codes), table));
+
+        ProcessResult pil = await ExternalProcess.RunAsync(ExternalProcess.ReferencePython, ["-c",
+            "import json,sys; from PIL import Image; im = Image.open(sys.argv[1]); print(json.dumps({'mode': im.mode, 'size': im.size, 'codes': list(im.getdata()), 'palette': im.getpalette()[:66]}))", path]);
+        Assert.True(pil.ExitCode == 0, pil.StandardError);
+        using var reference = System.Text.Json.JsonDocument.Parse(pil.StandardOutput);
+        Assert.Equal("P", reference.RootElement.GetProperty("mode").GetString());
+        Assert.Equal(codes.Select(c => (int)c), reference.RootElement.GetProperty("codes").EnumerateArray().Select(e => e.GetInt32()));
+        Assert.Equal(table.Classes.OrderBy(c => c.Code).SelectMany(c => new[] { (int)c.Color.R, c.Color.G, c.Color.B }),
+            reference.RootElement.GetProperty("palette").EnumerateArray().Select(e => e.GetInt32()));
+
+        // And back: the colours (as any viewer decodes them) map to the same codes.
+        Assert.Equal(codes, LabelPalette.Decode(File.ReadAllBytes(path), table, path).Codes);
+    }
+
+    [Fact]
+    public void Decode_ColourNoClassHas_ClearErrorWithWhere()
+    {
+        var rgb = new byte[8 * 4 * 3];
+        rgb[(5 * 3) + 1] = 7; // pixel x 5, y 0: #000700
+        byte[] png = ImageCodec.EncodePng(new Raster(8, 4, 3, rgb));
+
+        LabelMaskException error = Assert.Throws<LabelMaskException>(() => LabelPalette.Decode(png, Bcss(), "colours.png"));
+
+        Assert.Contains("#000700 at x 5, y 0", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Load_SingleBandPng_CodesKeptExactly()
     {
         LabelMask mask = Halves(70, 50, split: 20, band: 10);

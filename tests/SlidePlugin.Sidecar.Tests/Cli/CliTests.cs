@@ -239,7 +239,7 @@ public class CliTests
     }
 
     [Fact]
-    public async Task Dataset_CutAndStatsOnGeneratedMasks_IndexAndCountsMatchTheMasks()
+    public async Task Dataset_CutStatsAndPaletteOnGeneratedMasks_IndexCountsAndCodesMatchTheMasks()
     {
         string folder = Directory.CreateTempSubdirectory("slideplugin-dataset").FullName;
         try
@@ -268,6 +268,14 @@ public class CliTests
             Assert.StartsWith("roi_0_0.png,0,0,128,1,0,12800,3584,", index[1], StringComparison.Ordinal);
             string[] stats = File.ReadAllLines(Path.Combine(folder, "stats", "class-stats.csv"));
             Assert.StartsWith("roi,78000,0,26000,52000,", stats[1], StringComparison.Ordinal);
+
+            // Coloured and back: the codes survive.
+            (int colourExit, _, string colourError) = await RunAsync("dataset", "palette", "--table", table, "--masks", Path.Combine(folder, "masks"), "--out", Path.Combine(folder, "coloured"));
+            (int backExit, _, string backError) = await RunAsync("dataset", "palette", "--to-codes", "--table", table, "--masks", Path.Combine(folder, "coloured"), "--out", Path.Combine(folder, "codes"));
+            Assert.True(colourExit == ExitCodes.Success, colourError);
+            Assert.True(backExit == ExitCodes.Success, backError);
+            Assert.Equal(3, Engine.Imaging.ImageCodec.Decode(File.ReadAllBytes(Path.Combine(folder, "coloured", "roi.png"))).Bands);
+            Assert.Equal(codes, Engine.Imaging.ImageCodec.Decode(File.ReadAllBytes(Path.Combine(folder, "codes", "roi.png"))).Pixels);
         }
         finally
         {
