@@ -10,7 +10,7 @@ namespace SlidePlugin.Sidecar.Cli;
 
 /// <summary>
 /// <c>slideplugin dataset</c>: preparing data sets. <c>stats</c> counts pixels per class of label masks, <c>cut</c>
-/// cuts images and their masks into aligned patches with an index, <c>palette</c> colours masks (and back),
+/// cuts images and their masks into aligned patches with an index, <c>palette</c> colours masks (and back), <c>merge</c> folds rare classes,
 /// <c>breakhis-layout</c> converts BreakHis into the layout <c>train --dataset breakhis</c> reads.
 /// </summary>
 internal static class DatasetCommand
@@ -22,6 +22,7 @@ internal static class DatasetCommand
         command.Subcommands.Add(Stats());
         command.Subcommands.Add(Cut());
         command.Subcommands.Add(Palette());
+        command.Subcommands.Add(Merge());
         command.Subcommands.Add(BreakHis());
         return command;
     }
@@ -128,8 +129,42 @@ internal static class DatasetCommand
             stdout.WriteLine($"{files.Length} masks {(back ? "turned back into codes" : "coloured")} into {folder}");
         }));
         return command;
+    }
 
-        static Raster ToRaster(LabelMask mask) => new(mask.Width, mask.Height, 1, mask.Codes);
+    private static Raster ToRaster(LabelMask mask) => new(mask.Width, mask.Height, 1, mask.Codes);
+
+    private static Command Merge()
+    {
+        var table = TableOption();
+        var masks = new Option<DirectoryInfo>("--masks") { Description = "Folder of single-band code masks.", Required = true };
+        var output = new Option<DirectoryInfo>("--out") { Description = "Folder for the rewritten masks and merge.json.", Required = true };
+        var minFraction = new Option<double?>("--min-fraction") { Description = "Classes below this share of the annotated pixels (all masks) go into --other." };
+        var map = new Option<string?>("--map") { Description = "Explicit moves 'from=to,...' by name or code, e.g. dcis=tumor,angioinvasion=other." };
+        var other = new Option<string>("--other") { Description = "The class rare ones go into.", DefaultValueFactory = _ => "other" };
+        var command = new Command("merge", "Fold rare classes into one (by a fraction threshold or an explicit map) and rewrite the masks.")
+        {
+            table, masks, output, minFraction, map, other,
+        };
+        command.SetAction(parseResult => Run(parseResult, stdout =>
+        {
+            LabelTable labels = LabelTable.Load(parseResult.GetRequiredValue(table).FullName);
+            string[] files = MaskFiles(parseResult.GetRequiredValue(masks).FullName);
+            ClassMerge merge = (parseResult.GetValue(map), parseResult.GetValue(minFraction)) switch
+            {
+                ({ } explicitMap, null) => ClassMerge.FromMap(explicitMap, labels),
+                (null, { } fraction) => ClassMerge.ByFraction(
+                    ClassStatistics.Total(files.AsParallel().Select(f => ClassStatistics.Of(f, LabelMask.Load(f, labels), labels))), labels, fraction, parseResult.GetRequiredValue(other)),
+                _ => throw new ArgumentException("Give exactly one of --min-fraction and --map."),
+            };
+            string folder = parseResult.GetRequiredValue(output).FullName;
+            Directory.CreateDirectory(folder);
+            Parallel.ForEach(files, file => AtomicFile.WriteAllBytes(Path.Combine(folder, Path.GetFileName(file)),
+                ImageCodec.EncodePng(ToRaster(merge.Apply(LabelMask.Load(file, labels))))));
+            AtomicFile.WriteAllText(Path.Combine(folder, "merge.json"), JsonSerializer.Serialize(
+                merge.Moves.Select(m => new { from = labels[m.Key]!.Name, from_code = m.Key, to = labels[m.Value]!.Name, to_code = m.Value }), JsonOptions));
+            stdout.WriteLine($"{merge.Moves.Count} classes merged ({string.Join(", ", merge.Moves.Select(m => $"{labels[m.Key]!.Name} -> {labels[m.Value]!.Name}"))}); {files.Length} masks rewritten into {folder}");
+        }));
+        return command;
     }
 
     private static Command BreakHis()

@@ -201,6 +201,36 @@ public sealed class LabelMaskTests : IDisposable
     }
 
     [Fact]
+    public void ByFraction_RareClasses_MovedToOtherAndTheMaskRewritten()
+    {
+        LabelTable table = LabelTable.Parse("label\tGT_code\nout\t0\ntumor\t1\nstroma\t2\nrare\t3\nother\t4\n", "t.tsv");
+        var codes = new byte[1000];
+        for (int i = 0; i < codes.Length; i++)
+        {
+            codes[i] = i < 500 ? (byte)0 : i < 800 ? (byte)1 : i < 995 ? (byte)2 : (byte)3; // rare: 5 of 500 annotated = 1 %
+        }
+
+        var mask = new LabelMask(100, 10, codes);
+        ClassMerge merge = ClassMerge.ByFraction(ClassStatistics.Of("m", mask, table), table, minFraction: 0.02);
+        LabelMask merged = merge.Apply(mask);
+
+        Assert.Equal(new Dictionary<byte, byte> { [3] = 4 }, merge.Moves);
+        long[] counts = ClassStatistics.Histogram(merged.Codes);
+        Assert.Equal((500L, 300L, 195L, 0L, 5L), (counts[0], counts[1], counts[2], counts[3], counts[4]));
+    }
+
+    [Fact]
+    public void FromMap_NamesAndCodes_MovesAndUnknownClassIsAClearError()
+    {
+        LabelTable table = Bcss();
+
+        ClassMerge merge = ClassMerge.FromMap("dcis=tumor, 19=other", table);
+
+        Assert.Equal(new Dictionary<byte, byte> { [20] = 1, [19] = 21 }, merge.Moves);
+        Assert.Contains("'nope'", Assert.Throws<LabelMaskException>(() => ClassMerge.FromMap("nope=tumor", table)).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Load_SingleBandPng_CodesKeptExactly()
     {
         LabelMask mask = Halves(70, 50, split: 20, band: 10);

@@ -239,7 +239,7 @@ public class CliTests
     }
 
     [Fact]
-    public async Task Dataset_CutStatsAndPaletteOnGeneratedMasks_IndexCountsAndCodesMatchTheMasks()
+    public async Task Dataset_CutStatsPaletteAndMergeOnGeneratedMasks_IndexCountsAndCodesMatchTheMasks()
     {
         string folder = Directory.CreateTempSubdirectory("slideplugin-dataset").FullName;
         try
@@ -276,6 +276,12 @@ public class CliTests
             Assert.True(backExit == ExitCodes.Success, backError);
             Assert.Equal(3, Engine.Imaging.ImageCodec.Decode(File.ReadAllBytes(Path.Combine(folder, "coloured", "roi.png"))).Bands);
             Assert.Equal(codes, Engine.Imaging.ImageCodec.Decode(File.ReadAllBytes(Path.Combine(folder, "codes", "roi.png"))).Pixels);
+
+            // Merging stroma into tumor leaves one code.
+            (int mergeExit, string mergeOutput, string mergeError) = await RunAsync("dataset", "merge", "--table", table, "--masks", Path.Combine(folder, "masks"), "--out", Path.Combine(folder, "merged"), "--map", "stroma=tumor");
+            Assert.True(mergeExit == ExitCodes.Success, mergeError);
+            Assert.Contains("stroma -> tumor", mergeOutput, StringComparison.Ordinal);
+            Assert.All(Engine.Imaging.ImageCodec.Decode(File.ReadAllBytes(Path.Combine(folder, "merged", "roi.png"))).Pixels, code => Assert.Equal(1, code));
         }
         finally
         {
