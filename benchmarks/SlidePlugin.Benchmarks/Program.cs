@@ -1,6 +1,7 @@
 using SlidePlugin.Benchmarks.Analysis;
 using SlidePlugin.Benchmarks.Grpc;
 using SlidePlugin.Benchmarks.Mil;
+using SlidePlugin.Benchmarks.Segmentation;
 using SlidePlugin.Benchmarks.Slides;
 
 // Benchmarks of SlidePlugin against their references, side by side in one run.
@@ -9,6 +10,7 @@ using SlidePlugin.Benchmarks.Slides;
 //   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- amil [threads] [iterations]
 //   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- reproduce mnist|ucsb [runs] [epochs] [threads]
 //   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- analyze [slide-size ...]
+//   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- segment-mnist [train] [test] [epochs]
 string which = args.Length > 0 ? args[0] : "help";
 int Arg(int index, int fallback) => args.Length > index ? int.Parse(args[index], System.Globalization.CultureInfo.InvariantCulture) : fallback;
 switch (which)
@@ -25,6 +27,8 @@ switch (which)
         return await ReproductionBenchmark.RunAsync(args[1], runs: Arg(2, args[1] == "mnist" ? 5 : 10), epochs: Arg(3, 20), threads: Arg(4, 2));
     case "analyze":
         return await AnalysisBenchmark.RunAsync(args.Length > 1 ? args[1..].Select(a => int.Parse(a, System.Globalization.CultureInfo.InvariantCulture)).ToArray() : [20000], threads: 2);
+    case "segment-mnist":
+        return SegmentationBenchmark.Run(trainCount: Arg(1, 2000), testCount: Arg(2, 500), epochs: Arg(3, 5), threads: 2);
     case "analyze-worker":
         return await AnalysisBenchmark.RunWorkerAsync(args[1], double.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture), Arg(3, 2));
     default:
@@ -33,5 +37,6 @@ switch (which)
         Console.Error.WriteLine("       SlidePlugin.Benchmarks amil [threads=2] [iterations=20]");
         Console.Error.WriteLine("       SlidePlugin.Benchmarks reproduce mnist|ucsb [runs=5 seeds|10 folds] [epochs=20] [threads=2]");
         Console.Error.WriteLine("       SlidePlugin.Benchmarks analyze [slide-size=20000 ...]");
+        Console.Error.WriteLine("       SlidePlugin.Benchmarks segment-mnist [train=2000] [test=500] [epochs=5]");
         return 2;
 }
