@@ -94,9 +94,11 @@ public static class FcnMil
 
     /// <summary>
     /// Per-class probability maps upsampled to the input (each output pixel covers a 4x4 block: nearest) and the argmax
-    /// label map. probabilities: [K, S, S] row-major; labels: S x S.
+    /// label map. probabilities: [K, S, S] row-major; labels: S x S. With <paramref name="imageLevelThreshold"/>, the
+    /// argmax only considers the background and the classes whose largest probability in the image reaches it (the
+    /// image-level prediction the MIL loss trains), as weakly supervised methods commonly do.
     /// </summary>
-    public static (float[] Probabilities, byte[] Labels) Predict(FullyConvolutionalNet net, Canvas canvas)
+    public static (float[] Probabilities, byte[] Labels) Predict(FullyConvolutionalNet net, Canvas canvas, float? imageLevelThreshold = null)
     {
         ArgumentNullException.ThrowIfNull(net);
         ArgumentNullException.ThrowIfNull(canvas);
@@ -108,6 +110,12 @@ public static class FcnMil
         var probabilities = new float[k * size * size];
         var labels = new byte[size * size];
         ReadOnlySpan<float> low = p.Data;
+        var allowed = new bool[k];
+        for (int c = 0; c < k; c++)
+        {
+            allowed[c] = c == 0 || imageLevelThreshold is not { } threshold || TensorPrimitivesMax(low.Slice(c * h * w, h * w)) >= threshold;
+        }
+
         for (int y = 0; y < size; y++)
         {
             for (int x0 = 0; x0 < size; x0++)
@@ -117,7 +125,7 @@ public static class FcnMil
                 {
                     float value = low[(c * h * w) + source];
                     probabilities[(c * size * size) + (y * size) + x0] = value;
-                    if (value > low[(best * h * w) + source])
+                    if (allowed[c] && value > low[(best * h * w) + source])
                     {
                         best = c;
                     }
@@ -129,6 +137,8 @@ public static class FcnMil
 
         return (probabilities, labels);
     }
+
+    private static float TensorPrimitivesMax(ReadOnlySpan<float> values) => System.Numerics.Tensors.TensorPrimitives.Max(values);
 
     /// <summary>
     /// The "tags everywhere" baseline: each tagged class predicted over the whole canvas (a class's predicted region is

@@ -13,6 +13,7 @@ public class NativeStartupTests
     [InlineData("SLIDEPLUGIN_NATIVE_VIPS", "libvips42")]
     [InlineData("SLIDEPLUGIN_NATIVE_OPENBLAS", "libopenblas0")]
     [InlineData("SLIDEPLUGIN_NATIVE_TURBOJPEG", "libturbojpeg0")]
+    [InlineData("SLIDEPLUGIN_NATIVE_PNG", "libpng16-16")]
     public async Task Start_NativeLibraryMissing_ExitsWithMessageNamingThePackage(string variable, string package)
     {
         ProcessResult result = await ExternalProcess.RunAsync(

@@ -35,7 +35,7 @@ public partial class ServeProcessTests
 
             Assert.Equal("0.1.0", info.Version);
             Assert.Contains("slideplugin.v1", info.ApiVersions);
-            Assert.Equal(["OpenSlide", "libvips", "OpenBLAS", "TurboJPEG"], info.NativeLibraries.Select(l => l.Name));
+            Assert.Equal(["OpenSlide", "libvips", "OpenBLAS", "TurboJPEG", "libpng"], info.NativeLibraries.Select(l => l.Name));
             Assert.Equal("3.4.1", info.NativeLibraries[0].Version);
 
             ProcessResult kill = await ExternalProcess.RunAsync("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
