@@ -30,7 +30,8 @@ public sealed record AnalysisOptions
 public sealed record AnalysisModel(AttentionMil Network, ModelCard Card, string WeightsPath)
 {
     /// <summary>Loads a checkpoint and its card (validated), refusing models that cannot score RGB tiles.</summary>
-    /// <exception cref="SafeTensorsException">The checkpoint is corrupt.</exception>
+    /// <exception cref="ModelCheckpointException">The checkpoint is corrupt or does not match its card.</exception>
+    /// <exception cref="FileNotFoundException">The weights or the card is missing.</exception>
     /// <exception cref="InvalidDataException">The card is missing or invalid, or the model is not an RGB patch model.</exception>
     public static AnalysisModel Load(string weightsPath)
     {

@@ -88,7 +88,7 @@ internal static partial class AnalyzeCommand
         {
             model = AnalysisModel.Load(modelPath);
         }
-        catch (Exception e) when (e is IOException or InvalidDataException or SafeTensorsException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or InvalidDataException or SafeTensorsException or ModelCheckpointException or UnauthorizedAccessException)
         {
             stderr.WriteLine($"slideplugin: cannot load model '{modelPath}': {e.Message}");
             return ExitCodes.Failure;

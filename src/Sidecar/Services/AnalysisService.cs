@@ -311,7 +311,7 @@ public sealed class AnalysisService : IDisposable
         {
             return _analyzers.GetOrAdd(path, p => new SlideAnalyzer(Store, AnalysisModel.Load(p)));
         }
-        catch (Exception e) when (e is IOException or InvalidDataException or SafeTensorsException)
+        catch (Exception e) when (e is IOException or InvalidDataException or SafeTensorsException or ModelCheckpointException)
         {
             throw new RpcException(new Status(string.IsNullOrEmpty(modelPath) ? StatusCode.FailedPrecondition : StatusCode.InvalidArgument, $"Cannot load model '{path}': {e.Message}"));
         }

@@ -179,6 +179,29 @@ public class CliTests
     }
 
     [Fact]
+    public async Task Analyze_TruncatedCheckpointBesideItsCard_FailsNamingTheModel()
+    {
+        string folder = Directory.CreateTempSubdirectory("slideplugin-truncated").FullName;
+        try
+        {
+            string weights = Path.Combine(folder, "model.safetensors");
+            byte[] bytes = await File.ReadAllBytesAsync(BundledModel.Path);
+            await File.WriteAllBytesAsync(weights, bytes[..(bytes.Length / 2)]);
+            File.Copy(Path.ChangeExtension(BundledModel.Path, ".json"), Path.ChangeExtension(weights, ".json"));
+
+            (int exitCode, _, string error) = await RunAsync("analyze", TestData.Path("slides", "CMU-1-Small-Region.svs"), "--model", weights, "--out", folder);
+
+            Assert.Equal(ExitCodes.Failure, exitCode);
+            Assert.Contains("cannot load model", error, StringComparison.Ordinal);
+            Assert.Contains(weights, error, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Analyze_ModelFileThatIsNotACheckpoint_FailsNamingTheModel()
     {
         string bogus = Path.Combine(Path.GetTempPath(), $"slideplugin-{Guid.NewGuid():N}.safetensors");
