@@ -105,22 +105,32 @@ public sealed class SlideAnalyzer
         TileGrid remaining = grid with { Tiles = [.. grid.Tiles.Where(t => !done.Contains(index[t]))] };
         int patchSize = _model.Card.Spec.PatchSize, patchBytes = patchSize * patchSize * 3;
         var batch = new List<(Tile Tile, byte[] Pixels)>(options.BatchSize);
-        int scored = done.Count;
-        // Small tiles are read eight by eight as one region: per-tile reads cost more than the model.
-        await foreach ((Tile tile, byte[] pixels) in TileReader.ReadInBlocksAsync(remaining, slide, (_, raster) => PatchPixels(raster, patchSize),
-                           blockTiles: 8, lookaheadBlocks: Math.Max(2, options.BatchSize / 32), timings.AddRead, cancellationToken).ConfigureAwait(false))
+        timings.Scored = done.Count;
+        // Batch n is committed (and then reported) while batch n + 1 runs through the model.
+        Task commit = Task.CompletedTask;
+        try
         {
-            batch.Add((tile, pixels));
-            if (batch.Count == options.BatchSize)
+            // Small tiles are read eight by eight as one region: per-tile reads cost more than the model.
+            await foreach ((Tile tile, byte[] pixels) in TileReader.ReadInBlocksAsync(remaining, slide, (_, raster) => PatchPixels(raster, patchSize),
+                               blockTiles: 8, lookaheadBlocks: Math.Max(2, options.BatchSize / 32), timings.AddRead, cancellationToken).ConfigureAwait(false))
             {
-                scored += await ScoreBatchAsync(key, batch, index, patchBytes, scored, grid.Tiles.Count, timings, report, cancellationToken).ConfigureAwait(false);
-                batch.Clear();
+                batch.Add((tile, pixels));
+                if (batch.Count == options.BatchSize)
+                {
+                    commit = await ScoreBatchAsync(key, batch, index, patchBytes, commit, grid.Tiles.Count, timings, report, cancellationToken).ConfigureAwait(false);
+                    batch.Clear();
+                }
+            }
+
+            if (batch.Count > 0)
+            {
+                commit = await ScoreBatchAsync(key, batch, index, patchBytes, commit, grid.Tiles.Count, timings, report, cancellationToken).ConfigureAwait(false);
             }
         }
-
-        if (batch.Count > 0)
+        finally
         {
-            await ScoreBatchAsync(key, batch, index, patchBytes, scored, grid.Tiles.Count, timings, report, cancellationToken).ConfigureAwait(false);
+            // A batch the model finished is committed even when the run stops: nothing scored is thrown away.
+            await commit.ConfigureAwait(false);
         }
 
         double beforeFinish = clock.Elapsed.TotalSeconds;
@@ -197,12 +207,16 @@ public sealed class SlideAnalyzer
         }, tissue);
     }
 
-    private async Task<int> ScoreBatchAsync(string key, List<(Tile Tile, byte[] Pixels)> batch, Dictionary<Tile, int> index, int patchBytes, int scoredBefore, int total,
-        TimingCounters timings, Action<AnalysisEvent>? report, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs one batch through the model, then returns the task that commits it to the store and reports it, chained after
+    /// <paramref name="previousCommit"/> so commits and reports keep their order.
+    /// </summary>
+    private async Task<Task> ScoreBatchAsync(string key, List<(Tile Tile, byte[] Pixels)> batch, Dictionary<Tile, int> index, int patchBytes, Task previousCommit,
+        int total, TimingCounters timings, Action<AnalysisEvent>? report, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         (Tile Tile, byte[] Pixels)[] items = [.. batch];
-        TileScore[] tiles = await Task.Run(() =>
+        (TileScore[] tiles, float[] embeddings, int embeddingSize) = await Task.Run(() =>
         {
             var pixels = new byte[items.Length * patchBytes];
             for (int i = 0; i < items.Length; i++)
@@ -227,16 +241,20 @@ public sealed class SlideAnalyzer
                     result[i] = new TileScore(index[t], t.X, t.Y, t.Width, t.Height, scores.Data[i], probabilities.Data.Slice(i * k, k).ToArray());
                 }
 
-                long storeStart = Stopwatch.GetTimestamp();
-                timings.Model += Stopwatch.GetElapsedTime(modelStart, storeStart).TotalSeconds;
-                // Committed before it is reported: what a viewer has seen survives a crash.
-                _store.AddTiles(key, result, h.Data, h.Shape[1]);
-                timings.Store += Stopwatch.GetElapsedTime(storeStart).TotalSeconds;
-                return result;
+                timings.Model += Stopwatch.GetElapsedTime(modelStart).TotalSeconds;
+                return (result, h.Data.ToArray(), h.Shape[1]);
             }
         }, CancellationToken.None).ConfigureAwait(false);
-        report?.Invoke(new AnalysisEvent.Scored(tiles, scoredBefore + tiles.Length, total));
-        return tiles.Length;
+
+        await previousCommit.ConfigureAwait(false);
+        return Task.Run(() =>
+        {
+            long storeStart = Stopwatch.GetTimestamp();
+            // Committed before it is reported: what a viewer has seen survives a crash.
+            _store.AddTiles(key, tiles, embeddings, embeddingSize);
+            timings.Store += Stopwatch.GetElapsedTime(storeStart).TotalSeconds;
+            report?.Invoke(new AnalysisEvent.Scored(tiles, Interlocked.Add(ref timings.Scored, tiles.Length), total));
+        }, CancellationToken.None);
     }
 
     private AnalysisResult Complete(AnalysisHeader header, Stopwatch clock)
@@ -279,6 +297,9 @@ public sealed class SlideAnalyzer
     private sealed class TimingCounters
     {
         private long _readTicks;
+
+        /// <summary>Tiles in the store so far (the running count reports carry).</summary>
+        public int Scored;
 
         public double Tissue { get; set; }
 
