@@ -28,43 +28,9 @@ public static class TileReader
         ArgumentNullException.ThrowIfNull(slide);
         ArgumentNullException.ThrowIfNull(process);
         ArgumentOutOfRangeException.ThrowIfLessThan(lookahead, 1);
-        var pending = new Queue<(Tile Tile, Task<T> Work)>();
-        int next = 0;
-        try
+        await foreach ((Tile Tile, T Result) item in AheadAsync(grid.Tiles, tile => (tile, Timed(() => process(tile, grid.Read(slide, tile)), readTime)), lookahead, cancellationToken).ConfigureAwait(false))
         {
-            while (next < grid.Tiles.Count || pending.Count > 0)
-            {
-                while (pending.Count < lookahead && next < grid.Tiles.Count)
-                {
-                    Tile tile = grid.Tiles[next++];
-                    pending.Enqueue((tile, Task.Run(() =>
-                    {
-                        long start = System.Diagnostics.Stopwatch.GetTimestamp();
-                        T result = process(tile, grid.Read(slide, tile));
-                        readTime?.Invoke(System.Diagnostics.Stopwatch.GetElapsedTime(start));
-                        return result;
-                    }, cancellationToken)));
-                }
-
-                (Tile done, Task<T> work) = pending.Dequeue();
-                yield return (done, await work.ConfigureAwait(false));
-            }
-        }
-        finally
-        {
-            // The consumer stopped early or a tile failed: let the tiles in flight finish before the
-            // caller may close the slide, and observe their outcomes.
-            foreach ((_, Task<T> work) in pending)
-            {
-                try
-                {
-                    await work.ConfigureAwait(false);
-                }
-                catch (Exception) when (work.IsFaulted || work.IsCanceled)
-                {
-                    // Already abandoned; the first failure (if any) was reported to the consumer.
-                }
-            }
+            yield return item;
         }
     }
 
@@ -89,44 +55,60 @@ public static class TileReader
         ArgumentOutOfRangeException.ThrowIfLessThan(blockTiles, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(lookaheadBlocks, 1);
         List<Tile[]> blocks = [.. grid.Tiles.GroupBy(t => (t.Row / blockTiles, t.Column / blockTiles)).Select(g => g.ToArray())];
-        var pending = new Queue<Task<(Tile Tile, T Result)[]>>();
+        await foreach ((Tile, T)[] block in AheadAsync(blocks, block => Timed(() => ReadBlock(grid, slide, block, process), readTime), lookaheadBlocks, cancellationToken).ConfigureAwait(false))
+        {
+            foreach ((Tile Tile, T Result) item in block)
+            {
+                yield return item;
+            }
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="work"/> on each item, in order, with at most <paramref name="lookahead"/> items in flight ahead of
+    /// the consumer. When the consumer stops early or an item fails, the items in flight are awaited (so the caller may
+    /// close the slide) and their outcomes observed.
+    /// </summary>
+    private static async IAsyncEnumerable<TResult> AheadAsync<TItem, TResult>(IReadOnlyList<TItem> items, Func<TItem, TResult> work, int lookahead,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var pending = new Queue<Task<TResult>>();
         int next = 0;
         try
         {
-            while (next < blocks.Count || pending.Count > 0)
+            while (next < items.Count || pending.Count > 0)
             {
-                while (pending.Count < lookaheadBlocks && next < blocks.Count)
+                while (pending.Count < lookahead && next < items.Count)
                 {
-                    Tile[] block = blocks[next++];
-                    pending.Enqueue(Task.Run(() =>
-                    {
-                        long start = System.Diagnostics.Stopwatch.GetTimestamp();
-                        (Tile, T)[] results = ReadBlock(grid, slide, block, process);
-                        readTime?.Invoke(System.Diagnostics.Stopwatch.GetElapsedTime(start));
-                        return results;
-                    }, cancellationToken));
+                    TItem item = items[next++];
+                    pending.Enqueue(Task.Run(() => work(item), cancellationToken));
                 }
 
-                foreach ((Tile Tile, T Result) item in await pending.Dequeue().ConfigureAwait(false))
-                {
-                    yield return item;
-                }
+                yield return await pending.Dequeue().ConfigureAwait(false);
             }
         }
         finally
         {
-            foreach (Task<(Tile Tile, T Result)[]> work in pending)
+            foreach (Task<TResult> task in pending)
             {
                 try
                 {
-                    await work.ConfigureAwait(false);
+                    await task.ConfigureAwait(false);
                 }
-                catch (Exception) when (work.IsFaulted || work.IsCanceled)
+                catch (Exception) when (task.IsFaulted || task.IsCanceled)
                 {
-                    // Abandoned, as in ReadAsync.
+                    // Already abandoned; the first failure (if any) was reported to the consumer.
                 }
             }
         }
+    }
+
+    private static TResult Timed<TResult>(Func<TResult> work, Action<TimeSpan>? elapsed)
+    {
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        TResult result = work();
+        elapsed?.Invoke(System.Diagnostics.Stopwatch.GetElapsedTime(start));
+        return result;
     }
 
     /// <summary>One region around the block's tiles at the grid's read level, cut into the tiles (resized as <see cref="TileGrid.Read"/> does).</summary>
