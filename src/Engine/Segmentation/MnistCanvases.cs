@@ -60,11 +60,15 @@ public static class MnistCanvases
         return canvases;
     }
 
-    /// <summary>A canvas as the network's input [1, 1, S, S], normalised as Ilse's MNIST loader.</summary>
+    /// <summary>
+    /// A canvas as the network's input [1, 1, S, S], values / 255. Black stays 0, the value of the convolutions' zero
+    /// padding: with mean subtraction the border would look unlike the rest of the background, and the background's
+    /// maximum (the only place the MIL loss trains it) would stay on the border.
+    /// </summary>
     public static Tensor ToTensor(Canvas canvas)
     {
         ArgumentNullException.ThrowIfNull(canvas);
         var bag = new PatchBag(canvas.Pixels, 1, canvas.Size, 1);
-        return bag.ToTensor(PatchNormalization.Mnist);
+        return bag.ToTensor(PatchNormalization.UnitRange);
     }
 }
