@@ -19,7 +19,8 @@ npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-dotnet test SlidePlugin.sln -c Release 2>&1 | tee "$log" || status=$?
+# --blame-crash keeps a minidump and the test that was running should a native library crash the test host.
+dotnet test SlidePlugin.sln -c Release --blame-crash --blame-crash-dump-type mini 2>&1 | tee "$log" || status=$?
 
 # dotnet test prints one summary per test assembly: "Passed!  - Failed: 0, Passed: 19, Skipped: 0, ...".
 read -r passed failed skipped < <(awk -F'[:,]' '/(Passed|Failed)!  - Failed:/ {
