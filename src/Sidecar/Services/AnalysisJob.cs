@@ -51,7 +51,14 @@ internal sealed class AnalysisJob : IDisposable
 
         if (last)
         {
-            _stop.Cancel();
+            try
+            {
+                _stop.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The work ended between the check and here: nothing left to stop.
+            }
         }
     }
 
