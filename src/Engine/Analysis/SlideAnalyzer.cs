@@ -141,10 +141,10 @@ public sealed class SlideAnalyzer
     }
 
     /// <summary>
-    /// Scores a bag of patches the caller chose (viewers that tile themselves): per-patch raw score, attention and class
-    /// probabilities, and the bag prediction. Patches are RGB rasters of the model's patch size (others are resized).
+    /// Scores a bag of patches the caller chose (viewers that tile themselves): per-patch raw score and attention, and the
+    /// bag prediction. Patches are RGB rasters of the model's patch size (others are resized).
     /// </summary>
-    public (float[] Probabilities, float[] Scores, float[] Attention, float[][] PatchProbabilities) ScoreBag(IReadOnlyList<Raster> patches)
+    public (float[] Probabilities, float[] Scores, float[] Attention) ScoreBag(IReadOnlyList<Raster> patches)
     {
         ArgumentNullException.ThrowIfNull(patches);
         if (patches.Count == 0)
@@ -154,18 +154,11 @@ public sealed class SlideAnalyzer
 
         int patchSize = _model.Card.Spec.PatchSize;
         byte[] pixels = [.. patches.SelectMany(p => PatchPixels(p, patchSize))];
-        lock (_modelLock)
+        return RunInstances(pixels, patches.Count, (h, scores, _) =>
         {
-            using GradMode.NoGradScope noGrad = GradMode.NoGrad();
-            using Tensor x = new PatchBag(pixels, patches.Count, patchSize, 3).ToTensor(NormalizationOf(_model));  // [N, 3, P, P]
-            using Tensor h = _model.Network.Embed(x);                                                                 // [N, L]
-            using Tensor scores = _model.Network.Score(h);                                                            // [N]
-            using Tensor perPatch = _model.Network.ClassProbabilities(h);                                             // [N, K]
-            using var output = _model.Network.Aggregate(h, scores.Detach());
-            int k = perPatch.Shape[1];
-            float[][] patchProbabilities = [.. Enumerable.Range(0, patches.Count).Select(i => perPatch.Data.Slice(i * k, k).ToArray())];
-            return (output.Probabilities.Data.ToArray(), scores.Data.ToArray(), output.Attention.Data.ToArray(), patchProbabilities);
-        }
+            using Mil.MilOutput output = _model.Network.Aggregate(h, scores.Detach());
+            return (output.Probabilities.Data.ToArray(), scores.Data.ToArray(), output.Attention.Data.ToArray());
+        });
     }
 
     /// <summary>
@@ -180,7 +173,7 @@ public sealed class SlideAnalyzer
         var result = new double[scores.Count];
         for (int i = 0; i < scores.Count; i++)
         {
-            int left = LowerBound(sorted, scores[i]), right = UpperBound(sorted, scores[i]);
+            int left = CountBelow(sorted, scores[i], orEqual: false), right = CountBelow(sorted, scores[i], orEqual: true);
             result[i] = (left + right + (right > left ? 1 : 0)) * 50.0 / scores.Count;
         }
 
@@ -224,15 +217,9 @@ public sealed class SlideAnalyzer
                 items[i].Pixels.CopyTo(pixels, i * patchBytes);
             }
 
-            int patchSize = _model.Card.Spec.PatchSize;
-            lock (_modelLock)
+            long modelStart = Stopwatch.GetTimestamp();
+            return RunInstances(pixels, items.Length, (h, scores, probabilities) =>
             {
-                long modelStart = Stopwatch.GetTimestamp();
-                using GradMode.NoGradScope noGrad = GradMode.NoGrad();
-                using Tensor x = new PatchBag(pixels, items.Length, patchSize, 3).ToTensor(NormalizationOf(_model));  // [B, 3, P, P]
-                using Tensor h = _model.Network.Embed(x);                                                                // [B, L]
-                using Tensor scores = _model.Network.Score(h);                                                           // [B]
-                using Tensor probabilities = _model.Network.ClassProbabilities(h);                                       // [B, K]
                 int k = probabilities.Shape[1];
                 var result = new TileScore[items.Length];
                 for (int i = 0; i < items.Length; i++)
@@ -243,7 +230,7 @@ public sealed class SlideAnalyzer
 
                 timings.Model += Stopwatch.GetElapsedTime(modelStart).TotalSeconds;
                 return (result, h.Data.ToArray(), h.Shape[1]);
-            }
+            });
         }, CancellationToken.None).ConfigureAwait(false);
 
         await previousCommit.ConfigureAwait(false);
@@ -312,6 +299,24 @@ public sealed class SlideAnalyzer
         public AnalysisTimings ToTimings(double finish) => new(Tissue, TimeSpan.FromTicks(Interlocked.Read(ref _readTicks)).TotalSeconds, Model, Store, finish);
     }
 
+    /// <summary>
+    /// The model's per-instance outputs for <paramref name="count"/> patches of interleaved RGB <paramref name="pixels"/>,
+    /// read by <paramref name="read"/> before they are freed: embeddings H [N, L], raw attention scores [N] and what the
+    /// classifier makes of each instance alone [N, K]. One caller at a time (the model's buffers are shared).
+    /// </summary>
+    private T RunInstances<T>(byte[] pixels, int count, Func<Tensor, Tensor, Tensor, T> read)
+    {
+        lock (_modelLock)
+        {
+            using GradMode.NoGradScope noGrad = GradMode.NoGrad();
+            using Tensor x = new PatchBag(pixels, count, _model.Card.Spec.PatchSize, 3).ToTensor(NormalizationOf(_model));  // [N, 3, P, P]
+            using Tensor h = _model.Network.Embed(x);                                                                          // [N, L]
+            using Tensor scores = _model.Network.Score(h);                                                                     // [N]
+            using Tensor probabilities = _model.Network.ClassProbabilities(h);                                                 // [N, K]
+            return read(h, scores, probabilities);
+        }
+    }
+
     private static PatchNormalization NormalizationOf(AnalysisModel model) => new(model.Card.InputMean, model.Card.InputStd);
 
     /// <summary>A tile's RGB bytes at the model's patch size.</summary>
@@ -321,32 +326,14 @@ public sealed class SlideAnalyzer
         return rgb.Width == patchSize && rgb.Height == patchSize ? rgb.Pixels : ImageCodec.Resize(rgb, patchSize, patchSize).Pixels;
     }
 
-    private static int LowerBound(float[] sorted, float value)
+    /// <summary>How many of <paramref name="sorted"/> are below <paramref name="value"/> (or at most it, with <paramref name="orEqual"/>).</summary>
+    private static int CountBelow(float[] sorted, float value, bool orEqual)
     {
         int lo = 0, hi = sorted.Length;
         while (lo < hi)
         {
             int mid = (lo + hi) >>> 1;
-            if (sorted[mid] < value)
-            {
-                lo = mid + 1;
-            }
-            else
-            {
-                hi = mid;
-            }
-        }
-
-        return lo;
-    }
-
-    private static int UpperBound(float[] sorted, float value)
-    {
-        int lo = 0, hi = sorted.Length;
-        while (lo < hi)
-        {
-            int mid = (lo + hi) >>> 1;
-            if (sorted[mid] <= value)
+            if (sorted[mid] < value || (orEqual && sorted[mid] == value))
             {
                 lo = mid + 1;
             }

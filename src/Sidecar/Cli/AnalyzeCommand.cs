@@ -132,13 +132,18 @@ internal static partial class AnalyzeCommand
     /// <summary>The outcome in a few lines: prediction, counts, speed, files.</summary>
     internal static void Report(AnalysisResult result, IReadOnlyList<string> files, TextWriter stdout)
     {
-        string probabilities = string.Join(", ", result.Header.Classes.Select((c, i) => string.Create(CultureInfo.InvariantCulture, $"{c} {result.Probabilities[i]:0.000}")));
-        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"Prediction: {result.PredictedClassName} ({probabilities}); {result.Header.TileCount} tiles in {result.Seconds:0.0} s{(result.FromStore ? ", answered from the store" : "")}"));
+        stdout.WriteLine(PredictionLine(result.Header.Classes, result.Probabilities, result.PredictedClassName, result.Header.TileCount, result.Seconds, result.FromStore));
         foreach (string file in files)
         {
             stdout.WriteLine($"  {file}");
         }
+    }
+
+    /// <summary>The one line both the in-process and the <c>--server</c> paths print for a finished analysis.</summary>
+    internal static string PredictionLine(IReadOnlyList<string> classes, IReadOnlyList<float> probabilities, string predicted, int tiles, double seconds, bool fromStore)
+    {
+        string each = string.Join(", ", classes.Select((c, i) => string.Create(CultureInfo.InvariantCulture, $"{c} {probabilities[i]:0.000}")));
+        return string.Create(CultureInfo.InvariantCulture, $"Prediction: {predicted} ({each}); {tiles} tiles in {seconds:0.0} s{(fromStore ? ", answered from the store" : "")}");
     }
 
     internal static bool Interactive(TextWriter stdout) =>

@@ -1,4 +1,3 @@
-using System.Globalization;
 using SlidePlugin.Engine.Analysis;
 using SlidePlugin.Engine.IO;
 using SlidePlugin.Grpc;
@@ -57,9 +56,7 @@ internal static class RemoteAnalysis
 
             string name = Path.Combine(outDir, Path.GetFileNameWithoutExtension(slidePath));
             Directory.CreateDirectory(outDir);
-            string probabilities = string.Join(", ", result.Header.Classes.Select((c, i) => string.Create(CultureInfo.InvariantCulture, $"{c} {result.Probabilities[i]:0.000}")));
-            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"Prediction: {result.PredictedClassName} ({probabilities}); {result.Header.TileCount} tiles in {result.Seconds:0.0} s{(result.FromStore ? ", answered from the store" : "")}"));
+            stdout.WriteLine(AnalyzeCommand.PredictionLine(result.Header.Classes, result.Probabilities, result.PredictedClassName, result.Header.TileCount, result.Seconds, result.FromStore));
             foreach ((ExportFormat format, string suffix) in Files)
             {
                 AtomicFile.WriteAllBytes(name + suffix, await client.ExportAnalysisBytesAsync(result.Header.Key, format, cancellationToken).ConfigureAwait(false));

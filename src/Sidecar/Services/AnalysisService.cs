@@ -196,7 +196,7 @@ public sealed class AnalysisService : IDisposable
         }
 
         await _compute.WaitAsync(context.CancellationToken).ConfigureAwait(false);
-        (float[] probabilities, float[] scores, float[] attention, _) = await Task.Run(() =>
+        (float[] probabilities, float[] scores, float[] attention) = await Task.Run(() =>
         {
             try
             {
@@ -365,12 +365,7 @@ public sealed class AnalysisService : IDisposable
     private static AnalysisProgress ToProto(AnalysisEvent.Scored scored)
     {
         var progress = new AnalysisProgress { TilesDone = scored.Done, TileCount = scored.Total };
-        progress.Tiles.AddRange(scored.Tiles.Select(t =>
-        {
-            var tile = new TileResult { Index = t.Index, Level0 = new Rect { X = t.X, Y = t.Y, Width = t.Width, Height = t.Height }, Score = t.Score };
-            tile.Probabilities.AddRange(t.Probabilities);
-            return tile;
-        }));
+        progress.Tiles.AddRange(scored.Tiles.Select(t => TileResultOf(t.Index, t.X, t.Y, t.Width, t.Height, t.Score, t.Probabilities)));
         return progress;
     }
 
@@ -408,15 +403,17 @@ public sealed class AnalysisService : IDisposable
 
     private static TileResult ToProto(AnalyzedTile t)
     {
-        var tile = new TileResult
-        {
-            Index = t.Index,
-            Level0 = new Rect { X = t.X, Y = t.Y, Width = t.Width, Height = t.Height },
-            Score = t.Score,
-            Attention = t.Attention,
-            AttentionPercentile = t.Percentile,
-        };
-        tile.Probabilities.AddRange(t.Probabilities);
+        TileResult tile = TileResultOf(t.Index, t.X, t.Y, t.Width, t.Height, t.Score, t.Probabilities);
+        tile.Attention = t.Attention;
+        tile.AttentionPercentile = t.Percentile;
+        return tile;
+    }
+
+    /// <summary>A tile as progress carries it (attention and percentile come with the final tiles).</summary>
+    private static TileResult TileResultOf(int index, long x, long y, long width, long height, float score, float[] probabilities)
+    {
+        var tile = new TileResult { Index = index, Level0 = new Rect { X = x, Y = y, Width = width, Height = height }, Score = score };
+        tile.Probabilities.AddRange(probabilities);
         return tile;
     }
 
