@@ -17,8 +17,8 @@ internal static class SegmentationBenchmark
     {
         EngineThreads.Set(threads);
         MnistIdx train = MnistIdx.Load(TestData.Path("mnist"), train: true), test = MnistIdx.Load(TestData.Path("mnist"), train: false);
-        IReadOnlyList<Canvas> trainCanvases = MnistCanvases.Generate(train, trainCount, seed: 1);
-        IReadOnlyList<Canvas> testCanvases = MnistCanvases.Generate(test, testCount, seed: 2);
+        IReadOnlyList<TaggedImage> trainCanvases = MnistCanvases.Generate(train, trainCount, seed: 1);
+        IReadOnlyList<TaggedImage> testCanvases = MnistCanvases.Generate(test, testCount, seed: 2);
         Console.WriteLine($"FCN-MIL on MNIST canvases 84x84 with 1-3 digits: {trainCount} training, {testCount} test canvases, {epochs} epochs, Adam 1e-3, {threads} threads");
         Console.WriteLine("| method | mean IoU | background IoU | digit IoU (mean of 10) | pixel accuracy | training s | last epoch loss |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
@@ -29,13 +29,13 @@ internal static class SegmentationBenchmark
             var clock = Stopwatch.StartNew();
             IReadOnlyList<double> losses = FcnMil.Train(net, trainCanvases, supervision, epochs);
             double seconds = clock.Elapsed.TotalSeconds;
-            var predictions = testCanvases.Select(c => FcnMil.Predict(net, c).Labels).ToList();
-            SegmentationMetrics metrics = SegmentationMetrics.Compute([.. testCanvases.Select(c => c.Mask)], predictions, MnistCanvases.Classes);
+            var predictions = testCanvases.Select(c => FcnMil.Predict(net, c.Image).LabelsAtInputSize()).ToList();
+            SegmentationMetrics metrics = SegmentationMetrics.Compute([.. testCanvases.Select(c => c.RequireMask())], predictions, MnistCanvases.Classes);
             Print(supervision == FcnSupervision.Tags ? "FCN-MIL, tags only" : "FCN, masks (oracle)", metrics, seconds, losses[^1]);
             if (supervision == FcnSupervision.Tags)
             {
-                var restricted = testCanvases.Select(c => FcnMil.Predict(net, c, imageLevelThreshold: 0.5f).Labels).ToList();
-                Print("FCN-MIL, tags only, argmax over the classes found in the image", SegmentationMetrics.Compute([.. testCanvases.Select(c => c.Mask)], restricted, MnistCanvases.Classes), seconds, losses[^1]);
+                var restricted = testCanvases.Select(c => FcnMil.Predict(net, c.Image, imageLevelThreshold: 0.5f).LabelsAtInputSize()).ToList();
+                Print("FCN-MIL, tags only, argmax over the classes found in the image", SegmentationMetrics.Compute([.. testCanvases.Select(c => c.RequireMask())], restricted, MnistCanvases.Classes), seconds, losses[^1]);
             }
         }
 

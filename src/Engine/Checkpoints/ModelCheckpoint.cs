@@ -28,17 +28,12 @@ public static class ModelCheckpoint
             throw new ArgumentException($"The card names {card.Classes.Count} classes for a model with {model.Spec.ClassCount}.", nameof(card));
         }
 
-        SafeTensors.Save(weightsPath, model.StateDict(), new Dictionary<string, string>
-        {
-            ["format"] = "pt",
-            ["architecture"] = model.Spec.ArchitectureName,
-        });
         ModelCard written = card with
         {
             Architecture = model.Spec.ArchitectureName,
             Spec = model.Spec,
-            Created = string.IsNullOrEmpty(card.Created) ? DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture) : card.Created,
-            WeightsSha256 = Sha256Of(weightsPath),
+            Created = CreatedOrNow(card.Created),
+            WeightsSha256 = WriteWeights(weightsPath, model, model.Spec.ArchitectureName),
         };
         AtomicFile.WriteAllText(CardPathFor(weightsPath), written.ToJson());
         return written;
@@ -48,6 +43,36 @@ public static class ModelCheckpoint
     /// <exception cref="FileNotFoundException">The weights or the card is missing.</exception>
     /// <exception cref="ModelCheckpointException">The card, the weights or their agreement is wrong; the message says how.</exception>
     public static (AttentionMil Model, ModelCard Card) Load(string weightsPath)
+    {
+        (ModelCard card, SafeTensorsFile weights) = ReadVerified(weightsPath, ModelCard.Parse, c => c.WeightsSha256);
+        var model = new AttentionMil(card.Spec, new TensorRandom(0));
+        LoadWeights(model, weights, weightsPath);
+        model.Eval();
+        return (model, card);
+    }
+
+    /// <summary>Writes <paramref name="model"/>'s state dict (PyTorch names) atomically; returns the file's SHA-256.</summary>
+    internal static string WriteWeights(string weightsPath, Module model, string architecture)
+    {
+        SafeTensors.Save(weightsPath, model.StateDict(), new Dictionary<string, string>
+        {
+            ["format"] = "pt",
+            ["architecture"] = architecture,
+        });
+        return Sha256Of(weightsPath);
+    }
+
+    /// <summary><paramref name="created"/>, or now (UTC, ISO 8601) when it is empty.</summary>
+    internal static string CreatedOrNow(string created) =>
+        string.IsNullOrEmpty(created) ? DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture) : created;
+
+    /// <summary>
+    /// Reads the card beside <paramref name="weightsPath"/> (parsed by <paramref name="parse"/>) and the weights, and
+    /// checks that both exist and that the card was written for these weights.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">The weights or the card is missing.</exception>
+    /// <exception cref="ModelCheckpointException">The card or the weights are unreadable, or they disagree.</exception>
+    internal static (TCard Card, SafeTensorsFile Weights) ReadVerified<TCard>(string weightsPath, Func<string, string, TCard> parse, Func<TCard, string> weightsSha256)
     {
         ArgumentNullException.ThrowIfNull(weightsPath);
         string cardPath = CardPathFor(weightsPath);
@@ -61,7 +86,7 @@ public static class ModelCheckpoint
             throw new FileNotFoundException($"Model '{weightsPath}' has no card '{cardPath}' (it says which architecture to build).", cardPath);
         }
 
-        ModelCard card = ModelCard.Parse(File.ReadAllText(cardPath), cardPath);
+        TCard card = parse(File.ReadAllText(cardPath), cardPath);
         SafeTensorsFile weights;
         try
         {
@@ -72,15 +97,13 @@ public static class ModelCheckpoint
             throw new ModelCheckpointException(e.Message, e);
         }
 
-        if (card.WeightsSha256.Length > 0 && !string.Equals(card.WeightsSha256, weights.Sha256(), StringComparison.OrdinalIgnoreCase))
+        string expected = weightsSha256(card);
+        if (expected.Length > 0 && !string.Equals(expected, weights.Sha256(), StringComparison.OrdinalIgnoreCase))
         {
             throw new ModelCheckpointException($"Model card '{cardPath}' was written for other weights than '{weightsPath}' (SHA-256 differs).");
         }
 
-        var model = new AttentionMil(card.Spec, new TensorRandom(0));
-        LoadWeights(model, weights, weightsPath);
-        model.Eval();
-        return (model, card);
+        return (card, weights);
     }
 
     /// <summary>

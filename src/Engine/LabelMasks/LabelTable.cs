@@ -57,6 +57,19 @@ public sealed class LabelTable
     /// <summary>Whether <paramref name="code"/> names a class.</summary>
     public bool Contains(byte code) => _byCode[code] is not null;
 
+    /// <summary>A table of <paramref name="classes"/> (codes distinct); <paramref name="source"/> names it in messages.</summary>
+    /// <exception cref="LabelMaskException">No classes, or a code named twice.</exception>
+    public static LabelTable FromClasses(IReadOnlyList<LabelClass> classes, string source)
+    {
+        ArgumentNullException.ThrowIfNull(classes);
+        if (classes.Count == 0 || classes.Select(c => c.Code).Distinct().Count() != classes.Count)
+        {
+            throw new LabelMaskException($"'{source}' needs at least one class and distinct codes.");
+        }
+
+        return new LabelTable([.. classes.OrderBy(c => c.Code)], source);
+    }
+
     /// <summary>Reads a table file.</summary>
     /// <exception cref="LabelMaskException">Missing file, bad header, bad or duplicate code, bad colour; the message names the line.</exception>
     public static LabelTable Load(string path)

@@ -1,3 +1,5 @@
+using SlidePlugin.Engine.Datasets;
+using SlidePlugin.Engine.Imaging;
 using SlidePlugin.Engine.Optim;
 using SlidePlugin.Engine.Tensors;
 
@@ -53,114 +55,151 @@ public sealed record SegmentationMetrics(IReadOnlyList<double> ClassIoU, double 
     }
 }
 
-/// <summary>Training and inference of the FCN on canvases (Adam, one image per step, seeded shuffles).</summary>
+/// <summary>Training and inference of the FCN (Adam, one image per step, seeded shuffles).</summary>
 public static class FcnMil
 {
-    /// <summary>Trains <paramref name="net"/> for <paramref name="epochs"/>; returns the mean loss of each epoch.</summary>
-    public static IReadOnlyList<double> Train(FullyConvolutionalNet net, IReadOnlyList<Canvas> canvases, FcnSupervision supervision, int epochs,
-        float learningRate = 1e-3f, ulong seed = 1, CancellationToken cancellationToken = default)
+    /// <summary>Input pixels of context around each inference tile: the network's receptive field reaches 13 pixels past an output block.</summary>
+    private const int TileMargin = 16;
+
+    /// <summary>
+    /// Trains <paramref name="net"/> for <paramref name="epochs"/> on <paramref name="images"/> (normalised by
+    /// <paramref name="normalization"/>, default values / 255); returns the mean loss of each epoch and reports each to
+    /// <paramref name="epochDone"/> (epoch from 1, mean loss).
+    /// </summary>
+    public static IReadOnlyList<double> Train(FullyConvolutionalNet net, IReadOnlyList<TaggedImage> images, FcnSupervision supervision, int epochs,
+        float learningRate = 1e-3f, ulong seed = 1, PatchNormalization? normalization = null, Action<int, double>? epochDone = null,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(net);
-        ArgumentNullException.ThrowIfNull(canvases);
+        ArgumentNullException.ThrowIfNull(images);
+        normalization ??= PatchNormalization.UnitRange;
         var adam = new Adam(net.Parameters(), learningRate);
         var random = new TensorRandom(seed);
         var losses = new List<double>();
         for (int epoch = 0; epoch < epochs; epoch++)
         {
-            List<int> order = [.. Enumerable.Range(0, canvases.Count)];
+            List<int> order = [.. Enumerable.Range(0, images.Count)];
             random.Shuffle(order);
             double sum = 0;
             foreach (int n in order)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                Canvas canvas = canvases[n];
+                TaggedImage image = images[n];
                 adam.ZeroGrad();
-                using Tensor x = MnistCanvases.ToTensor(canvas);
-                Tensor logits = net.Forward(x);                                       // [1, K, S/4, S/4]
+                using Tensor x = FcnInput.ToTensor(image.Image, net.Spec.Channels, normalization);
+                Tensor logits = net.Forward(x);                                       // [1, K, H/4, W/4]
                 Tensor loss = supervision == FcnSupervision.Tags
-                    ? MilSegmentationLoss.Compute(logits, canvas.Tags)
-                    : PixelLoss(logits, canvas);
+                    ? MilSegmentationLoss.Compute(logits, image.Tags)
+                    : PixelLoss(logits, image);
                 sum += loss.Data[0];
                 loss.Backward();
                 adam.Step();
                 loss.Dispose();
             }
 
-            losses.Add(sum / canvases.Count);
+            losses.Add(sum / images.Count);
+            epochDone?.Invoke(epoch + 1, losses[^1]);
         }
 
         return losses;
     }
 
     /// <summary>
-    /// Per-class probability maps upsampled to the input (each output pixel covers a 4x4 block: nearest) and the argmax
-    /// label map. probabilities: [K, S, S] row-major; labels: S x S. With <paramref name="imageLevelThreshold"/>, the
-    /// argmax only considers the background and the classes whose largest probability in the image reaches it (the
-    /// image-level prediction the MIL loss trains), as weakly supervised methods commonly do.
+    /// The network's maps for <paramref name="image"/>, computed in windows of about <paramref name="tile"/> pixels with
+    /// enough context that the result equals one pass over the whole image (memory stays bounded on large regions).
+    /// With <paramref name="imageLevelThreshold"/>, the argmax only considers the background and the classes whose
+    /// presence (largest probability in the image) reaches it: the image-level prediction the MIL loss trains, as weakly
+    /// supervised methods commonly do.
     /// </summary>
-    public static (float[] Probabilities, byte[] Labels) Predict(FullyConvolutionalNet net, Canvas canvas, float? imageLevelThreshold = null)
+    public static SegmentationMap Predict(FullyConvolutionalNet net, Raster image, PatchNormalization? normalization = null, float? imageLevelThreshold = null,
+        int tile = 512, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(net);
-        ArgumentNullException.ThrowIfNull(canvas);
-        using GradMode.NoGradScope noGrad = GradMode.NoGrad();
-        using Tensor x = MnistCanvases.ToTensor(canvas);
-        using Tensor logits = net.Forward(x);                                         // [1, K, h, w]
-        using Tensor p = Functional.Softmax(logits, 1);
-        int k = logits.Shape[1], h = logits.Shape[2], w = logits.Shape[3], size = canvas.Size, stride = FcnSpec.Stride;
-        var probabilities = new float[k * size * size];
-        var labels = new byte[size * size];
-        ReadOnlySpan<float> low = p.Data;
-        var allowed = new bool[k];
-        for (int c = 0; c < k; c++)
+        ArgumentNullException.ThrowIfNull(image);
+        ArgumentOutOfRangeException.ThrowIfLessThan(tile, 4 * FcnSpec.Stride);
+        normalization ??= PatchNormalization.UnitRange;
+        int stride = FcnSpec.Stride, k = net.Spec.Classes;
+        int mapWidth = (image.Width + stride - 1) / stride, mapHeight = (image.Height + stride - 1) / stride, plane = mapWidth * mapHeight;
+        int tileMap = tile / stride, margin = TileMargin / stride;
+        var probabilities = new float[k * plane];
+        using (GradMode.NoGrad())
         {
-            allowed[c] = c == 0 || imageLevelThreshold is not { } threshold || TensorPrimitivesMax(low.Slice(c * h * w, h * w)) >= threshold;
-        }
-
-        for (int y = 0; y < size; y++)
-        {
-            for (int x0 = 0; x0 < size; x0++)
+            for (int top = 0; top < mapHeight; top += tileMap)
             {
-                int source = (Math.Min(y / stride, h - 1) * w) + Math.Min(x0 / stride, w - 1), best = 0;
-                for (int c = 0; c < k; c++)
+                for (int left = 0; left < mapWidth; left += tileMap)
                 {
-                    float value = low[(c * h * w) + source];
-                    probabilities[(c * size * size) + (y * size) + x0] = value;
-                    if (allowed[c] && value > low[(best * h * w) + source])
+                    cancellationToken.ThrowIfCancellationRequested();
+                    int right = Math.Min(left + tileMap, mapWidth), bottom = Math.Min(top + tileMap, mapHeight);
+                    int x0 = Math.Max(0, left - margin) * stride, y0 = Math.Max(0, top - margin) * stride;
+                    int x1 = Math.Min(image.Width, (right + margin) * stride), y1 = Math.Min(image.Height, (bottom + margin) * stride);
+                    Raster window = x0 == 0 && y0 == 0 && x1 == image.Width && y1 == image.Height ? image : image.Crop(x0, y0, x1 - x0, y1 - y0);
+                    using Tensor x = FcnInput.ToTensor(window, net.Spec.Channels, normalization);
+                    using Tensor logits = net.Forward(x);                                 // [1, K, h, w]
+                    using Tensor p = Functional.Softmax(logits, 1);
+                    int h = logits.Shape[2], w = logits.Shape[3], ox = left - (x0 / stride), oy = top - (y0 / stride);
+                    ReadOnlySpan<float> low = p.Data;
+                    for (int c = 0; c < k; c++)
                     {
-                        best = c;
+                        for (int y = top; y < bottom; y++)
+                        {
+                            low.Slice((c * h * w) + ((y - top + oy) * w) + ox, right - left)
+                                .CopyTo(probabilities.AsSpan((c * plane) + (y * mapWidth) + left, right - left));
+                        }
                     }
                 }
-
-                labels[(y * size) + x0] = (byte)best;
             }
         }
 
-        return (probabilities, labels);
+        var presence = new float[k];
+        var allowed = new bool[k];
+        for (int c = 0; c < k; c++)
+        {
+            presence[c] = TensorPrimitivesMax(probabilities.AsSpan(c * plane, plane));
+            allowed[c] = c == 0 || imageLevelThreshold is not { } threshold || presence[c] >= threshold;
+        }
+
+        var labels = new byte[plane];
+        for (int i = 0; i < plane; i++)
+        {
+            int best = 0;
+            for (int c = 1; c < k; c++)
+            {
+                if (allowed[c] && probabilities[(c * plane) + i] > probabilities[(best * plane) + i])
+                {
+                    best = c;
+                }
+            }
+
+            labels[i] = (byte)best;
+        }
+
+        return new SegmentationMap(image.Width, image.Height, k, probabilities, labels, presence);
     }
 
     private static float TensorPrimitivesMax(ReadOnlySpan<float> values) => System.Numerics.Tensors.TensorPrimitives.Max(values);
 
     /// <summary>
-    /// The "tags everywhere" baseline: each tagged class predicted over the whole canvas (a class's predicted region is
-    /// the canvas when it is tagged), background predicted nowhere. IoU per class over the set; pixel accuracy is not
+    /// The "tags everywhere" baseline: each tagged class predicted over the whole image (a class's predicted region is
+    /// the image when it is tagged), background predicted nowhere. IoU per class over the set; pixel accuracy is not
     /// defined for overlapping predictions (NaN), and the confusion matrix is empty.
     /// </summary>
-    public static SegmentationMetrics TagsEverywhere(IReadOnlyList<Canvas> canvases, int classes)
+    public static SegmentationMetrics TagsEverywhere(IReadOnlyList<TaggedImage> images, int classes)
     {
-        ArgumentNullException.ThrowIfNull(canvases);
+        ArgumentNullException.ThrowIfNull(images);
         var truth = new long[classes];
         var union = new long[classes];
         var hits = new long[classes];
-        foreach (Canvas canvas in canvases)
+        foreach (TaggedImage image in images)
         {
-            foreach (byte label in canvas.Mask)
+            byte[] mask = image.RequireMask();
+            foreach (byte label in mask)
             {
                 truth[label]++;
             }
 
-            foreach (int tag in canvas.Tags)
+            foreach (int tag in image.Tags)
             {
-                union[tag] += canvas.Mask.Length;   // predicted everywhere; the truth lies inside it
+                union[tag] += mask.Length;          // predicted everywhere; the truth lies inside it
             }
         }
 
@@ -174,10 +213,11 @@ public static class FcnMil
         return new SegmentationMetrics(iou, iou.Where(v => !double.IsNaN(v)).Average(), double.NaN, new long[0, 0]);
     }
 
-    /// <summary>Cross-entropy of every output pixel against its 4x4 block's majority class.</summary>
-    private static Tensor PixelLoss(Tensor logits, Canvas canvas)
+    /// <summary>Cross-entropy of every output pixel against its 4x4 block's majority class (the block's pixels inside the image).</summary>
+    private static Tensor PixelLoss(Tensor logits, TaggedImage image)
     {
-        int k = logits.Shape[1], h = logits.Shape[2], w = logits.Shape[3], stride = FcnSpec.Stride;
+        int k = logits.Shape[1], h = logits.Shape[2], w = logits.Shape[3], stride = FcnSpec.Stride, width = image.Image.Width, height = image.Image.Height;
+        byte[] mask = image.RequireMask();
         var targets = new int[h * w];
         Span<int> votes = stackalloc int[k];
         for (int y = 0; y < h; y++)
@@ -185,11 +225,11 @@ public static class FcnMil
             for (int x = 0; x < w; x++)
             {
                 votes.Clear();
-                for (int dy = 0; dy < stride; dy++)
+                for (int row = y * stride; row < Math.Min((y + 1) * stride, height); row++)
                 {
-                    for (int dx = 0; dx < stride; dx++)
+                    for (int column = x * stride; column < Math.Min((x + 1) * stride, width); column++)
                     {
-                        votes[canvas.Mask[(((y * stride) + dy) * canvas.Size) + (x * stride) + dx]]++;
+                        votes[mask[(row * width) + column]]++;
                     }
                 }
 

@@ -1,15 +1,16 @@
 using SlidePlugin.Engine.Datasets;
+using SlidePlugin.Engine.Imaging;
 using SlidePlugin.Engine.Tensors;
 
 namespace SlidePlugin.Engine.Segmentation;
-
-/// <summary>One canvas: grey pixels, the ground-truth mask (0 background, 1 + digit on digit pixels) and the image-level tags.</summary>
-public sealed record Canvas(int Size, byte[] Pixels, byte[] Mask, IReadOnlyList<int> Tags);
 
 /// <summary>
 /// A synthetic weakly supervised segmentation benchmark from MNIST: canvases (84x84 by default) with 1–3 digits pasted
 /// at random positions (a later digit covers an earlier one where they overlap). Tags are the classes present
 /// (1 + digit); the mask marks each digit's pixels (value ≥ 128) with its class, the rest background (0). Seeded.
+/// Canvases are grey (one band), values / 255 as the network's input: black stays 0, the value of the convolutions'
+/// zero padding (with mean subtraction the border would look unlike the rest of the background, and the background's
+/// maximum, the only place the MIL loss trains it, would stay on the border).
 /// </summary>
 public static class MnistCanvases
 {
@@ -17,12 +18,12 @@ public static class MnistCanvases
     public const int Classes = 11;
 
     /// <summary>Makes <paramref name="count"/> canvases from <paramref name="digits"/>.</summary>
-    public static IReadOnlyList<Canvas> Generate(MnistIdx digits, int count, ulong seed, int size = 84, int maxDigits = 3)
+    public static IReadOnlyList<TaggedImage> Generate(MnistIdx digits, int count, ulong seed, int size = 84, int maxDigits = 3)
     {
         ArgumentNullException.ThrowIfNull(digits);
         ArgumentOutOfRangeException.ThrowIfLessThan(size, digits.Rows);
         var random = new TensorRandom(seed);
-        var canvases = new Canvas[count];
+        var canvases = new TaggedImage[count];
         int side = digits.Rows, area = side * side;
         for (int n = 0; n < count; n++)
         {
@@ -54,21 +55,9 @@ public static class MnistCanvases
             }
 
             int[] tags = [.. mask.Where(m => m != 0).Distinct().Select(m => (int)m).Order()];
-            canvases[n] = new Canvas(size, pixels, mask, tags);
+            canvases[n] = new TaggedImage($"canvas-{n}", new Raster(size, size, 1, pixels), tags, mask);
         }
 
         return canvases;
-    }
-
-    /// <summary>
-    /// A canvas as the network's input [1, 1, S, S], values / 255. Black stays 0, the value of the convolutions' zero
-    /// padding: with mean subtraction the border would look unlike the rest of the background, and the background's
-    /// maximum (the only place the MIL loss trains it) would stay on the border.
-    /// </summary>
-    public static Tensor ToTensor(Canvas canvas)
-    {
-        ArgumentNullException.ThrowIfNull(canvas);
-        var bag = new PatchBag(canvas.Pixels, 1, canvas.Size, 1);
-        return bag.ToTensor(PatchNormalization.UnitRange);
     }
 }

@@ -114,6 +114,27 @@ internal static class ContourTracer
         return kept;
     }
 
+    /// <summary>
+    /// The 8-connected pieces of pixels equal to <paramref name="value"/> in <paramref name="mask"/>, each as its exterior
+    /// ring, its hole rings and its pixel count, in label order.
+    /// </summary>
+    public static List<(List<(int X, int Y)> Exterior, List<List<(int X, int Y)>> Holes, int Pixels)> Pieces(byte[] mask, int width, int height, byte value)
+    {
+        (int[] labels, List<int> sizes, _) = MaskOperations.Components(mask, width, height, value);
+        List<List<(int X, int Y)>>[] rings = Trace(labels, width, height, sizes.Count);
+        var pieces = new List<(List<(int X, int Y)>, List<List<(int X, int Y)>>, int)>();
+        for (int label = 1; label < sizes.Count; label++)
+        {
+            List<List<(int X, int Y)>> pieceRings = [.. rings[label].OrderByDescending(Area)];   // the exterior encloses its holes
+            if (pieceRings.Count > 0)
+            {
+                pieces.Add((pieceRings[0], pieceRings.GetRange(1, pieceRings.Count - 1), sizes[label]));
+            }
+        }
+
+        return pieces;
+    }
+
     /// <summary>Absolute shoelace area of a ring, in pixels.</summary>
     public static double Area(IReadOnlyList<(int X, int Y)> ring)
     {

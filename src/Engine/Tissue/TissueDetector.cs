@@ -96,22 +96,11 @@ public static class TissueDetector
 
     private static List<TissuePolygon> Polygons(byte[] mask, int width, int height, double downsampleX, double downsampleY, double pixelArea)
     {
-        (int[] labels, List<int> sizes, _) = MaskOperations.Components(mask, width, height, 1);
-        List<List<(int X, int Y)>>[] rings = ContourTracer.Trace(labels, width, height, sizes.Count);
-        var polygons = new List<TissuePolygon>();
-        for (int label = 1; label < sizes.Count; label++)
-        {
-            List<List<(int X, int Y)>> pieceRings = rings[label].OrderByDescending(ContourTracer.Area).ToList();
-            if (pieceRings.Count == 0)
-            {
-                continue;
-            }
-
-            List<PointD> ToLevel0(List<(int X, int Y)> ring) => ring.Select(p => new PointD(p.X * downsampleX, p.Y * downsampleY)).ToList();
-            polygons.Add(new TissuePolygon(ToLevel0(pieceRings[0]), pieceRings.Skip(1).Select(ToLevel0).ToList(), sizes[label] * pixelArea));
-        }
-
-        return polygons.OrderByDescending(p => p.AreaSquareMicrons).ToList();
+        List<PointD> ToLevel0(List<(int X, int Y)> ring) => ring.Select(p => new PointD(p.X * downsampleX, p.Y * downsampleY)).ToList();
+        return ContourTracer.Pieces(mask, width, height, 1)
+            .Select(piece => new TissuePolygon(ToLevel0(piece.Exterior), piece.Holes.Select(ToLevel0).ToList(), piece.Pixels * pixelArea))
+            .OrderByDescending(p => p.AreaSquareMicrons)
+            .ToList();
     }
 
     /// <summary>Mean absolute grey difference to the right and below neighbours, per labelled piece.</summary>

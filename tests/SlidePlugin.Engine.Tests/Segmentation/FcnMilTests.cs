@@ -1,4 +1,5 @@
 using SlidePlugin.Engine.Datasets;
+using SlidePlugin.Engine.Imaging;
 using SlidePlugin.Engine.Segmentation;
 using SlidePlugin.Engine.Tensors;
 using SlidePlugin.Tests;
@@ -12,15 +13,16 @@ public sealed class FcnMilTests
     [Fact]
     public void Generate_Canvases_TagsAreTheMaskClassesAndMaskedPixelsAreBright()
     {
-        IReadOnlyList<Canvas> canvases = MnistCanvases.Generate(Digits.Value, 50, seed: 7);
+        IReadOnlyList<TaggedImage> canvases = MnistCanvases.Generate(Digits.Value, 50, seed: 7);
 
         Assert.All(canvases, c =>
         {
-            Assert.Equal(c.Mask.Where(m => m != 0).Distinct().Select(m => (int)m).Order(), c.Tags);
+            byte[] mask = c.RequireMask();
+            Assert.Equal(mask.Where(m => m != 0).Distinct().Select(m => (int)m).Order(), c.Tags);
             Assert.InRange(c.Tags.Count, 1, 3);
-            Assert.All(Enumerable.Range(0, c.Mask.Length).Where(i => c.Mask[i] != 0), i => Assert.True(c.Pixels[i] >= 128));
+            Assert.All(Enumerable.Range(0, mask.Length).Where(i => mask[i] != 0), i => Assert.True(c.Image.Pixels[i] >= 128));
         });
-        Assert.Equal(canvases.Select(c => c.Pixels), MnistCanvases.Generate(Digits.Value, 50, seed: 7).Select(c => c.Pixels));
+        Assert.Equal(canvases.Select(c => c.Image.Pixels), MnistCanvases.Generate(Digits.Value, 50, seed: 7).Select(c => c.Image.Pixels));
     }
 
     [Fact]
@@ -43,8 +45,8 @@ public sealed class FcnMilTests
     [Fact]
     public void TagsEverywhere_TwoCanvases_EachTagPredictedOverItsCanvas()
     {
-        var a = new Canvas(2, new byte[4], [0, 3, 3, 0], [3]);
-        var b = new Canvas(2, new byte[4], [0, 0, 0, 5], [5]);
+        var a = new TaggedImage("a", new Raster(2, 2, 1, new byte[4]), [3], [0, 3, 3, 0]);
+        var b = new TaggedImage("b", new Raster(2, 2, 1, new byte[4]), [5], [0, 0, 0, 5]);
 
         SegmentationMetrics m = FcnMil.TagsEverywhere([a, b], 6);
 
@@ -57,18 +59,18 @@ public sealed class FcnMilTests
     [Fact]
     public void Train_TagsOnly_LossFallsAndPredictionsAreDistributionsAtInputSize()
     {
-        IReadOnlyList<Canvas> canvases = MnistCanvases.Generate(Digits.Value, 120, seed: 3, size: 48, maxDigits: 2);
+        IReadOnlyList<TaggedImage> canvases = MnistCanvases.Generate(Digits.Value, 120, seed: 3, size: 48, maxDigits: 2);
         var net = new FullyConvolutionalNet(new FcnSpec { Channels = 1, Classes = MnistCanvases.Classes, Widths = [8, 16, 32] }, new TensorRandom(2));
 
         IReadOnlyList<double> losses = FcnMil.Train(net, canvases, FcnSupervision.Tags, epochs: 3, learningRate: 2e-3f);
-        (float[] probabilities, byte[] labels) = FcnMil.Predict(net, canvases[0]);
+        SegmentationMap map = FcnMil.Predict(net, canvases[0].Image);
 
         Assert.True(losses[^1] < losses[0] * 0.8, $"MIL loss {losses[0]} -> {losses[^1]}");
-        Assert.Equal(48 * 48, labels.Length);
-        Assert.Equal(MnistCanvases.Classes * 48 * 48, probabilities.Length);
-        for (int pixel = 0; pixel < 48 * 48; pixel += 97)
+        Assert.Equal((12, 12), (map.MapWidth, map.MapHeight));
+        Assert.Equal(48 * 48, map.LabelsAtInputSize().Length);
+        for (int pixel = 0; pixel < 12 * 12; pixel += 7)
         {
-            Assert.Equal(1.0, Enumerable.Range(0, MnistCanvases.Classes).Sum(c => (double)probabilities[(c * 48 * 48) + pixel]), 4);
+            Assert.Equal(1.0, Enumerable.Range(0, MnistCanvases.Classes).Sum(c => (double)map.ClassMap(c)[pixel]), 4);
         }
     }
 }
