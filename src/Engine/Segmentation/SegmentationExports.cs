@@ -7,13 +7,14 @@ using SlidePlugin.Engine.Tissue;
 namespace SlidePlugin.Engine.Segmentation;
 
 /// <summary>
-/// Where a segmented image lies on its slide: its top-left corner in level-0 pixels, level-0 pixels per image pixel,
-/// and the level-0 resolution when known (areas are then given in µm²). An uploaded image is at (0, 0), downsample 1.
+/// Where a segmented image lies on its slide: its top-left corner in level-0 pixels, level-0 pixels per image pixel
+/// along each axis (a region rounds to whole pixels, so the two differ slightly), and the level-0 resolution when known
+/// (areas are then given in µm²). An uploaded image is at (0, 0), downsample 1.
 /// </summary>
-public sealed record SegmentationPlacement(double X, double Y, double Downsample, double? Mpp = null)
+public sealed record SegmentationPlacement(double X, double Y, double DownsampleX, double DownsampleY, double? Mpp = null)
 {
     /// <summary>An image on its own: image pixels are the frame.</summary>
-    public static SegmentationPlacement Image { get; } = new(0, 0, 1);
+    public static SegmentationPlacement Image { get; } = new(0, 0, 1, 1);
 }
 
 /// <summary>
@@ -64,11 +65,11 @@ public static class SegmentationExports
         ArgumentNullException.ThrowIfNull(card);
         ArgumentNullException.ThrowIfNull(placement);
         int stride = SegmentationMap.Stride;
-        double pixelArea = Math.Pow(stride * placement.Downsample * (placement.Mpp ?? 1), 2);
+        double pixelArea = stride * placement.DownsampleX * stride * placement.DownsampleY * Math.Pow(placement.Mpp ?? 1, 2);
         string areaName = placement.Mpp is null ? "Area px^2" : "Area µm^2";
         PointD ToLevel0((int X, int Y) p) => new(
-            placement.X + (Math.Min(p.X * stride, map.Width) * placement.Downsample),
-            placement.Y + (Math.Min(p.Y * stride, map.Height) * placement.Downsample));
+            placement.X + (Math.Min(p.X * stride, map.Width) * placement.DownsampleX),
+            placement.Y + (Math.Min(p.Y * stride, map.Height) * placement.DownsampleY));
         var features = new List<QuPathFeature>();
         for (int c = 1; c < map.Classes; c++)
         {
@@ -130,7 +131,7 @@ public static class SegmentationExports
             map_width = map.MapWidth,
             map_height = map.MapHeight,
             stride = SegmentationMap.Stride,
-            level0 = new { x = placement.X, y = placement.Y, downsample = placement.Downsample, mpp = placement.Mpp },
+            level0 = new { x = placement.X, y = placement.Y, downsample_x = placement.DownsampleX, downsample_y = placement.DownsampleY, mpp = placement.Mpp },
             image_level_threshold = card.ImageLevelThreshold,
             classes = card.Classes.Select((c, i) => new
             {

@@ -43,6 +43,6 @@ public static class SlideRegionReader
         int levelWidth = (int)Math.Max(1, Math.Ceiling(width / levelDownsample)), levelHeight = (int)Math.Max(1, Math.Ceiling(height / levelDownsample));
         Raster read = slide.ReadRegionRgb(x, y, level, levelWidth, levelHeight);
         Raster image = read.Width == outWidth && read.Height == outHeight ? read : ImageCodec.Resize(read, outWidth, outHeight);
-        return (image, new SegmentationPlacement(x, y, (double)width / outWidth, slideMpp));
+        return (image, new SegmentationPlacement(x, y, (double)width / outWidth, (double)height / outHeight, slideMpp));
     }
 }

@@ -39,7 +39,7 @@ internal static class DatasetCommand
         var masks = new Option<DirectoryInfo>("--masks") { Description = "Folder of single-band mask PNGs (the pixel value is the class code).", Required = true };
         var output = new Option<DirectoryInfo>("--out") { Description = "Folder for class-stats.csv and class-stats.json.", Required = true };
         var command = new Command("stats", "Pixel counts and fractions per class, per mask and in total.") { table, masks, output };
-        command.SetAction(parseResult => Run(parseResult, stdout =>
+        command.SetAction(parseResult => CliWork.Run(parseResult, stdout =>
         {
             LabelTable labels = LabelTable.Load(parseResult.GetRequiredValue(table).FullName);
             string[] files = MaskFiles(parseResult.GetRequiredValue(masks).FullName);
@@ -77,7 +77,7 @@ internal static class DatasetCommand
         {
             table, images, masks, output, size, stride, minValid,
         };
-        command.SetAction(parseResult => Run(parseResult, stdout =>
+        command.SetAction(parseResult => CliWork.Run(parseResult, stdout =>
         {
             LabelTable labels = LabelTable.Load(parseResult.GetRequiredValue(table).FullName);
             var options = new PatchCutOptions { Size = parseResult.GetValue(size), Stride = parseResult.GetValue(stride), MinValidFraction = parseResult.GetValue(minValid) };
@@ -112,7 +112,7 @@ internal static class DatasetCommand
         {
             table, masks, output, toCodes,
         };
-        command.SetAction(parseResult => Run(parseResult, stdout =>
+        command.SetAction(parseResult => CliWork.Run(parseResult, stdout =>
         {
             LabelTable labels = LabelTable.Load(parseResult.GetRequiredValue(table).FullName);
             string folder = parseResult.GetRequiredValue(output).FullName;
@@ -145,7 +145,7 @@ internal static class DatasetCommand
         {
             table, masks, output, minFraction, map, other,
         };
-        command.SetAction(parseResult => Run(parseResult, stdout =>
+        command.SetAction(parseResult => CliWork.Run(parseResult, stdout =>
         {
             LabelTable labels = LabelTable.Load(parseResult.GetRequiredValue(table).FullName);
             string[] files = MaskFiles(parseResult.GetRequiredValue(masks).FullName);
@@ -177,7 +177,7 @@ internal static class DatasetCommand
         {
             source, output, fold, testFraction,
         };
-        command.SetAction(parseResult => Run(parseResult, stdout =>
+        command.SetAction(parseResult => CliWork.Run(parseResult, stdout =>
         {
             BreakHisConversion done = BreakHisLayout.Convert(parseResult.GetRequiredValue(source).FullName, parseResult.GetRequiredValue(output).FullName,
                 parseResult.GetRequiredValue(fold), parseResult.GetValue(testFraction));
@@ -188,32 +188,8 @@ internal static class DatasetCommand
 
     private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
 
-    /// <summary>The first failure inside a parallel loop, or the exception itself.</summary>
-    private static Exception Unwrapped(Exception e) => e is AggregateException { InnerExceptions.Count: > 0 } a ? a.InnerExceptions[0] : e;
-
     private static string[] MaskFiles(string folder) =>
         Directory.Exists(folder)
             ? [.. Directory.GetFiles(folder, "*.png").Order(StringComparer.Ordinal)]
             : throw new LabelMaskException($"Mask folder '{folder}' does not exist.");
-
-    /// <summary>Runs a subcommand's work; a data problem is one line on stderr and exit code 1, never a stack trace.</summary>
-    private static int Run(ParseResult parseResult, Action<TextWriter> work)
-    {
-        TextWriter stderr = parseResult.InvocationConfiguration.Error;
-        if (!NativeCheck.Passes(stderr, out _))
-        {
-            return ExitCodes.MissingNativeDependency;
-        }
-
-        try
-        {
-            work(parseResult.InvocationConfiguration.Output);
-            return ExitCodes.Success;
-        }
-        catch (Exception e) when (Unwrapped(e) is LabelMaskException or DatasetException or ImageCodecException or IOException or ArgumentException)
-        {
-            stderr.WriteLine($"slideplugin: {Unwrapped(e).Message}");
-            return ExitCodes.Failure;
-        }
-    }
 }

@@ -40,6 +40,7 @@ internal static class SlidePluginCli
         root.Subcommands.Add(TrainCommand.Create(global));
         root.Subcommands.Add(TilesCommand.Create(global));
         root.Subcommands.Add(DatasetCommand.Create(global));
+        root.Subcommands.Add(SegmentCommand.Create(global));
         return root;
     }
 

@@ -5,6 +5,7 @@ using SlidePlugin.Engine.Imaging;
 using SlidePlugin.Engine.LabelMasks;
 using SlidePlugin.Engine.Segmentation;
 using SlidePlugin.Engine.Tensors;
+using SlidePlugin.Tests;
 
 namespace SlidePlugin.Engine.Tests.Segmentation;
 
@@ -14,65 +15,14 @@ namespace SlidePlugin.Engine.Tests.Segmentation;
 /// </summary>
 public sealed class SegmentationPipelineTests : IDisposable
 {
-    private const string TableText = "label\tGT_code\tcolor\nbackground\t0\t#000000\ntumor\t1\t#800000\nstroma\t2\t#008000\n";
-
     private readonly string _folder = Directory.CreateTempSubdirectory("slideplugin-segmentation").FullName;
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 
-    private static LabelTable Table() => LabelTable.Parse(TableText, "test table");
+    private static LabelTable Table() => SyntheticShapes.Table();
 
-    /// <summary>
-    /// A pale pink image (tissue-like background, class 0) with a dark purple disc (tumor, code 1) and/or a red square
-    /// (stroma, code 2) at seeded positions; the mask marks them.
-    /// </summary>
-    private static (Raster Image, LabelMask Mask) Shapes(int size, bool disc, bool square, TensorRandom random)
-    {
-        var pixels = new byte[size * size * 3];
-        var codes = new byte[size * size];
-        int cx = 10 + random.NextInt(size - 20), cy = 10 + random.NextInt(size - 20), sx = random.NextInt(size - 14), sy = random.NextInt(size - 14);
-        for (int y = 0; y < size; y++)
-        {
-            for (int x = 0; x < size; x++)
-            {
-                int i = (y * size) + x;
-                (byte r, byte g, byte b, byte code) = (235, 200, 215, (byte)0);
-                if (square && x >= sx && x < sx + 14 && y >= sy && y < sy + 14)
-                {
-                    (r, g, b, code) = (200, 40, 60, 2);
-                }
-
-                if (disc && (((x - cx) * (x - cx)) + ((y - cy) * (y - cy))) <= 64)
-                {
-                    (r, g, b, code) = (70, 30, 120, 1);
-                }
-
-                int noise = random.NextInt(21) - 10;
-                pixels[i * 3] = (byte)Math.Clamp(r + noise, 0, 255);
-                pixels[(i * 3) + 1] = (byte)Math.Clamp(g + noise, 0, 255);
-                pixels[(i * 3) + 2] = (byte)Math.Clamp(b + noise, 0, 255);
-                codes[i] = code;
-            }
-        }
-
-        return (new Raster(size, size, 3, pixels), new LabelMask(size, size, codes));
-    }
-
-    /// <summary>Writes <paramref name="count"/> images and masks (images/, masks/) cycling through disc only, square only, both.</summary>
-    private (string Images, string Masks) WriteShapes(int count, int size, ulong seed)
-    {
-        string images = Directory.CreateDirectory(Path.Combine(_folder, $"images-{seed}")).FullName;
-        string masks = Directory.CreateDirectory(Path.Combine(_folder, $"masks-{seed}")).FullName;
-        var random = new TensorRandom(seed);
-        for (int n = 0; n < count; n++)
-        {
-            (Raster image, LabelMask mask) = Shapes(size, disc: n % 3 != 1, square: n % 3 != 0, random);
-            File.WriteAllBytes(Path.Combine(images, $"img{n:000}.png"), ImageCodec.EncodePng(image));
-            File.WriteAllBytes(Path.Combine(masks, $"img{n:000}.png"), ImageCodec.EncodePng(new Raster(size, size, 1, mask.Codes)));
-        }
-
-        return (images, masks);
-    }
+    private (string Images, string Masks) WriteShapes(int count, int size, ulong seed) =>
+        SyntheticShapes.Write(Path.Combine(_folder, $"set-{seed}"), count, size, seed);
 
     private static FullyConvolutionalNet SmallNet(int channels, int classes, ulong seed) =>
         new(new FcnSpec { Channels = channels, Classes = classes, Widths = [8, 16, 16] }, new TensorRandom(seed));
@@ -209,7 +159,7 @@ public sealed class SegmentationPipelineTests : IDisposable
         var map = new SegmentationMap(23, 20, 3, probabilities, labels, [1f, 0.9f, 0.8f]);
         var card = new SegmentationCard { Name = "t", Spec = new FcnSpec { Channels = 3, Classes = 3 }, Classes = [.. Table().Classes.Select(SegmentationClass.Of)] };
 
-        IReadOnlyList<QuPathFeature> features = SegmentationExports.Detections(map, card, new SegmentationPlacement(1000, 2000, 2.0, 0.25));
+        IReadOnlyList<QuPathFeature> features = SegmentationExports.Detections(map, card, new SegmentationPlacement(1000, 2000, 2.0, 2.0, 0.25));
 
         Assert.Equal(2, features.Count);
         QuPathFeature ring = features.Single(f => f.ClassName == "tumor");

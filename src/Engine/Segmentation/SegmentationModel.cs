@@ -1,0 +1,120 @@
+using SlidePlugin.Engine.Annotations;
+using SlidePlugin.Engine.Imaging;
+using SlidePlugin.Engine.IO;
+using SlidePlugin.Engine.Slides;
+
+namespace SlidePlugin.Engine.Segmentation;
+
+/// <summary>One segmentation: the image segmented, its maps, and where it lies on its slide.</summary>
+public sealed record SegmentationResult(Raster Image, SegmentationMap Map, SegmentationPlacement Placement);
+
+/// <summary>
+/// A loaded FCN-MIL checkpoint, ready to segment uploaded images and slide regions. Calls are serialised (one forward
+/// pass at a time uses the engine's threads fully; the network's buffers are not shared between passes).
+/// </summary>
+public sealed class SegmentationModel
+{
+    private readonly FullyConvolutionalNet _net;
+    private readonly Lock _gate = new();
+
+    private SegmentationModel(FullyConvolutionalNet net, SegmentationCard card, string path)
+    {
+        _net = net;
+        Card = card;
+        Path = path;
+    }
+
+    /// <summary>The card.</summary>
+    public SegmentationCard Card { get; }
+
+    /// <summary>The weights file.</summary>
+    public string Path { get; }
+
+    /// <summary>Loads a checkpoint (see <see cref="SegmentationCheckpoint.Load"/> for the errors).</summary>
+    public static SegmentationModel Load(string weightsPath)
+    {
+        (FullyConvolutionalNet net, SegmentationCard card) = SegmentationCheckpoint.Load(weightsPath);
+        return new SegmentationModel(net, card, weightsPath);
+    }
+
+    /// <summary>Segments an image as it is (its pixels are taken to be at the model's resolution).</summary>
+    public SegmentationResult SegmentImage(Raster image, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        if ((long)image.Width * image.Height > SlideRegionReader.MaxOutputPixels)
+        {
+            throw new ArgumentException($"The image is {image.Width}x{image.Height}; at most {SlideRegionReader.MaxOutputPixels} pixels are segmented in one call: cut it first.", nameof(image));
+        }
+
+        return new SegmentationResult(image, Predict(image, cancellationToken), SegmentationPlacement.Image);
+    }
+
+    /// <summary>
+    /// Segments the level-0 rectangle of <paramref name="slide"/> (resolution <paramref name="slideMpp"/>), read at
+    /// <paramref name="targetMpp"/> or else at the card's mpp.
+    /// </summary>
+    /// <exception cref="ArgumentException">Neither a target mpp nor one in the card.</exception>
+    /// <exception cref="SlideException">A rectangle outside the slide or too large, or a failed read.</exception>
+    public SegmentationResult SegmentRegion(Slide slide, double slideMpp, long x, long y, long width, long height, double? targetMpp = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(slide);
+        double mpp = targetMpp ?? Card.Mpp
+            ?? throw new ArgumentException($"Segmentation model '{Card.Name}' records no mpp; give the resolution to read the region at (target mpp).");
+        (Raster image, SegmentationPlacement placement) = SlideRegionReader.Read(slide, slideMpp, x, y, width, height, mpp);
+        return new SegmentationResult(image, Predict(image, cancellationToken), placement);
+    }
+
+    private SegmentationMap Predict(Raster image, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            return FcnMil.Predict(_net, image, Card.Normalization(), Card.ImageLevelThreshold, cancellationToken: cancellationToken);
+        }
+    }
+}
+
+/// <summary>The files of a segmentation: per-class probability PNGs, the label PNG, an overlay, QuPath detections, a summary.</summary>
+public static class SegmentationFiles
+{
+    /// <summary>
+    /// Writes <c>&lt;stem&gt;-labels.png</c>, <c>&lt;stem&gt;-overlay.png</c>, <c>&lt;stem&gt;-prob-&lt;class&gt;.png</c> per class,
+    /// <c>&lt;stem&gt;-segmentation.geojson</c> (coordinates minus <paramref name="offsetX"/>, <paramref name="offsetY"/>: the slide's
+    /// bounds offset, as QuPath shows it) and <c>&lt;stem&gt;-segmentation.json</c> into <paramref name="folder"/>, each
+    /// atomically; returns the paths.
+    /// </summary>
+    public static IReadOnlyList<string> Write(SegmentationResult segmentation, SegmentationCard card, string source, string folder, string stem, double offsetX = 0, double offsetY = 0)
+    {
+        ArgumentNullException.ThrowIfNull(segmentation);
+        ArgumentNullException.ThrowIfNull(card);
+        Directory.CreateDirectory(folder);
+        var written = new List<string>();
+        void Bytes(string name, byte[] bytes)
+        {
+            string path = System.IO.Path.Combine(folder, $"{stem}-{name}");
+            AtomicFile.WriteAllBytes(path, bytes);
+            written.Add(path);
+        }
+
+        void Text(string name, string text)
+        {
+            string path = System.IO.Path.Combine(folder, $"{stem}-{name}");
+            AtomicFile.WriteAllText(path, text);
+            written.Add(path);
+        }
+
+        SegmentationMap map = segmentation.Map;
+        Bytes("labels.png", SegmentationExports.LabelPng(map, card));
+        Bytes("overlay.png", ImageCodec.EncodePng(SegmentationExports.RenderOverlay(segmentation.Image, map, card)));
+        for (int c = 0; c < map.Classes; c++)
+        {
+            Bytes($"prob-{FileSafe(card.Classes[c].Name)}.png", SegmentationExports.ClassHeatmapPng(map, c));
+        }
+
+        Text("segmentation.geojson", QuPathGeoJson.ToFeatureCollection(SegmentationExports.Detections(map, card, segmentation.Placement), offsetX, offsetY));
+        Text("segmentation.json", SegmentationExports.ToSummaryJson(map, card, source, segmentation.Placement));
+        return written;
+    }
+
+    private static string FileSafe(string name) =>
+        new([.. name.Select(ch => char.IsAsciiLetterOrDigit(ch) || ch is '-' or '_' ? ch : '_')]);
+}

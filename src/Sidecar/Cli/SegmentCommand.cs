@@ -1,0 +1,150 @@
+using System.CommandLine;
+using System.Globalization;
+using SlidePlugin.Engine.Checkpoints;
+using SlidePlugin.Engine.Datasets;
+using SlidePlugin.Engine.Imaging;
+using SlidePlugin.Engine.IO;
+using SlidePlugin.Engine.LabelMasks;
+using SlidePlugin.Engine.Segmentation;
+using SlidePlugin.Engine.Slides;
+using SlidePlugin.Engine.Tensors;
+
+namespace SlidePlugin.Sidecar.Cli;
+
+/// <summary>
+/// <c>slideplugin segment</c>: weakly supervised multi-class segmentation (FCN-MIL, Pathak et al. 2015).
+/// <c>train</c> learns from image-level tags (a tags CSV, or tags derived from masks); <c>predict</c> segments an image
+/// or a slide region into per-class probability maps, an argmax label PNG, an overlay and QuPath detections.
+/// </summary>
+internal static class SegmentCommand
+{
+    public static Command Create(SlidePluginCli.GlobalOptions global)
+    {
+        _ = global;
+        var command = new Command("segment", "Weakly supervised multi-class segmentation (FCN-MIL): train from image-level tags, predict on images or slide regions.");
+        command.Subcommands.Add(Train());
+        command.Subcommands.Add(Predict());
+        return command;
+    }
+
+    private static Command Train()
+    {
+        var table = new Option<FileInfo>("--table") { Description = "Class table (BCSS gtruth_codes.tsv format); its first class is the background map.", Required = true };
+        var images = new Option<DirectoryInfo>("--images") { Description = "Folder of training images (e.g. dataset cut's images/).", Required = true };
+        var masks = new Option<DirectoryInfo?>("--masks") { Description = "Folder of masks named as the images: tags are derived from them (and they score the result)." };
+        var tags = new Option<FileInfo?>("--tags") { Description = "CSV 'image,tags' (tags ';'-separated class names or codes), instead of --masks." };
+        var minFraction = new Option<double>("--min-fraction") { Description = "With --masks: a class is tagged when it covers at least this fraction of an image.", DefaultValueFactory = _ => 0.01 };
+        var output = new Option<DirectoryInfo>("--out") { Description = "Folder for fcn-mil.safetensors, its card and losses.csv.", Required = true };
+        var epochs = new Option<int>("--epochs") { Description = "Epochs.", DefaultValueFactory = _ => 10 };
+        var learningRate = new Option<float>("--learning-rate") { Description = "Adam learning rate.", DefaultValueFactory = _ => 1e-3f };
+        var seed = new Option<int>("--seed") { Description = "Seed of the initialisation and the shuffles.", DefaultValueFactory = _ => 1 };
+        var mpp = new Option<double?>("--mpp") { Description = "Resolution of the training images, µm/px (slide regions are read at it)." };
+        var name = new Option<string>("--name") { Description = "Model name in the card.", DefaultValueFactory = _ => "fcn-mil" };
+        var command = new Command("train", "Train FCN-MIL from image-level tags.") { table, images, masks, tags, minFraction, output, epochs, learningRate, seed, mpp, name };
+        command.SetAction((parseResult, cancellationToken) => Task.FromResult(CliWork.Run(parseResult, stdout =>
+        {
+            LabelTable labels = LabelTable.Load(parseResult.GetRequiredValue(table).FullName);
+            string imageFolder = parseResult.GetRequiredValue(images).FullName;
+            DirectoryInfo? maskFolder = parseResult.GetValue(masks);
+            FileInfo? tagFile = parseResult.GetValue(tags);
+            SegmentationDataset data = (tagFile, maskFolder) switch
+            {
+                (null, null) => throw new ArgumentException("Give the tags: --tags CSV, or --masks to derive them from label masks."),
+                (not null, _) => SegmentationDataset.FromTagsCsv(tagFile.FullName, imageFolder, labels, maskFolder?.FullName),
+                (null, not null) => SegmentationDataset.FromMasks(imageFolder, maskFolder.FullName, labels, parseResult.GetValue(minFraction)),
+            };
+            var net = new FullyConvolutionalNet(new FcnSpec { Channels = data.Channels, Classes = data.Classes.Count }, new TensorRandom((ulong)Math.Max(0, parseResult.GetValue(seed))));
+            PatchNormalization normalization = data.Channels == 3 ? PatchNormalization.Centered : PatchNormalization.UnitRange;
+            stdout.WriteLine($"{data.Images.Count} images, {data.Classes.Count} classes; {data.Description}");
+            IReadOnlyList<double> losses = FcnMil.Train(net, data.Images, FcnSupervision.Tags, parseResult.GetValue(epochs), parseResult.GetValue(learningRate),
+                (ulong)Math.Max(0, parseResult.GetValue(seed)), normalization,
+                (epoch, loss) => stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"epoch {epoch}: MIL loss {loss:0.0000}")), cancellationToken);
+
+            var metrics = new Dictionary<string, double> { ["final_mil_loss"] = losses[^1] };
+            var card = new SegmentationCard
+            {
+                Name = parseResult.GetValue(name) ?? "fcn-mil",
+                Classes = data.Classes,
+                Mpp = parseResult.GetValue(mpp),
+                InputMean = normalization.Mean,
+                InputStd = normalization.Std,
+                TrainingData = data.Description,
+                Limitations = "Trained from image-level tags only; regions are the argmax of 1/4-resolution maps. Judge it on held-out masks before use.",
+            };
+            if (data.Images.All(i => i.Mask is not null))
+            {
+                var predictions = data.Images.Select(i => FcnMil.Predict(net, i.Image, normalization, card.ImageLevelThreshold).LabelsAtInputSize()).ToList();
+                SegmentationMetrics scored = SegmentationMetrics.Compute([.. data.Images.Select(i => i.RequireMask())], predictions, data.Classes.Count);
+                metrics["train_mean_iou"] = scored.MeanIoU;
+                metrics["train_pixel_accuracy"] = scored.PixelAccuracy;
+                metrics["train_mean_iou_tags_everywhere"] = FcnMil.TagsEverywhere(data.Images, data.Classes.Count).MeanIoU;
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"training images: mean IoU {scored.MeanIoU:0.000} (tags-everywhere baseline {metrics["train_mean_iou_tags_everywhere"]:0.000}), pixel accuracy {scored.PixelAccuracy:0.000}"));
+            }
+
+            string folder = parseResult.GetRequiredValue(output).FullName;
+            Directory.CreateDirectory(folder);
+            string weights = Path.Combine(folder, "fcn-mil.safetensors");
+            SegmentationCheckpoint.Save(weights, net, card with { Metrics = metrics });
+            AtomicFile.WriteAllText(Path.Combine(folder, "losses.csv"),
+                "epoch,mil_loss\n" + string.Concat(losses.Select((l, i) => string.Create(CultureInfo.InvariantCulture, $"{i + 1},{l:R}\n"))));
+            stdout.WriteLine($"model: {weights}");
+        })));
+        return command;
+    }
+
+    private static Command Predict()
+    {
+        var input = new Argument<FileInfo>("input") { Description = "An image (PNG, JPEG, ...) or a slide OpenSlide opens." };
+        var model = new Option<FileInfo>("--model") { Description = "FCN-MIL weights (.safetensors with its .json card), from 'segment train'.", Required = true };
+        var output = new Option<DirectoryInfo>("--out") { Description = "Output folder.", DefaultValueFactory = _ => new DirectoryInfo(".") };
+        var region = new Option<string?>("--region") { Description = "Slides: the level-0 rectangle x,y,width,height to segment (default: the whole slide, if small enough)." };
+        var mpp = new Option<double?>("--mpp") { Description = "Slides: the slide's resolution in µm/px when its file lacks it." };
+        var targetMpp = new Option<double?>("--target-mpp") { Description = "Slides: read the region at this µm/px instead of the model's." };
+        var command = new Command("predict", "Segment an image or a slide region: per-class probability PNGs, label PNG, overlay, QuPath GeoJSON detections, summary.")
+        {
+            input, model, output, region, mpp, targetMpp,
+        };
+        command.SetAction((parseResult, cancellationToken) => Task.FromResult(CliWork.Run(parseResult, stdout =>
+        {
+            FileInfo file = parseResult.GetRequiredValue(input);
+            if (!file.Exists)
+            {
+                throw new ArgumentException($"Input '{file.FullName}' does not exist.");
+            }
+
+            SegmentationModel segmenter = SegmentationModel.Load(parseResult.GetRequiredValue(model).FullName);
+            string folder = parseResult.GetRequiredValue(output).FullName, stem = Path.GetFileNameWithoutExtension(file.Name);
+            IReadOnlyList<string> written;
+            if (Slide.DetectFormat(file.FullName) is null)
+            {
+                Raster image = ImageCodec.Decode(File.ReadAllBytes(file.FullName));
+                written = SegmentationFiles.Write(segmenter.SegmentImage(image, cancellationToken), segmenter.Card, file.FullName, folder, stem);
+            }
+            else
+            {
+                using Slide slide = Slide.Open(file.FullName);
+                double slideMpp = SlideResolution.Resolve(slide.Properties, parseResult.GetValue(mpp)).RequireMppX(file.Name);
+                (long x, long y, long width, long height) = parseResult.GetValue(region) is { } text ? ParseRegion(text) : (0, 0, slide.Dimensions.Width, slide.Dimensions.Height);
+                SlideBounds? bounds = SlideInfo.BoundsOf(slide.Properties);
+                written = SegmentationFiles.Write(segmenter.SegmentRegion(slide, slideMpp, x, y, width, height, parseResult.GetValue(targetMpp), cancellationToken),
+                    segmenter.Card, file.FullName, folder, stem, bounds?.X ?? 0, bounds?.Y ?? 0);
+            }
+
+            foreach (string path in written)
+            {
+                stdout.WriteLine(path);
+            }
+        })));
+        return command;
+    }
+
+    /// <summary>"x,y,width,height" in level-0 pixels.</summary>
+    private static (long X, long Y, long Width, long Height) ParseRegion(string text)
+    {
+        long[] values = [.. text.Split(',').Select(v => long.TryParse(v.Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out long n) ? n : -1)];
+        return values.Length == 4 && values.All(v => v >= 0)
+            ? (values[0], values[1], values[2], values[3])
+            : throw new ArgumentException($"--region '{text}' is not x,y,width,height in level-0 pixels.");
+    }
+}
