@@ -35,24 +35,41 @@ public sealed class LabelMask
     /// <exception cref="LabelMaskException">Unreadable, not single-band, or holding a code the table does not name.</exception>
     public static LabelMask Load(string path, LabelTable table)
     {
-        ArgumentNullException.ThrowIfNull(table);
-        Raster image;
+        byte[] bytes;
         try
         {
-            image = ImageCodec.Decode(File.ReadAllBytes(path));
+            bytes = File.ReadAllBytes(path);
         }
-        catch (Exception e) when (e is IOException or ImageCodecException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new LabelMaskException($"Cannot read mask '{path}': {e.Message}", e);
         }
 
+        return Decode(bytes, table, path);
+    }
+
+    /// <summary>Decodes a single-band mask image (<paramref name="source"/> names it in errors) and checks every code against <paramref name="table"/>.</summary>
+    /// <exception cref="LabelMaskException">Not an image, not single-band, or holding a code the table does not name.</exception>
+    public static LabelMask Decode(ReadOnlySpan<byte> encoded, LabelTable table, string source)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        Raster image;
+        try
+        {
+            image = ImageCodec.Decode(encoded);
+        }
+        catch (ImageCodecException e)
+        {
+            throw new LabelMaskException($"Cannot read mask '{source}': {e.Message}", e);
+        }
+
         if (image.Bands != 1)
         {
-            throw new LabelMaskException($"Mask '{path}' has {image.Bands} bands; a label mask has one (the class code per pixel).");
+            throw new LabelMaskException($"Mask '{source}' has {image.Bands} bands; a label mask has one (the class code per pixel).");
         }
 
         var mask = new LabelMask(image.Width, image.Height, image.Pixels);
-        mask.CheckCodes(table, path);
+        mask.CheckCodes(table, source);
         return mask;
     }
 

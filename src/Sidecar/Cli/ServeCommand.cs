@@ -104,6 +104,7 @@ internal static class ServeCommand
             using var slides = new SlideService(slideRootPolicy, parseResult.GetValue(slideCache));
             var training = new TrainingService(slideRootPolicy, parseResult.GetRequiredValue(workDir).FullName);
             using var analysis = new AnalysisService(slideRootPolicy, parseResult.GetRequiredValue(workDir).FullName, BundledModel.Path);
+            using var segmentation = new SegmentationService(slideRootPolicy);
             SidecarServer server;
             try
             {
@@ -113,6 +114,8 @@ internal static class ServeCommand
                     slides.BindTo(registry);
                     training.BindTo(registry);
                     analysis.BindTo(registry);
+                    segmentation.BindTo(registry);
+                    DatasetService.BindTo(registry);
                 });
             }
             catch (ServerConfigurationException e)

@@ -185,7 +185,7 @@ public sealed class AnalysisService : IDisposable
             modelPath ??= request.ModelPath;
             foreach (EncodedImage image in request.Patches)
             {
-                patches.Add(Decode(image, patches.Count));
+                patches.Add(EncodedImages.Decode(image, $"Patch {patches.Count}"));
             }
         }
 
@@ -213,29 +213,6 @@ public sealed class AnalysisService : IDisposable
         response.Scores.AddRange(scores);
         response.Attention.AddRange(attention);
         await responses.WriteAsync(response, context.CancellationToken).ConfigureAwait(false);
-    }
-
-    private static Raster Decode(EncodedImage image, int index)
-    {
-        try
-        {
-            if (image.Format == ImageFormat.Raw)
-            {
-                if (image.Channels is not (3 or 4) || (long)image.Width * image.Height * image.Channels != image.Data.Length)
-                {
-                    throw new RpcException(new Status(StatusCode.InvalidArgument,
-                        $"Patch {index}: RAW data of {image.Data.Length} bytes is not {image.Width}x{image.Height} with 3 or 4 channels."));
-                }
-
-                return new Raster(image.Width, image.Height, image.Channels, image.Data.ToByteArray());
-            }
-
-            return ImageCodec.Decode(image.Data.Span);
-        }
-        catch (ImageCodecException e)
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"Patch {index} cannot be decoded: {e.Message}"));
-        }
     }
 
     private async Task ExportAnalysisAsync(ExportAnalysisRequest request, IServerStreamWriter<ExportAnalysisResponse> responses, ServerCallContext context)

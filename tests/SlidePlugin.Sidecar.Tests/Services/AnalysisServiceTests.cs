@@ -61,7 +61,7 @@ public sealed class AnalysisServiceTests : IAsyncLifetime
     public async Task AnalyzeSlide_FromPythonGrpcio_TissueGridStreamedAttentionSumsToOneStoreAnswersAndResumeMatches()
     {
         string descriptors = Path.Combine(_scratch, "analysis.pb");
-        await File.WriteAllBytesAsync(descriptors, DescriptorSetOf(AnalysisServiceReflection.Descriptor));
+        await File.WriteAllBytesAsync(descriptors, ProtoDescriptors.SetOf(AnalysisServiceReflection.Descriptor));
         string[] targets = [.. _servers.Select(s => new Uri(s.Server.Addresses.Single()).Authority)];
 
         ProcessResult run = await ExternalProcess.RunAsync(ExternalProcess.ReferencePython,
@@ -248,26 +248,4 @@ public sealed class AnalysisServiceTests : IAsyncLifetime
     }
 
     private static double[] Doubles(JsonElement run, string name) => [.. run.GetProperty(name).EnumerateArray().Select(e => e.GetDouble())];
-
-    /// <summary>The file and its imports, imports first (Python's descriptor pool needs them before their importers).</summary>
-    private static byte[] DescriptorSetOf(FileDescriptor root)
-    {
-        var set = new FileDescriptorSet();
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        void Add(FileDescriptor file)
-        {
-            if (seen.Add(file.Name))
-            {
-                foreach (FileDescriptor dependency in file.Dependencies)
-                {
-                    Add(dependency);
-                }
-
-                set.File.Add(FileDescriptorProto.Parser.ParseFrom(file.SerializedData));
-            }
-        }
-
-        Add(root);
-        return set.ToByteArray();
-    }
 }

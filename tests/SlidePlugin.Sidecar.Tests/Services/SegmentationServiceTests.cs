@@ -1,0 +1,182 @@
+using System.Text.Json;
+using Google.Protobuf;
+using Serilog;
+using SlidePlugin.Engine.Imaging;
+using SlidePlugin.Engine.LabelMasks;
+using SlidePlugin.Engine.Segmentation;
+using SlidePlugin.Engine.Slides;
+using SlidePlugin.Engine.Tensors;
+using SlidePlugin.Grpc;
+using SlidePlugin.Protos.V1;
+using SlidePlugin.Sidecar.Hosting;
+using SlidePlugin.Sidecar.Services;
+using SlidePlugin.Tests;
+
+namespace SlidePlugin.Sidecar.Tests.Services;
+
+/// <summary>
+/// SegmentationService and DatasetService end to end: a sidecar serving the shared slides and a scratch root holding a
+/// seeded three-class FCN (2 µm/px); outputs are compared with what <see cref="SegmentationModel"/> computes in-process.
+/// </summary>
+public sealed class SegmentationServiceTests : IAsyncLifetime
+{
+    private const string Cmu = "CMU-1-Small-Region.svs";
+    private readonly string _scratch = Directory.CreateTempSubdirectory("slideplugin-segmentation-rpc").FullName;
+    private SidecarServer? _server;
+    private readonly List<SegmentationService> _services = [];
+    private GrpcChannel _channel = null!;
+
+    private string ModelPath => Path.Combine(_scratch, "fcn.safetensors");
+
+    public async Task InitializeAsync()
+    {
+        var net = new FullyConvolutionalNet(new FcnSpec { Channels = 3, Classes = 3, Widths = [8, 16, 16] }, new TensorRandom(3));
+        SegmentationCheckpoint.Save(ModelPath, net, new SegmentationCard
+        {
+            Name = "test-fcn",
+            Classes = [.. SyntheticShapes.Table().Classes.Select(SegmentationClass.Of)],
+            Mpp = 2.0,
+            InputMean = [0.5f],
+            InputStd = [0.5f],
+            ImageLevelThreshold = null,
+        });
+        var roots = new SlideRoots([TestData.Path("slides"), _scratch]);
+        var service = new SegmentationService(roots);
+        _services.Add(service);
+        ILogger logger = new LoggerConfiguration().MinimumLevel.Warning().WriteTo.Console().CreateLogger();
+        _server = SidecarServer.Create(new ServerSettings { Listen = "127.0.0.1:0" }, logger, registry =>
+        {
+            service.BindTo(registry);
+            DatasetService.BindTo(registry);
+        });
+        await _server.StartAsync();
+        _channel = GrpcChannel.ForAddress(_server.Addresses.Single());
+    }
+
+    public async Task DisposeAsync()
+    {
+        _channel.Dispose();
+        if (_server is not null)
+        {
+            await _server.StopAsync();
+            await _server.DisposeAsync();
+        }
+
+        _services.ForEach(s => s.Dispose());
+        Directory.Delete(_scratch, recursive: true);
+    }
+
+    [Fact]
+    public async Task Segment_FromPythonGrpcio_ImageAndSlideRegionOutputsEqualTheEngines()
+    {
+        string descriptors = Path.Combine(_scratch, "segmentation.pb");
+        await File.WriteAllBytesAsync(descriptors, ProtoDescriptors.SetOf(SegmentationServiceReflection.Descriptor));
+        (Raster shapes, _) = SyntheticShapes.Draw(90, disc: true, square: true, new TensorRandom(8));
+        string imagePath = Path.Combine(_scratch, "shapes.png");
+        await File.WriteAllBytesAsync(imagePath, ImageCodec.EncodePng(shapes));
+        string outputs = Directory.CreateDirectory(Path.Combine(_scratch, "python")).FullName;
+
+        ProcessResult run = await ExternalProcess.RunAsync(ExternalProcess.ReferencePython,
+            [Path.Combine(TestData.RepositoryRoot, "tests", "interop", "segmentation_client.py"), new Uri(_server!.Addresses.Single()).Authority, descriptors,
+             "fcn.safetensors", imagePath, Cmu, "400", "600", "1200", "1000", outputs], timeout: TimeSpan.FromMinutes(3));
+        Assert.True(run.ExitCode == 0, run.StandardError);
+        using JsonDocument observed = JsonDocument.Parse(run.StandardOutput);
+
+        SegmentationModel model = SegmentationModel.Load(ModelPath);
+        SegmentationResult image = model.SegmentImage(ImageCodec.Decode(await File.ReadAllBytesAsync(imagePath)));
+        using Slide slide = Slide.Open(TestData.Path("slides", Cmu));
+        SegmentationResult region = model.SegmentRegion(slide, 0.499, 400, 600, 1200, 1000);
+        foreach ((string prefix, SegmentationResult expected) in new[] { ("image", image), ("slide", region) })
+        {
+            JsonElement seen = observed.RootElement.GetProperty(prefix);
+            string[] events = [.. seen.GetProperty("events").EnumerateArray().Select(e => e.GetString()!)];
+            Assert.Equal("header", events[0]);
+            Assert.Equal("summary", events[^1]);
+            Assert.Equal(expected.Map.MapWidth, seen.GetProperty("header").GetProperty("map_width").GetInt32());
+            for (int c = 0; c < 3; c++)
+            {
+                Assert.Equal(SegmentationExports.ClassHeatmapPng(expected.Map, c), await File.ReadAllBytesAsync(Path.Combine(outputs, $"{prefix}-SEGMENT_OUTPUT_CLASS_HEATMAP_PNG-{c}.bin")));
+            }
+
+            LabelMask labels = LabelPalette.Decode(await File.ReadAllBytesAsync(Path.Combine(outputs, $"{prefix}-SEGMENT_OUTPUT_LABEL_PNG-0.bin")), SyntheticShapes.Table(), "labels");
+            Assert.Equal(expected.Map.Labels, labels.Codes);
+            using JsonDocument geojson = JsonDocument.Parse(await File.ReadAllBytesAsync(Path.Combine(outputs, $"{prefix}-SEGMENT_OUTPUT_GEOJSON-0.bin")));
+            int features = geojson.RootElement.GetProperty("features").GetArrayLength();
+            Assert.Equal(SegmentationExports.Detections(expected.Map, model.Card, expected.Placement).Count, features);
+            Assert.Equal(features, seen.GetProperty("summary").GetProperty("detection_count").GetInt32());
+            Assert.Equal(expected.Map.LabelCounts().Select(n => (double)n / expected.Map.Labels.Length),
+                seen.GetProperty("summary").GetProperty("fractions").EnumerateArray().Select(e => e.GetDouble()));
+        }
+
+        JsonElement slideHeader = observed.RootElement.GetProperty("slide").GetProperty("header");
+        Assert.Equal((299, 250), (slideHeader.GetProperty("width").GetInt32(), slideHeader.GetProperty("height").GetInt32()));
+        Assert.Equal(400, slideHeader.GetProperty("level0_x").GetDouble());
+        Assert.True(slideHeader.GetProperty("has_mpp").GetBoolean());
+        Assert.False(observed.RootElement.GetProperty("image").GetProperty("header").GetProperty("has_mpp").GetBoolean());
+    }
+
+    [Fact]
+    public async Task Segment_BadRequests_ClearStatusesAndTheServerKeepsServing()
+    {
+        var client = new SegmentationServiceClient(_channel);
+        var png = new EncodedImage { Format = ImageFormat.Png, Data = ByteString.CopyFrom(ImageCodec.EncodePng(new Raster(40, 40, 3, new byte[40 * 40 * 3]))) };
+
+        async Task<RpcException> Fails(SegmentRequest request) => await Assert.ThrowsAsync<RpcException>(() => client.SegmentAsync(request));
+
+        RpcException noModel = await Fails(new SegmentRequest { Image = png });
+        RpcException missingModel = await Fails(new SegmentRequest { ModelPath = "nothing.safetensors", Image = png });
+        RpcException noSource = await Fails(new SegmentRequest { ModelPath = "fcn.safetensors" });
+        RpcException outside = await Fails(new SegmentRequest { ModelPath = "fcn.safetensors", SlideRegion = new SlideRegion { Path = Cmu, Region = new Rect { X = 2000, Y = 0, Width = 500, Height = 500 } } });
+        RpcException tooLarge = await Fails(new SegmentRequest { ModelPath = "fcn.safetensors", TargetMpp = 0.1, SlideRegion = new SlideRegion { Path = Cmu } });
+        RpcException garbage = await Fails(new SegmentRequest { ModelPath = "fcn.safetensors", Image = new EncodedImage { Format = ImageFormat.Png, Data = ByteString.CopyFromUtf8("not a png") } });
+        RpcException escape = await Fails(new SegmentRequest { ModelPath = "../../etc/passwd", Image = png });
+        SegmentOutputs fine = await client.SegmentAsync(new SegmentRequest { ModelPath = "fcn.safetensors", Image = png });
+
+        Assert.Equal(StatusCode.InvalidArgument, noModel.StatusCode);
+        Assert.Contains("model_path", noModel.Status.Detail, StringComparison.Ordinal);
+        Assert.Equal(StatusCode.NotFound, missingModel.StatusCode);
+        Assert.Equal(StatusCode.InvalidArgument, noSource.StatusCode);
+        Assert.Contains("slide_region", noSource.Status.Detail, StringComparison.Ordinal);
+        Assert.Equal(StatusCode.InvalidArgument, outside.StatusCode);
+        Assert.Contains("not inside the 2220x2967 slide", outside.Status.Detail, StringComparison.Ordinal);
+        Assert.Equal(StatusCode.InvalidArgument, tooLarge.StatusCode);
+        Assert.Contains("smaller region", tooLarge.Status.Detail, StringComparison.Ordinal);
+        Assert.Equal(StatusCode.InvalidArgument, garbage.StatusCode);
+        Assert.Contains("The image cannot be decoded", garbage.Status.Detail, StringComparison.Ordinal);
+        Assert.Contains(escape.StatusCode, new[] { StatusCode.PermissionDenied, StatusCode.NotFound });
+        Assert.Equal((10, 10), (fine.Header.MapWidth, fine.Header.MapHeight));
+        Assert.Equal(3, fine.ClassHeatmapPngs.Count);
+    }
+
+    [Fact]
+    public async Task DatasetService_GeneratedMask_CountsPaletteRoundTripAndUnknownCode()
+    {
+        var client = new DatasetServiceClient(_channel);
+        string table = await File.ReadAllTextAsync(TestData.Path("bcss", "gtruth_codes.tsv"));
+        var codes = new byte[50 * 30];
+        for (int i = 0; i < codes.Length; i++)
+        {
+            codes[i] = (byte)(i % 50 < 20 ? 1 : i / 50 < 10 ? 0 : 18);   // tumor left 20 columns; right: outside_roi top 10 rows, then code 18
+        }
+
+        ByteString mask = ByteString.CopyFrom(ImageCodec.EncodePng(new Raster(50, 30, 1, codes)));
+
+        ComputeClassStatisticsResponse stats = await client.ComputeClassStatisticsAsync(new ComputeClassStatisticsRequest { TableTsv = table, Mask = mask });
+        ColorMaskResponse coloured = await client.ColorMaskAsync(new ColorMaskRequest { TableTsv = table, Mask = mask });
+        MaskToCodesResponse back = await client.MaskToCodesAsync(new MaskToCodesRequest { TableTsv = table, ColoredMask = coloured.Png });
+        var unknown = await Assert.ThrowsAsync<RpcException>(async () => await client.ComputeClassStatisticsAsync(new ComputeClassStatisticsRequest
+        {
+            TableTsv = table,
+            Mask = ByteString.CopyFrom(ImageCodec.EncodePng(new Raster(4, 4, 1, Enumerable.Repeat((byte)40, 16).ToArray()))),
+        }));
+
+        Assert.Equal(1500, stats.PixelCount);
+        Assert.Equal(600, stats.Classes.Single(c => c.Code == 1).Pixels);
+        Assert.Equal(300, stats.Classes.Single(c => c.Code == 0).Pixels);
+        Assert.Equal(600, stats.Classes.Single(c => c.Code == 18).Pixels);
+        Assert.Equal(0.4, stats.Classes.Single(c => c.Code == 18).Fraction, 12);
+        Assert.Equal(codes, ImageCodec.Decode(back.Png.Span).Pixels);
+        Assert.Equal(StatusCode.InvalidArgument, unknown.StatusCode);
+        Assert.Contains("code 40", unknown.Status.Detail, StringComparison.Ordinal);
+    }
+}
