@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using SlidePlugin.Engine.Imaging;
 
 namespace SlidePlugin.Engine.LabelMasks;
 
@@ -108,5 +109,34 @@ public static class ClassStatistics
         }
 
         return csv.ToString();
+    }
+
+    /// <summary>Geometry of <see cref="RenderChart"/>: label column, bar span, row pitch and bar height, in pixels.</summary>
+    public const int ChartLabelWidth = 220, ChartBarWidth = 400, ChartRowHeight = 22, ChartBarHeight = 16;
+
+    /// <summary>
+    /// A horizontal bar chart of <paramref name="total"/>'s fractions: one row per class of <paramref name="table"/> that
+    /// occurs, largest first, each bar in the class's colour (a bar's length is its fraction of the largest), labelled
+    /// with the name and the percentage.
+    /// </summary>
+    public static Raster RenderChart(ClassCounts total, LabelTable table)
+    {
+        ArgumentNullException.ThrowIfNull(total);
+        ArgumentNullException.ThrowIfNull(table);
+        List<LabelClass> present = [.. table.Classes.Where(c => total.Counts.GetValueOrDefault(c.Code) > 0).OrderByDescending(c => total.Counts[c.Code])];
+        int width = ChartLabelWidth + ChartBarWidth + 90, height = (ChartRowHeight * Math.Max(1, present.Count)) + 12;
+        var canvas = new DrawingCanvas(width, height, (255, 255, 255));
+        double largest = present.Count == 0 ? 1 : total.FractionOf(present[0].Code);
+        for (int row = 0; row < present.Count; row++)
+        {
+            LabelClass c = present[row];
+            double fraction = total.FractionOf(c.Code);
+            int top = 6 + (row * ChartRowHeight), bar = Math.Max(1, (int)Math.Round(ChartBarWidth * fraction / largest));
+            canvas.DrawText(c.Name, ChartLabelWidth - 8, top, (40, 40, 40), anchorRight: true);
+            canvas.FillRectangle(ChartLabelWidth, top, bar, ChartBarHeight, c.Color);
+            canvas.DrawText(fraction.ToString("0.0%", CultureInfo.InvariantCulture), ChartLabelWidth + bar + 6, top, (40, 40, 40));
+        }
+
+        return canvas.ToRaster();
     }
 }

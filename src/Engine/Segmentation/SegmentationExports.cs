@@ -19,14 +19,14 @@ public sealed record SegmentationPlacement(double X, double Y, double Downsample
 
 /// <summary>
 /// What a segmentation becomes: one grey probability PNG per class and an indexed label PNG (palette = the classes'
-/// colours, values = their label codes) at the map's resolution; QuPath detections per class (the argmax regions as
-/// polygons with holes); an overlay over the image; a JSON summary.
+/// colours, values = their label codes), both upsampled to the segmented image's size; QuPath detections per class
+/// (the argmax regions of the map as polygons with holes); an overlay over the image; a JSON summary.
 /// </summary>
 public static class SegmentationExports
 {
     private static readonly JsonSerializerOptions SummaryJsonOptions = new() { WriteIndented = true };
 
-    /// <summary>Class <paramref name="c"/>'s probability map as an 8-bit grey PNG (255 = 1), MapWidth x MapHeight.</summary>
+    /// <summary>Class <paramref name="c"/>'s probability map as an 8-bit grey PNG (255 = 1), upsampled (bilinear) to the image's size.</summary>
     public static byte[] ClassHeatmapPng(SegmentationMap map, int c)
     {
         ArgumentNullException.ThrowIfNull(map);
@@ -39,15 +39,19 @@ public static class SegmentationExports
             grey[i] = (byte)Math.Clamp(MathF.Round(probabilities[i] * 255f), 0f, 255f);
         }
 
-        return ImageCodec.EncodePng(new Raster(map.MapWidth, map.MapHeight, 1, grey));
+        // Enlarged by exactly the stride (each map pixel back over its block), then cropped to the image's remainder.
+        int stride = SegmentationMap.Stride;
+        Raster full = ImageCodec.Resize(new Raster(map.MapWidth, map.MapHeight, 1, grey), map.MapWidth * stride, map.MapHeight * stride, ResizeKernel.Linear);
+        return ImageCodec.EncodePng(full.Width == map.Width && full.Height == map.Height ? full : full.Crop(0, 0, map.Width, map.Height));
     }
 
-    /// <summary>The argmax map as label codes, MapWidth x MapHeight.</summary>
+    /// <summary>The argmax map as label codes at the image's size (each map pixel fills its stride x stride block).</summary>
     public static LabelMask LabelCodes(SegmentationMap map, SegmentationCard card)
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(card);
-        return new LabelMask(map.MapWidth, map.MapHeight, [.. map.Labels.Select(label => card.Classes[label].Code)]);
+        byte[] codeOf = [.. card.Classes.Select(c => c.Code)];
+        return new LabelMask(map.Width, map.Height, [.. map.LabelsAtInputSize().Select(label => codeOf[label])]);
     }
 
     /// <summary>The argmax map as an indexed PNG: values are label codes, the palette the classes' colours.</summary>

@@ -37,7 +37,7 @@ internal static class DatasetCommand
     {
         var table = TableOption();
         var masks = new Option<DirectoryInfo>("--masks") { Description = "Folder of single-band mask PNGs (the pixel value is the class code).", Required = true };
-        var output = new Option<DirectoryInfo>("--out") { Description = "Folder for class-stats.csv and class-stats.json.", Required = true };
+        var output = new Option<DirectoryInfo>("--out") { Description = "Folder for class-stats.csv, class-stats.json and the bar chart class-stats.png.", Required = true };
         var command = new Command("stats", "Pixel counts and fractions per class, per mask and in total.") { table, masks, output };
         command.SetAction(parseResult => CliWork.Run(parseResult, stdout =>
         {
@@ -54,6 +54,7 @@ internal static class DatasetCommand
                 pixels = total.Pixels,
                 classes = labels.Classes.Select(c => new { name = c.Name, code = c.Code, pixels = total.Counts.GetValueOrDefault(c.Code), fraction = total.FractionOf(c.Code) }),
             }, JsonOptions));
+            AtomicFile.WriteAllBytes(Path.Combine(folder, "class-stats.png"), ImageCodec.EncodePng(ClassStatistics.RenderChart(total, labels)));
             foreach (LabelClass c in labels.Classes.Where(c => total.Counts.GetValueOrDefault(c.Code) > 0))
             {
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{c.Name,-24} {total.Counts[c.Code],14} px  {total.FractionOf(c.Code),8:P2}"));

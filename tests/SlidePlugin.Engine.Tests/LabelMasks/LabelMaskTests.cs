@@ -29,6 +29,21 @@ public sealed class LabelMaskTests : IDisposable
     }
 
     [Fact]
+    public void RenderChart_TwoClasses_BarsInClassColoursLargestFirstProportional()
+    {
+        LabelTable table = Bcss();
+        ClassCounts counts = ClassStatistics.Of("m", Halves(300, 260, 100, 0), table);   // tumor 26000, stroma 52000
+
+        Raster chart = ClassStatistics.RenderChart(counts, table);
+
+        int Run(int row, (byte, byte, byte) colour) => Enumerable.Range(0, chart.Width)
+            .Count(x => chart[x, 6 + (row * ClassStatistics.ChartRowHeight) + (ClassStatistics.ChartBarHeight / 2)] is var p && (p[0], p[1], p[2]) == colour);
+        Assert.Equal(ClassStatistics.ChartBarWidth, Run(0, table[2]!.Color));          // stroma, the largest, first and full length
+        Assert.Equal(ClassStatistics.ChartBarWidth / 2, Run(1, table[1]!.Color));      // tumor, half of it
+        Assert.Equal(6 + (2 * ClassStatistics.ChartRowHeight) + 6, chart.Height);       // two rows: classes absent from the mask are left out
+    }
+
+    [Fact]
     public void Load_BcssGtruthCodes_22ClassesWithTheBcssColours()
     {
         LabelTable table = Bcss();

@@ -173,6 +173,8 @@ public sealed class SegmentationPipelineTests : IDisposable
         Assert.Equal(2000 + (4 * 2.0), block.Exterior.Min(p => p.Y));
 
         LabelMask codes = LabelPalette.Decode(SegmentationExports.LabelPng(map, card), Table(), "label png");
-        Assert.Equal(labels, codes.Codes);
+        Assert.Equal((23, 20), (codes.Width, codes.Height));
+        Assert.Equal(map.LabelsAtInputSize(), codes.Codes);
+        Assert.Equal(2, codes.Codes[(4 * 23) + 16]);   // map pixel (4, 1) fills image pixels 16..19 of rows 4..7
     }
 }

@@ -291,6 +291,7 @@ public class CliTests
             Assert.StartsWith("roi_0_0.png,0,0,128,1,0,12800,3584,", index[1], StringComparison.Ordinal);
             string[] stats = File.ReadAllLines(Path.Combine(folder, "stats", "class-stats.csv"));
             Assert.StartsWith("roi,78000,0,26000,52000,", stats[1], StringComparison.Ordinal);
+            Assert.Equal(3, Engine.Imaging.ImageCodec.Decode(File.ReadAllBytes(Path.Combine(folder, "stats", "class-stats.png"))).Bands);
 
             // Coloured and back: the codes survive.
             (int colourExit, _, string colourError) = await RunAsync("dataset", "palette", "--table", table, "--masks", Path.Combine(folder, "masks"), "--out", Path.Combine(folder, "coloured"));

@@ -48,7 +48,7 @@ public sealed class SegmentCommandTests : IDisposable
         Assert.True(card.Metrics["train_mean_iou"] > card.Metrics["train_mean_iou_tags_everywhere"] + 0.2, string.Join(", ", card.Metrics));
         Assert.Equal(7, output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);   // labels, overlay, 3 class maps, geojson, summary
         LabelMask labels = LabelPalette.Decode(File.ReadAllBytes(Path.Combine(_folder, "out", "img002-labels.png")), SyntheticShapes.Table(), "labels");
-        Assert.Equal((12, 12), (labels.Width, labels.Height));
+        Assert.Equal((48, 48), (labels.Width, labels.Height));
         Assert.Equal((48, 48), (ImageCodec.Decode(File.ReadAllBytes(Path.Combine(_folder, "out", "img002-overlay.png"))) is var o ? (o.Width, o.Height) : default));
         using JsonDocument geojson = JsonDocument.Parse(File.ReadAllText(Path.Combine(_folder, "out", "img002-segmentation.geojson")));
         string[] classes = [.. geojson.RootElement.GetProperty("features").EnumerateArray()
