@@ -65,15 +65,20 @@ public sealed class SegmentationServiceClient(GrpcChannel channel)
     }
 }
 
-/// <summary>Typed client of <c>slideplugin.v1.DatasetService</c>: label-mask statistics and palette conversions.</summary>
+/// <summary>Typed client of <c>slideplugin.v1.DatasetService</c>: patch cutting, label-mask statistics and palette conversions.</summary>
 public sealed class DatasetServiceClient(GrpcChannel channel)
 {
     private static readonly Google.Protobuf.Reflection.ServiceDescriptor Service = SegmentationServiceReflection.Descriptor.Services[1];
+    private static readonly Method<CutPatchesRequest, CutPatchesResponse> CutPatchesMethod = Find<CutPatchesRequest, CutPatchesResponse>("CutPatches");
     private static readonly Method<ComputeClassStatisticsRequest, ComputeClassStatisticsResponse> StatisticsMethod = Find<ComputeClassStatisticsRequest, ComputeClassStatisticsResponse>("ComputeClassStatistics");
     private static readonly Method<ColorMaskRequest, ColorMaskResponse> ColorMethod = Find<ColorMaskRequest, ColorMaskResponse>("ColorMask");
     private static readonly Method<MaskToCodesRequest, MaskToCodesResponse> CodesMethod = Find<MaskToCodesRequest, MaskToCodesResponse>("MaskToCodes");
 
     private readonly GrpcChannel _channel = channel ?? throw new ArgumentNullException(nameof(channel));
+
+    /// <summary>An image (or slide region) and its mask cut into patches, one per message, row-major.</summary>
+    public AsyncServerStreamingCall<CutPatchesResponse> CutPatches(CutPatchesRequest request, CallOptions options = default) =>
+        _channel.AsyncServerStreamingCall(CutPatchesMethod, request, options);
 
     /// <summary>Pixel counts per class of a code mask.</summary>
     public AsyncUnaryCall<ComputeClassStatisticsResponse> ComputeClassStatisticsAsync(ComputeClassStatisticsRequest request, CallOptions options = default) =>

@@ -57,9 +57,12 @@ public static class PatchCutter
         return positions;
     }
 
-    /// <summary>Cuts <paramref name="image"/> and <paramref name="mask"/> into <paramref name="outputFolder"/>; returns the patches kept, in row-major order.</summary>
+    /// <summary>
+    /// The patches of <paramref name="image"/> and <paramref name="mask"/> that have enough annotated pixels, in
+    /// row-major order, with their per-code counts (nothing is cropped or written yet).
+    /// </summary>
     /// <exception cref="LabelMaskException">The mask's size differs from the image's, or the image is smaller than a patch.</exception>
-    public static IReadOnlyList<MaskPatch> Cut(string id, Raster image, LabelMask mask, string outputFolder, PatchCutOptions? options = null)
+    public static IReadOnlyList<MaskPatch> Plan(string id, Raster image, LabelMask mask, PatchCutOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(image);
         ArgumentNullException.ThrowIfNull(mask);
@@ -74,34 +77,50 @@ public static class PatchCutter
             throw new LabelMaskException($"'{id}': the image is {image.Width}x{image.Height}, smaller than a {options.Size} px patch.");
         }
 
-        string images = Path.Combine(outputFolder, "images"), masks = Path.Combine(outputFolder, "masks");
-        Directory.CreateDirectory(images);
-        Directory.CreateDirectory(masks);
         (int X, int Y)[] origins = [.. from y in Positions(image.Height, options.Size, options.Stride) from x in Positions(image.Width, options.Size, options.Stride) select (x, y)];
         var maskImage = new Raster(mask.Width, mask.Height, 1, mask.Codes);
         var kept = new ConcurrentDictionary<int, MaskPatch>();
         Parallel.For(0, origins.Length, i =>
         {
             (int x, int y) = origins[i];
-            Raster maskPatch = maskImage.Crop(x, y, options.Size, options.Size);
-            long[] counts = ClassStatistics.Histogram(maskPatch.Pixels);
-            double valid = 1 - ((double)counts[options.UnannotatedCode] / maskPatch.Pixels.Length);
-            if (valid < options.MinValidFraction)
+            long[] counts = ClassStatistics.Histogram(maskImage.Crop(x, y, options.Size, options.Size).Pixels);
+            double valid = 1 - ((double)counts[options.UnannotatedCode] / (options.Size * options.Size));
+            if (valid >= options.MinValidFraction)
             {
-                return;
+                kept[i] = new MaskPatch(string.Create(CultureInfo.InvariantCulture, $"{id}_{x}_{y}.png"), x, y, options.Size, valid, counts);
             }
-
-            string name = string.Create(CultureInfo.InvariantCulture, $"{id}_{x}_{y}.png");
-            string imagePath = Path.Combine(images, name), maskPath = Path.Combine(masks, name);
-            if (!File.Exists(maskPath))
-            {
-                AtomicFile.WriteAllBytes(imagePath, ImageCodec.EncodePng(image.Crop(x, y, options.Size, options.Size)));
-                AtomicFile.WriteAllBytes(maskPath, ImageCodec.EncodePng(maskPatch)); // written last: its presence means the pair is complete
-            }
-
-            kept[i] = new MaskPatch(name, x, y, options.Size, valid, counts);
         });
         return [.. kept.OrderBy(p => p.Key).Select(p => p.Value)];
+    }
+
+    /// <summary>The image and mask pixels of <paramref name="patch"/>.</summary>
+    public static (Raster Image, Raster Mask) Crop(Raster image, LabelMask mask, MaskPatch patch)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        ArgumentNullException.ThrowIfNull(mask);
+        ArgumentNullException.ThrowIfNull(patch);
+        return (image.Crop(patch.X, patch.Y, patch.Size, patch.Size), new Raster(mask.Width, mask.Height, 1, mask.Codes).Crop(patch.X, patch.Y, patch.Size, patch.Size));
+    }
+
+    /// <summary>Cuts <paramref name="image"/> and <paramref name="mask"/> into <paramref name="outputFolder"/>; returns the patches kept, in row-major order.</summary>
+    /// <exception cref="LabelMaskException">As <see cref="Plan"/>.</exception>
+    public static IReadOnlyList<MaskPatch> Cut(string id, Raster image, LabelMask mask, string outputFolder, PatchCutOptions? options = null)
+    {
+        IReadOnlyList<MaskPatch> patches = Plan(id, image, mask, options);
+        string images = Path.Combine(outputFolder, "images"), masks = Path.Combine(outputFolder, "masks");
+        Directory.CreateDirectory(images);
+        Directory.CreateDirectory(masks);
+        Parallel.ForEach(patches, patch =>
+        {
+            string imagePath = Path.Combine(images, patch.Name), maskPath = Path.Combine(masks, patch.Name);
+            if (!File.Exists(maskPath))
+            {
+                (Raster imagePatch, Raster maskPatch) = Crop(image, mask, patch);
+                AtomicFile.WriteAllBytes(imagePath, ImageCodec.EncodePng(imagePatch));
+                AtomicFile.WriteAllBytes(maskPath, ImageCodec.EncodePng(maskPatch)); // written last: its presence means the pair is complete
+            }
+        });
+        return patches;
     }
 
     /// <summary>The index of patches: <c>name,x,y,size,valid_fraction,&lt;class&gt;_pixels...</c>.</summary>

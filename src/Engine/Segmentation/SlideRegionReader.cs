@@ -38,11 +38,27 @@ public static class SlideRegionReader
                 $"The region {width}x{height} is {outWidth}x{outHeight} pixels at {targetMpp:0.###} µm/px, more than {MaxOutputPixels} ({Math.Sqrt(MaxOutputPixels):0}²); ask for a smaller region.");
         }
 
-        int level = slide.GetBestLevelForDownsample(downsample);
+        return (ReadToSize(slide, x, y, width, height, outWidth, outHeight), new SegmentationPlacement(x, y, (double)width / outWidth, (double)height / outHeight, slideMpp));
+    }
+
+    /// <summary>
+    /// The level-0 rectangle scaled to exactly <paramref name="outWidth"/> x <paramref name="outHeight"/> (e.g. the size of
+    /// a label mask drawn over it): read from the best level for the scale, then resized when the level does not match.
+    /// </summary>
+    /// <exception cref="SlideException">A rectangle outside the slide, or a failed read.</exception>
+    public static Raster ReadToSize(Slide slide, long x, long y, long width, long height, int outWidth, int outHeight)
+    {
+        ArgumentNullException.ThrowIfNull(slide);
+        (long slideWidth, long slideHeight) = slide.Dimensions;
+        if (width < 1 || height < 1 || x < 0 || y < 0 || x + width > slideWidth || y + height > slideHeight || outWidth < 1 || outHeight < 1)
+        {
+            throw new SlideException(SlideErrorKind.InvalidRequest, $"The region {width}x{height} at ({x}, {y}) is not inside the {slideWidth}x{slideHeight} slide.");
+        }
+
+        int level = slide.GetBestLevelForDownsample(Math.Min((double)width / outWidth, (double)height / outHeight));
         double levelDownsample = slide.LevelDownsamples[level];
         int levelWidth = (int)Math.Max(1, Math.Ceiling(width / levelDownsample)), levelHeight = (int)Math.Max(1, Math.Ceiling(height / levelDownsample));
         Raster read = slide.ReadRegionRgb(x, y, level, levelWidth, levelHeight);
-        Raster image = read.Width == outWidth && read.Height == outHeight ? read : ImageCodec.Resize(read, outWidth, outHeight);
-        return (image, new SegmentationPlacement(x, y, (double)width / outWidth, (double)height / outHeight, slideMpp));
+        return read.Width == outWidth && read.Height == outHeight ? read : ImageCodec.Resize(read, outWidth, outHeight);
     }
 }

@@ -37,6 +37,16 @@ internal static class CliWork
         }
     }
 
+    /// <summary>A <c>--region</c> value: "x,y,width,height" in level-0 pixels.</summary>
+    /// <exception cref="ArgumentException">Not four non-negative integers.</exception>
+    public static (long X, long Y, long Width, long Height) ParseRegion(string text)
+    {
+        long[] values = [.. text.Split(',').Select(v => long.TryParse(v.Trim(), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out long n) ? n : -1)];
+        return values.Length == 4 && values.All(v => v >= 0)
+            ? (values[0], values[1], values[2], values[3])
+            : throw new ArgumentException($"--region '{text}' is not x,y,width,height in level-0 pixels.");
+    }
+
     /// <summary>The first failure inside a parallel loop, or the exception itself.</summary>
     private static Exception Unwrapped(Exception e) => e is AggregateException { InnerExceptions.Count: > 0 } a ? a.InnerExceptions[0] : e;
 }

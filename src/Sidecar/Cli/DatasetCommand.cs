@@ -5,6 +5,8 @@ using SlidePlugin.Engine.Datasets;
 using SlidePlugin.Engine.Imaging;
 using SlidePlugin.Engine.IO;
 using SlidePlugin.Engine.LabelMasks;
+using SlidePlugin.Engine.Segmentation;
+using SlidePlugin.Engine.Slides;
 
 namespace SlidePlugin.Sidecar.Cli;
 
@@ -68,39 +70,69 @@ internal static class DatasetCommand
     private static Command Cut()
     {
         var table = TableOption();
-        var images = new Option<DirectoryInfo>("--images") { Description = "Folder of images.", Required = true };
-        var masks = new Option<DirectoryInfo>("--masks") { Description = "Folder of masks named as their images (same file stem, .png).", Required = true };
+        var images = new Option<DirectoryInfo?>("--images") { Description = "Folder of images (with --masks)." };
+        var masks = new Option<DirectoryInfo?>("--masks") { Description = "Folder of masks named as their images (same file stem, .png)." };
+        var slide = new Option<FileInfo?>("--slide") { Description = "Instead of --images: a slide; its --region is read at the size of --mask." };
+        var region = new Option<string?>("--region") { Description = "With --slide: the level-0 rectangle x,y,width,height the mask covers (default: the whole slide)." };
+        var mask = new Option<FileInfo?>("--mask") { Description = "With --slide: the label mask drawn over the region." };
         var output = new Option<DirectoryInfo>("--out") { Description = "Folder for images/, masks/ and index.csv.", Required = true };
         var size = new Option<int>("--size") { Description = "Patch edge in pixels.", DefaultValueFactory = _ => 256 };
         var stride = new Option<int>("--stride") { Description = "Step between patches (the last row and column are aligned to the border).", DefaultValueFactory = _ => 128 };
         var minValid = new Option<double>("--min-valid") { Description = "Skip patches whose annotated (not code 0) fraction is below this.", DefaultValueFactory = _ => 0.5 };
-        var command = new Command("cut", "Cut images and their label masks into aligned patches <id>_<x>_<y>.png with an index of per-class pixel counts.")
+        var command = new Command("cut", "Cut images (or a slide region) and their label masks into aligned patches <id>_<x>_<y>.png with an index of per-class pixel counts.")
         {
-            table, images, masks, output, size, stride, minValid,
+            table, images, masks, slide, region, mask, output, size, stride, minValid,
         };
         command.SetAction(parseResult => CliWork.Run(parseResult, stdout =>
         {
             LabelTable labels = LabelTable.Load(parseResult.GetRequiredValue(table).FullName);
             var options = new PatchCutOptions { Size = parseResult.GetValue(size), Stride = parseResult.GetValue(stride), MinValidFraction = parseResult.GetValue(minValid) };
-            string folder = parseResult.GetRequiredValue(output).FullName, maskFolder = parseResult.GetRequiredValue(masks).FullName;
+            string folder = parseResult.GetRequiredValue(output).FullName;
             var patches = new List<MaskPatch>();
-            foreach (string image in Directory.GetFiles(parseResult.GetRequiredValue(images).FullName).Order(StringComparer.Ordinal))
+            foreach ((string id, Func<LabelMask, Raster> read, string maskPath) in Sources(parseResult.GetValue(images), parseResult.GetValue(masks), parseResult.GetValue(slide), parseResult.GetValue(region), parseResult.GetValue(mask)))
             {
-                string id = Path.GetFileNameWithoutExtension(image);
-                string maskPath = Path.Combine(maskFolder, id + ".png");
-                if (!File.Exists(maskPath))
-                {
-                    throw new LabelMaskException($"Image '{image}' has no mask '{maskPath}'.");
-                }
-
-                Raster pixels = ImageCodec.Decode(File.ReadAllBytes(image));
-                patches.AddRange(PatchCutter.Cut(id, pixels.Bands == 4 ? pixels.Flatten((255, 255, 255)) : pixels, LabelMask.Load(maskPath, labels), folder, options));
+                LabelMask codes = LabelMask.Load(maskPath, labels);
+                Raster pixels = read(codes);
+                patches.AddRange(PatchCutter.Cut(id, pixels.Bands == 4 ? pixels.Flatten((255, 255, 255)) : pixels, codes, folder, options));
             }
 
             AtomicFile.WriteAllText(Path.Combine(folder, "index.csv"), PatchCutter.IndexCsv(patches, labels));
             stdout.WriteLine($"{patches.Count} patches of {options.Size} px; {Path.Combine(folder, "index.csv")}");
         }));
         return command;
+    }
+
+    /// <summary>What to cut: each image of a folder with its mask, or one slide region read at its mask's size.</summary>
+    private static IEnumerable<(string Id, Func<LabelMask, Raster> Read, string MaskPath)> Sources(DirectoryInfo? images, DirectoryInfo? masks, FileInfo? slide, string? region, FileInfo? mask)
+    {
+        if (slide is not null)
+        {
+            if (mask is null || images is not null)
+            {
+                throw new ArgumentException("--slide takes one --mask (a file), not --images.");
+            }
+
+            yield return (Path.GetFileNameWithoutExtension(slide.Name), codes =>
+            {
+                using Slide opened = Slide.Open(slide.FullName);
+                (long x, long y, long width, long height) = region is null ? (0, 0, opened.Dimensions.Width, opened.Dimensions.Height) : CliWork.ParseRegion(region);
+                return SlideRegionReader.ReadToSize(opened, x, y, width, height, codes.Width, codes.Height);
+            }, mask.FullName);
+            yield break;
+        }
+
+        if (images is null || masks is null)
+        {
+            throw new ArgumentException("Give --images and --masks (folders), or --slide with --mask.");
+        }
+
+        foreach (string image in Directory.GetFiles(images.FullName).Order(StringComparer.Ordinal))
+        {
+            string maskPath = Path.Combine(masks.FullName, Path.GetFileNameWithoutExtension(image) + ".png");
+            yield return File.Exists(maskPath)
+                ? (Path.GetFileNameWithoutExtension(image), _ => ImageCodec.Decode(File.ReadAllBytes(image)), maskPath)
+                : throw new LabelMaskException($"Image '{image}' has no mask '{maskPath}'.");
+        }
     }
 
     private static Command Palette()

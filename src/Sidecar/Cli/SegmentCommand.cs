@@ -125,7 +125,7 @@ internal static class SegmentCommand
             {
                 using Slide slide = Slide.Open(file.FullName);
                 double slideMpp = SlideResolution.Resolve(slide.Properties, parseResult.GetValue(mpp)).RequireMppX(file.Name);
-                (long x, long y, long width, long height) = parseResult.GetValue(region) is { } text ? ParseRegion(text) : (0, 0, slide.Dimensions.Width, slide.Dimensions.Height);
+                (long x, long y, long width, long height) = parseResult.GetValue(region) is { } text ? CliWork.ParseRegion(text) : (0, 0, slide.Dimensions.Width, slide.Dimensions.Height);
                 SlideBounds? bounds = SlideInfo.BoundsOf(slide.Properties);
                 written = SegmentationFiles.Write(segmenter.SegmentRegion(slide, slideMpp, x, y, width, height, parseResult.GetValue(targetMpp), cancellationToken),
                     segmenter.Card, file.FullName, folder, stem, bounds?.X ?? 0, bounds?.Y ?? 0);
@@ -137,14 +137,5 @@ internal static class SegmentCommand
             }
         })));
         return command;
-    }
-
-    /// <summary>"x,y,width,height" in level-0 pixels.</summary>
-    private static (long X, long Y, long Width, long Height) ParseRegion(string text)
-    {
-        long[] values = [.. text.Split(',').Select(v => long.TryParse(v.Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out long n) ? n : -1)];
-        return values.Length == 4 && values.All(v => v >= 0)
-            ? (values[0], values[1], values[2], values[3])
-            : throw new ArgumentException($"--region '{text}' is not x,y,width,height in level-0 pixels.");
     }
 }

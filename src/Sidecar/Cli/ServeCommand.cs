@@ -115,7 +115,7 @@ internal static class ServeCommand
                     training.BindTo(registry);
                     analysis.BindTo(registry);
                     segmentation.BindTo(registry);
-                    DatasetService.BindTo(registry);
+                    new DatasetService(slideRootPolicy).BindTo(registry);
                 });
             }
             catch (ServerConfigurationException e)

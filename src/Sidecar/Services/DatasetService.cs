@@ -1,6 +1,8 @@
 using Google.Protobuf;
 using SlidePlugin.Engine.Imaging;
 using SlidePlugin.Engine.LabelMasks;
+using SlidePlugin.Engine.Segmentation;
+using SlidePlugin.Engine.Slides;
 using SlidePlugin.Grpc;
 using SlidePlugin.Protos.V1;
 using SlidePlugin.Sidecar.Grpc;
@@ -9,18 +11,96 @@ namespace SlidePlugin.Sidecar.Services;
 
 /// <summary>
 /// <c>slideplugin.v1.DatasetService</c>: the label-mask tools of <c>slideplugin dataset</c> on masks the client sends
-/// (class statistics, palette colouring and back). A bad table or mask is INVALID_ARGUMENT with the reason.
+/// (patch cutting, class statistics, palette colouring and back); slides named as in SlideService. A bad table, mask
+/// or image is INVALID_ARGUMENT with the reason.
 /// </summary>
-public static class DatasetService
+public sealed class DatasetService(SlideRoots roots)
 {
+    private readonly SlideRoots _roots = roots ?? throw new ArgumentNullException(nameof(roots));
+
     /// <summary>Binds the service's methods.</summary>
-    public static void BindTo(GrpcServiceRegistry registry)
+    public void BindTo(GrpcServiceRegistry registry)
     {
         ArgumentNullException.ThrowIfNull(registry);
         registry.AddService(SegmentationServiceReflection.Descriptor.Services[1])
-            .Unary<ComputeClassStatisticsRequest, ComputeClassStatisticsResponse>("ComputeClassStatistics", (r, _) => Guarded(() => Statistics(r)))
-            .Unary<ColorMaskRequest, ColorMaskResponse>("ColorMask", (r, _) => Guarded(() => Color(r)))
-            .Unary<MaskToCodesRequest, MaskToCodesResponse>("MaskToCodes", (r, _) => Guarded(() => Codes(r)));
+            .ServerStreaming<CutPatchesRequest, CutPatchesResponse>("CutPatches", CutPatchesAsync)
+            .Unary<ComputeClassStatisticsRequest, ComputeClassStatisticsResponse>("ComputeClassStatistics", (r, _) => Task.FromResult(Guarded(() => Statistics(r))))
+            .Unary<ColorMaskRequest, ColorMaskResponse>("ColorMask", (r, _) => Task.FromResult(Guarded(() => Color(r))))
+            .Unary<MaskToCodesRequest, MaskToCodesResponse>("MaskToCodes", (r, _) => Task.FromResult(Guarded(() => Codes(r))));
+    }
+
+    private async Task CutPatchesAsync(CutPatchesRequest request, IServerStreamWriter<CutPatchesResponse> responses, ServerCallContext context)
+    {
+        if (request.SourceCase == CutPatchesRequest.SourceOneofCase.None)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "Name a source: image (encoded bytes) or slide_region (a slide and the level-0 rectangle the mask covers)."));
+        }
+
+        if (request.Size < 0 || request.Stride < 0 || (request.HasMinValidFraction && request.MinValidFraction is < 0 or > 1))
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "size and stride are at least 0 (0: the defaults) and min_valid_fraction is in [0, 1]."));
+        }
+
+        string id = string.IsNullOrEmpty(request.Id) ? "image" : request.Id;
+        if (id.IndexOfAny([.. Path.GetInvalidFileNameChars()]) >= 0)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"id '{id}' cannot be part of a file name."));
+        }
+
+        var defaults = new PatchCutOptions();
+        var options = new PatchCutOptions
+        {
+            Size = request.Size > 0 ? request.Size : defaults.Size,
+            Stride = request.Stride > 0 ? request.Stride : defaults.Stride,
+            MinValidFraction = request.HasMinValidFraction ? request.MinValidFraction : defaults.MinValidFraction,
+        };
+        (LabelTable table, LabelMask mask) = Guarded(() =>
+        {
+            LabelTable parsed = LabelTable.Parse(request.TableTsv, "table_tsv");
+            return (parsed, LabelMask.Decode(request.Mask.Span, parsed, "mask"));
+        });
+        Raster image = request.SourceCase == CutPatchesRequest.SourceOneofCase.Image
+            ? EncodedImages.Decode(request.Image, "The image")
+            : await Task.Run(() => ReadRegion(request.SlideRegion, mask), context.CancellationToken).ConfigureAwait(false);
+        if (image.Bands == 4)
+        {
+            image = image.Flatten((255, 255, 255));
+        }
+
+        IReadOnlyList<MaskPatch> patches = Guarded(() => PatchCutter.Plan(id, image, mask, options));
+        foreach (MaskPatch patch in patches)
+        {
+            (Raster imagePatch, Raster maskPatch) = PatchCutter.Crop(image, mask, patch);
+            var response = new CutPatchesResponse
+            {
+                Name = patch.Name,
+                X = patch.X,
+                Y = patch.Y,
+                Size = patch.Size,
+                ValidFraction = patch.ValidFraction,
+                ImagePng = ByteString.CopyFrom(ImageCodec.EncodePng(imagePatch)),
+                MaskPng = ByteString.CopyFrom(ImageCodec.EncodePng(maskPatch)),
+            };
+            response.Classes.AddRange(table.Classes.Where(c => patch.Counts[c.Code] > 0)
+                .Select(c => new ClassCount { Code = c.Code, Name = c.Name, Pixels = patch.Counts[c.Code], Fraction = (double)patch.Counts[c.Code] / (patch.Size * patch.Size) }));
+            await responses.WriteAsync(response, context.CancellationToken).ConfigureAwait(false);   // one patch in flight: the client's pace
+        }
+    }
+
+    private Raster ReadRegion(SlideRegion source, LabelMask mask)
+    {
+        string path = _roots.Resolve(source.Path);
+        try
+        {
+            using Slide slide = Slide.Open(path);
+            Rect? r = source.Region;
+            (long x, long y, long width, long height) = r is { Width: > 0, Height: > 0 } ? (r.X, r.Y, r.Width, r.Height) : (0, 0, slide.Dimensions.Width, slide.Dimensions.Height);
+            return SlideRegionReader.ReadToSize(slide, x, y, width, height, mask.Width, mask.Height);
+        }
+        catch (Exception e) when (e is not RpcException && SlideStatus.From(e) is { } status)
+        {
+            throw new RpcException(status);
+        }
     }
 
     private static ComputeClassStatisticsResponse Statistics(ComputeClassStatisticsRequest request)
@@ -47,11 +127,12 @@ public static class DatasetService
         return new MaskToCodesResponse { Png = ByteString.CopyFrom(ImageCodec.EncodePng(new Raster(mask.Width, mask.Height, 1, mask.Codes))) };
     }
 
-    private static Task<T> Guarded<T>(Func<T> work)
+    /// <summary>Runs <paramref name="work"/>; a table, mask or image the engine rejects becomes INVALID_ARGUMENT with its message.</summary>
+    private static T Guarded<T>(Func<T> work)
     {
         try
         {
-            return Task.FromResult(work());
+            return work();
         }
         catch (Exception e) when (e is LabelMaskException or ImageCodecException)
         {

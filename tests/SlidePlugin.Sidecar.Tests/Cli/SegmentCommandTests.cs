@@ -100,4 +100,28 @@ public sealed class SegmentCommandTests : IDisposable
         Assert.Contains("is not inside the 2220x2967 slide", region, StringComparison.Ordinal);
         Assert.False(Directory.Exists(Path.Combine(_folder, "r")));
     }
+
+    [Fact]
+    public async Task DatasetCut_SlideRegionWithMask_PatchesAlignedWithTheRegionReadAtTheMaskSize()
+    {
+        string table = Path.Combine(_folder, "table.tsv");
+        File.WriteAllText(table, SyntheticShapes.TableText);
+        var codes = new byte[300 * 260];
+        Array.Fill(codes, (byte)2);
+        string mask = Path.Combine(_folder, "region-mask.png");
+        File.WriteAllBytes(mask, ImageCodec.EncodePng(new Raster(300, 260, 1, codes)));
+        string slidePath = TestData.Path("slides", "CMU-1-Small-Region.svs");
+
+        (int exit, string output, string error) = await RunAsync("dataset", "cut", "--table", table, "--slide", slidePath, "--region", "100,200,1200,1040",
+            "--mask", mask, "--out", Path.Combine(_folder, "cut"), "--size", "128", "--stride", "128");
+        (int wrongExit, _, string wrong) = await RunAsync("dataset", "cut", "--table", table, "--slide", slidePath, "--out", Path.Combine(_folder, "cut2"));
+
+        Assert.True(exit == ExitCodes.Success, error);
+        Assert.Contains("9 patches of 128 px", output, StringComparison.Ordinal);
+        using Engine.Slides.Slide slide = Engine.Slides.Slide.Open(slidePath);
+        Raster expected = SlideRegionReader.ReadToSize(slide, 100, 200, 1200, 1040, 300, 260).Crop(172, 132, 128, 128);
+        Assert.Equal(expected.Pixels, ImageCodec.Decode(File.ReadAllBytes(Path.Combine(_folder, "cut", "images", "CMU-1-Small-Region_172_132.png"))).Pixels);
+        Assert.Equal(ExitCodes.Failure, wrongExit);
+        Assert.Contains("--mask", wrong, StringComparison.Ordinal);
+    }
 }

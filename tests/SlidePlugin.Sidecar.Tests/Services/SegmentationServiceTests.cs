@@ -47,7 +47,7 @@ public sealed class SegmentationServiceTests : IAsyncLifetime
         _server = SidecarServer.Create(new ServerSettings { Listen = "127.0.0.1:0" }, logger, registry =>
         {
             service.BindTo(registry);
-            DatasetService.BindTo(registry);
+            new DatasetService(roots).BindTo(registry);
         });
         await _server.StartAsync();
         _channel = GrpcChannel.ForAddress(_server.Addresses.Single());
@@ -179,5 +179,56 @@ public sealed class SegmentationServiceTests : IAsyncLifetime
         Assert.Equal(codes, ImageCodec.Decode(back.Png.Span).Pixels);
         Assert.Equal(StatusCode.InvalidArgument, unknown.StatusCode);
         Assert.Contains("code 40", unknown.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task CutPatches_SlideRegionAndMask_AlignedPatchesStreamedAndMismatchRejected()
+    {
+        var client = new DatasetServiceClient(_channel);
+        string table = await File.ReadAllTextAsync(TestData.Path("bcss", "gtruth_codes.tsv"));
+        var codes = new byte[300 * 260];
+        for (int i = 0; i < codes.Length; i++)
+        {
+            codes[i] = (byte)(i % 300 < 100 ? 1 : i / 300 < 20 ? 0 : 2);   // tumor left third; elsewhere outside_roi in the top 20 rows, then stroma
+        }
+
+        var request = new CutPatchesRequest
+        {
+            TableTsv = table,
+            SlideRegion = new SlideRegion { Path = Cmu, Region = new Rect { X = 100, Y = 200, Width = 1200, Height = 1040 } },
+            Mask = ByteString.CopyFrom(ImageCodec.EncodePng(new Raster(300, 260, 1, codes))),
+            Id = "cmu",
+            Size = 128,
+            Stride = 128,
+        };
+
+        var patches = new List<CutPatchesResponse>();
+        using (AsyncServerStreamingCall<CutPatchesResponse> call = client.CutPatches(request))
+        {
+            while (await call.ResponseStream.MoveNext(CancellationToken.None))
+            {
+                patches.Add(call.ResponseStream.Current);
+            }
+        }
+
+        using Slide slide = Slide.Open(TestData.Path("slides", Cmu));
+        Raster region = SlideRegionReader.ReadToSize(slide, 100, 200, 1200, 1040, 300, 260);
+        Assert.Equal(["cmu_0_0.png", "cmu_128_0.png", "cmu_172_0.png", "cmu_0_128.png", "cmu_128_128.png", "cmu_172_128.png", "cmu_0_132.png", "cmu_128_132.png", "cmu_172_132.png"],
+            patches.Select(p => p.Name));
+        CutPatchesResponse last = patches[^1];
+        Assert.Equal(region.Crop(172, 132, 128, 128).Pixels, ImageCodec.Decode(last.ImagePng.Span).Pixels);
+        Assert.Equal(new Raster(300, 260, 1, codes).Crop(172, 132, 128, 128).Pixels, ImageCodec.Decode(last.MaskPng.Span).Pixels);
+        CutPatchesResponse first = patches[0];
+        Assert.Equal(128 * 100, first.Classes.Single(c => c.Code == 1).Pixels);
+        Assert.Equal(1 - (20.0 * 28 / (128 * 128)), first.ValidFraction, 12);   // outside_roi: rows 0..19 of columns 100..127
+
+        request.Image = new EncodedImage { Format = ImageFormat.Png, Data = ByteString.CopyFrom(ImageCodec.EncodePng(new Raster(299, 260, 3, new byte[299 * 260 * 3]))) };
+        var mismatch = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            using AsyncServerStreamingCall<CutPatchesResponse> call = client.CutPatches(request);
+            await call.ResponseStream.MoveNext(CancellationToken.None);
+        });
+        Assert.Equal(StatusCode.InvalidArgument, mismatch.StatusCode);
+        Assert.Contains("the mask is 300x260 but the image is 299x260", mismatch.Status.Detail, StringComparison.Ordinal);
     }
 }
