@@ -51,9 +51,12 @@ public sealed class AttentionMil : Module
         int l = spec.EmbeddingSize, d = spec.AttentionSize;
         if (spec.Input == MilInput.Patches)
         {
+            // Pool before ReLU: max-pooling commutes with a monotone function, so values and gradients are Ilse's
+            // conv-ReLU-pool exactly, while the ReLU touches a quarter of the elements. The convolutions keep their
+            // state-dict indices (0 and 3).
             _extractor = RegisterModule("feature_extractor_part1", new Sequential(
-                new Conv2d(spec.Channels, 20, 5, random), new ReLU(), new MaxPool2d(2, 2),
-                new Conv2d(20, 50, 5, random), new ReLU(), new MaxPool2d(2, 2)));
+                new Conv2d(spec.Channels, 20, 5, random), new MaxPool2d(2, 2), new ReLU(),
+                new Conv2d(20, 50, 5, random), new MaxPool2d(2, 2), new ReLU()));
         }
 
         int embeddingInput = spec.Input == MilInput.Patches ? 50 * spec.FeatureMapSize * spec.FeatureMapSize : spec.FeatureSize;
