@@ -11,18 +11,9 @@ import sys
 import time
 
 import grpc
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from descriptor_messages import load_pool
 
 SERVICE = "/slideplugin.v1.AnalysisService/"
-
-
-def load_messages(path):
-    fds = descriptor_pb2.FileDescriptorSet.FromString(open(path, "rb").read())
-    pool = descriptor_pool.DescriptorPool()
-    for f in fds.file:
-        pool.Add(f)
-    factory = message_factory.MessageFactory(pool)
-    return lambda name: factory.GetPrototype(pool.FindMessageTypeByName("slideplugin.v1." + name))
 
 
 def analyze(channel, M, slide, cancel_after_first_progress=False):
@@ -69,7 +60,8 @@ def summary(seen):
 
 def main():
     target_a, target_b, descriptor_set, slide = sys.argv[1:5]
-    M = load_messages(descriptor_set)
+    _, message = load_pool(descriptor_set)
+    M = lambda name: message("slideplugin.v1." + name)  # noqa: E731
     a, b = grpc.insecure_channel(target_a), grpc.insecure_channel(target_b)
     first = summary(analyze(a, M, slide))
     second = summary(analyze(a, M, slide))

@@ -11,25 +11,17 @@ import threading
 import time
 
 import grpc
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from descriptor_messages import load_pool
+from google.protobuf import descriptor_pb2, descriptor_pool
 
 SERVICE = "slideplugin.testing.v1.InteropTestService"
 STREAM_COUNT = 10_000
 MAX_MESSAGE = 4 * 1024 * 1024
 
 
-def load_messages(path):
-    fds = descriptor_pb2.FileDescriptorSet.FromString(open(path, "rb").read())
-    pool = descriptor_pool.DescriptorPool()
-    for f in fds.file:
-        pool.Add(f)
-    factory = message_factory.MessageFactory(pool)
-    return lambda name: factory.GetPrototype(pool.FindMessageTypeByName(name))
-
-
 def main():
     target, descriptor_set, case = sys.argv[1], sys.argv[2], sys.argv[3]
-    M = load_messages(descriptor_set)
+    _, M = load_pool(descriptor_set)
     channel = grpc.insecure_channel(target)
 
     def method(kind, name, req, resp, service=SERVICE):

@@ -11,18 +11,9 @@ import os
 import sys
 
 import grpc
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from descriptor_messages import load_pool
 
 METHOD = "/slideplugin.v1.SegmentationService/Segment"
-
-
-def load_messages(path):
-    fds = descriptor_pb2.FileDescriptorSet.FromString(open(path, "rb").read())
-    pool = descriptor_pool.DescriptorPool()
-    for f in fds.file:
-        pool.Add(f)
-    factory = message_factory.MessageFactory(pool)
-    return pool, lambda name: factory.GetPrototype(pool.FindMessageTypeByName("slideplugin.v1." + name))
 
 
 def segment(channel, M, output_names, request, prefix, folder):
@@ -59,7 +50,8 @@ def segment(channel, M, output_names, request, prefix, folder):
 
 def main():
     target, descriptors, model, image_path, slide, x, y, width, height, folder = sys.argv[1:11]
-    pool, M = load_messages(descriptors)
+    pool, message = load_pool(descriptors)
+    M = lambda name: message("slideplugin.v1." + name)  # noqa: E731
     output_names = {v.number: v.name for v in pool.FindEnumTypeByName("slideplugin.v1.SegmentOutput").values}
     with grpc.insecure_channel(target) as channel:
         with open(image_path, "rb") as f:
