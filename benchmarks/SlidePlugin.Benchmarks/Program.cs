@@ -11,6 +11,7 @@ using SlidePlugin.Benchmarks.Slides;
 //   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- reproduce mnist|ucsb [runs] [epochs] [threads]
 //   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- analyze [slide-size ...]
 //   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- segment-mnist [train] [test] [epochs]
+//   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- class-stats [size] [repeats]
 string which = args.Length > 0 ? args[0] : "help";
 int Arg(int index, int fallback) => args.Length > index ? int.Parse(args[index], System.Globalization.CultureInfo.InvariantCulture) : fallback;
 switch (which)
@@ -29,6 +30,8 @@ switch (which)
         return await AnalysisBenchmark.RunAsync(args.Length > 1 ? args[1..].Select(a => int.Parse(a, System.Globalization.CultureInfo.InvariantCulture)).ToArray() : [20000], threads: 2);
     case "segment-mnist":
         return SegmentationBenchmark.Run(trainCount: Arg(1, 2000), testCount: Arg(2, 500), epochs: Arg(3, 5), threads: 2);
+    case "class-stats":
+        return await SlidePlugin.Benchmarks.LabelMasks.ClassStatisticsBenchmark.RunAsync(size: Arg(1, 10000), repeats: Arg(2, 5));
     case "analyze-worker":
         return await AnalysisBenchmark.RunWorkerAsync(args[1], double.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture), Arg(3, 2));
     default:
@@ -38,5 +41,6 @@ switch (which)
         Console.Error.WriteLine("       SlidePlugin.Benchmarks reproduce mnist|ucsb [runs=5 seeds|10 folds] [epochs=20] [threads=2]");
         Console.Error.WriteLine("       SlidePlugin.Benchmarks analyze [slide-size=20000 ...]");
         Console.Error.WriteLine("       SlidePlugin.Benchmarks segment-mnist [train=2000] [test=500] [epochs=5]");
+        Console.Error.WriteLine("       SlidePlugin.Benchmarks class-stats [size=10000] [repeats=5]");
         return 2;
 }
