@@ -73,6 +73,7 @@ public sealed class DatasetServiceClient(GrpcChannel channel)
     private static readonly Method<ComputeClassStatisticsRequest, ComputeClassStatisticsResponse> StatisticsMethod = Find<ComputeClassStatisticsRequest, ComputeClassStatisticsResponse>("ComputeClassStatistics");
     private static readonly Method<ColorMaskRequest, ColorMaskResponse> ColorMethod = Find<ColorMaskRequest, ColorMaskResponse>("ColorMask");
     private static readonly Method<MaskToCodesRequest, MaskToCodesResponse> CodesMethod = Find<MaskToCodesRequest, MaskToCodesResponse>("MaskToCodes");
+    private static readonly Method<MergeClassesRequest, MergeClassesResponse> MergeMethod = Find<MergeClassesRequest, MergeClassesResponse>("MergeClasses");
 
     private readonly GrpcChannel _channel = channel ?? throw new ArgumentNullException(nameof(channel));
 
@@ -91,6 +92,10 @@ public sealed class DatasetServiceClient(GrpcChannel channel)
     /// <summary>A coloured mask back to codes.</summary>
     public AsyncUnaryCall<MaskToCodesResponse> MaskToCodesAsync(MaskToCodesRequest request, CallOptions options = default) =>
         _channel.AsyncUnaryCall(CodesMethod, request, options);
+
+    /// <summary>A mask with classes folded together.</summary>
+    public AsyncUnaryCall<MergeClassesResponse> MergeClassesAsync(MergeClassesRequest request, CallOptions options = default) =>
+        _channel.AsyncUnaryCall(MergeMethod, request, options);
 
     private static Method<TRequest, TResponse> Find<TRequest, TResponse>(string name)
         where TRequest : class, IMessage<TRequest>, new()

@@ -11,7 +11,7 @@ namespace SlidePlugin.Sidecar.Services;
 
 /// <summary>
 /// <c>slideplugin.v1.DatasetService</c>: the label-mask tools of <c>slideplugin dataset</c> on masks the client sends
-/// (patch cutting, class statistics, palette colouring and back); slides named as in SlideService. A bad table, mask
+/// (patch cutting, class statistics, palette colouring and back, class merging); slides named as in SlideService. A bad table, mask
 /// or image is INVALID_ARGUMENT with the reason.
 /// </summary>
 public sealed class DatasetService(SlideRoots roots)
@@ -26,7 +26,8 @@ public sealed class DatasetService(SlideRoots roots)
             .ServerStreaming<CutPatchesRequest, CutPatchesResponse>("CutPatches", CutPatchesAsync)
             .Unary<ComputeClassStatisticsRequest, ComputeClassStatisticsResponse>("ComputeClassStatistics", (r, _) => Task.FromResult(Guarded(() => Statistics(r))))
             .Unary<ColorMaskRequest, ColorMaskResponse>("ColorMask", (r, _) => Task.FromResult(Guarded(() => Color(r))))
-            .Unary<MaskToCodesRequest, MaskToCodesResponse>("MaskToCodes", (r, _) => Task.FromResult(Guarded(() => Codes(r))));
+            .Unary<MaskToCodesRequest, MaskToCodesResponse>("MaskToCodes", (r, _) => Task.FromResult(Guarded(() => Codes(r))))
+            .Unary<MergeClassesRequest, MergeClassesResponse>("MergeClasses", (r, _) => Task.FromResult(Guarded(() => Merge(r))));
     }
 
     private async Task CutPatchesAsync(CutPatchesRequest request, IServerStreamWriter<CutPatchesResponse> responses, ServerCallContext context)
@@ -125,6 +126,23 @@ public sealed class DatasetService(SlideRoots roots)
         LabelTable table = LabelTable.Parse(request.TableTsv, "table_tsv");
         LabelMask mask = LabelPalette.Decode(request.ColoredMask.Span, table, "colored_mask");
         return new MaskToCodesResponse { Png = ByteString.CopyFrom(ImageCodec.EncodePng(new Raster(mask.Width, mask.Height, 1, mask.Codes))) };
+    }
+
+    private static MergeClassesResponse Merge(MergeClassesRequest request)
+    {
+        LabelTable table = LabelTable.Parse(request.TableTsv, "table_tsv");
+        LabelMask mask = LabelMask.Decode(request.Mask.Span, table, "mask");
+        ClassMerge merge = request.RuleCase switch
+        {
+            MergeClassesRequest.RuleOneofCase.Map => ClassMerge.FromMap(request.Map, table),
+            MergeClassesRequest.RuleOneofCase.MinFraction => ClassMerge.ByFraction(ClassStatistics.Of("mask", mask, table), table, request.MinFraction,
+                string.IsNullOrEmpty(request.OtherClass) ? "other" : request.OtherClass),
+            _ => throw new LabelMaskException("Give a rule: map (\"from=to,...\") or min_fraction."),
+        };
+        LabelMask merged = merge.Apply(mask);
+        var response = new MergeClassesResponse { Png = ByteString.CopyFrom(ImageCodec.EncodePng(new Raster(merged.Width, merged.Height, 1, merged.Codes))) };
+        response.Moves.AddRange(merge.Moves.OrderBy(m => m.Key).Select(m => new ClassMove { FromCode = m.Key, ToCode = m.Value }));
+        return response;
     }
 
     /// <summary>Runs <paramref name="work"/>; a table, mask or image the engine rejects becomes INVALID_ARGUMENT with its message.</summary>

@@ -179,6 +179,15 @@ public sealed class SegmentationServiceTests : IAsyncLifetime
         Assert.Equal(codes, ImageCodec.Decode(back.Png.Span).Pixels);
         Assert.Equal(StatusCode.InvalidArgument, unknown.StatusCode);
         Assert.Contains("code 40", unknown.Status.Detail, StringComparison.Ordinal);
+
+        // Tumor (code 1) and code 18 each hold 600 of the 1200 annotated pixels: a 0.6 share folds both into "other".
+        MergeClassesResponse byMap = await client.MergeClassesAsync(new MergeClassesRequest { TableTsv = table, Mask = mask, Map = "tumor=stroma" });
+        byte other = (byte)stats.Classes.Single(c => c.Name == "other").Code;
+        MergeClassesResponse byShare = await client.MergeClassesAsync(new MergeClassesRequest { TableTsv = table, Mask = mask, MinFraction = 0.6 });
+        Assert.Equal(codes.Select(c => c == 1 ? (byte)2 : c), ImageCodec.Decode(byMap.Png.Span).Pixels);
+        Assert.Contains(byShare.Moves, m => m.FromCode == 1 && m.ToCode == other);
+        Assert.Contains(byShare.Moves, m => m.FromCode == 18 && m.ToCode == other);
+        Assert.Equal(codes.Select(c => c is 1 or 18 ? other : c), ImageCodec.Decode(byShare.Png.Span).Pixels);
     }
 
     [Fact]
