@@ -101,7 +101,7 @@ public sealed class AttentionMil : Module
             return _embedding.Forward(bag);                           // [N, F] → [N, L]
         }
 
-        Tensor maps = _extractor.Forward(bag);                        // [N, 50, s, s]
+        Tensor maps = GradMode.IsEnabled ? _extractor.Forward(bag) : FusedExtractor(bag);   // [N, 50, s, s]
         Tensor flat = Functional.Flatten(maps);                       // [N, 50·s·s]
         ReleaseIfInference(maps);
         Tensor h = _embedding.Forward(flat);                          // [N, L]
@@ -233,6 +233,15 @@ public sealed class AttentionMil : Module
                 : $"[N, {Spec.FeatureSize}]";
             throw new ArgumentException($"The model takes bags of {expected} with N ≥ 1; got {Tensor.ShapeText(bag.Shape)}.", nameof(bag));
         }
+    }
+
+    /// <summary>Inference through the extractor with each conv-pool-ReLU stage in one pass (the same values as the modules one by one).</summary>
+    private Tensor FusedExtractor(Tensor bag)
+    {
+        var first = (Conv2d)_extractor!.Layers[0];
+        var second = (Conv2d)_extractor.Layers[3];
+        using Tensor stage1 = Functional.Conv2dMaxPoolRelu(bag, first.Weight, first.Bias);   // [N, 20, (S − 4)/2, (S − 4)/2]
+        return Functional.Conv2dMaxPoolRelu(stage1, second.Weight, second.Bias);             // [N, 50, s, s]
     }
 
     private static void ReleaseIfInference(Tensor tensor)

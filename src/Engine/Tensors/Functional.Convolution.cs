@@ -25,20 +25,62 @@ public static partial class Functional
         Tensor y = Tensor.Empty(n, g.OutChannels, g.OutHeight, g.OutWidth);
         float[] images = x.Buffer, output = y.Buffer, weights = weight.Buffer;
         float[]? biasValues = bias?.ToArray();
-        // Each worker takes whole chunks: im2col, one single-threaded GEMM, scatter, all on its own buffers.
-        ForEachChunk(n, g, (_, first, count, columns, product) =>
+        if (DirectConvolution.Supports(g))
         {
-            int width = count * g.Positions;
-            g.ImagesToColumns(images, first, count, columns);                                                       // [CKK, count·P]
-            Gemm.MultiplySingleThreaded(false, false, g.OutChannels, width, g.Patch, weights, columns, product);    // [O, CKK]·[CKK, count·P]
-            ScatterChannels(product, output, first, count, g, biasValues);                                          // → [count, O, P] + bias
-        });
+            DirectConvolution.Forward(images, n, weights, biasValues, output, g);
+        }
+        else
+        {
+            // Each worker takes whole chunks: im2col, one single-threaded GEMM, scatter, all on its own buffers.
+            ForEachChunk(n, g, (_, first, count, columns, product) =>
+            {
+                int width = count * g.Positions;
+                g.ImagesToColumns(images, first, count, columns);                                                       // [CKK, count·P]
+                Gemm.MultiplySingleThreaded(false, false, g.OutChannels, width, g.Patch, weights, columns, product);    // [O, CKK]·[CKK, count·P]
+                ScatterChannels(product, output, first, count, g, biasValues);                                          // → [count, O, P] + bias
+            });
+        }
 
         if (Autograd.ShouldRecord(x, weight, bias))
         {
             Autograd.Record("conv2d", y, bias is null ? [x, weight] : [x, weight, bias], gy => Conv2dBackward(x, weight, bias, gy, g));
         }
 
+        return y;
+    }
+
+    /// <summary>
+    /// relu(max_pool2d(conv2d(x, weight, bias), 2)) for stride-1 unpadded convolutions, as LeNet-style extractors use it.
+    /// When nothing records gradients and the direct kernel takes the shape, one pass writes only the pooled output
+    /// (the full-size activation is never stored); otherwise the three operations, recorded for backward as usual.
+    /// Either way the values are those of the three operations.
+    /// </summary>
+    public static Tensor Conv2dMaxPoolRelu(Tensor x, Tensor weight, Tensor? bias = null)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(weight);
+        var g = ConvGeometry.Create(x, weight, 1, 0);
+        if (Autograd.ShouldRecord(x, weight, bias) || !DirectConvolution.Supports(g) || g.OutHeight < 2 || g.OutWidth < 2
+            || (bias is not null && (bias.Rank != 1 || bias.Shape[0] != g.OutChannels)))
+        {
+            Tensor convolved = Conv2d(x, weight, bias);
+            Tensor pooled = MaxPool2d(convolved, 2);
+            if (!GradMode.IsEnabled)
+            {
+                convolved.Dispose();
+            }
+
+            Tensor result = Relu(pooled);
+            if (!GradMode.IsEnabled)
+            {
+                pooled.Dispose();
+            }
+
+            return result;
+        }
+
+        Tensor y = Tensor.Empty(x.Shape[0], g.OutChannels, g.OutHeight / 2, g.OutWidth / 2);
+        DirectConvolution.Forward(x.Buffer, x.Shape[0], weight.Buffer, bias?.ToArray(), y.Buffer, g, poolRelu: true);
         return y;
     }
 

@@ -1,0 +1,177 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace SlidePlugin.Engine.Tensors;
+
+/// <summary>
+/// The forward pass of small stride-1 convolutions (the A-MIL extractor's 5x5 kernels over 20-50 channels) computed
+/// directly instead of im2col + GEMM: each input vector of 8 columns is loaded once and multiplied into 5 output
+/// channels x 2 output rows of accumulators held in registers, taps summed in (channel, row, column) order and the
+/// bias added last, as im2col + GEMM does. For these shapes
+/// OpenBLAS' GEMM runs far below peak (5 to 20 output channels are too few rows for its kernels) and im2col writes
+/// K·K copies of every input; here the input stays in cache and there is no column matrix. Each image is first copied
+/// into a zero-padded buffer whose rows are wide enough for whole vectors, so no load needs a mask.
+/// </summary>
+internal static class DirectConvolution
+{
+    /// <summary>Output channels per register block.</summary>
+    private const int ChannelBlock = 5;
+
+    /// <summary>Whether the direct kernel computes this convolution: stride 1, output channels a multiple of the block, and an output at most 64 wide.</summary>
+    public static bool Supports(ConvGeometry g) =>
+        Vector256.IsHardwareAccelerated && g.Stride == 1 && g.OutChannels % ChannelBlock == 0 && g.OutWidth <= 64 && g.KernelWidth <= 16;
+
+    /// <summary>
+    /// y = conv(x, weight) + bias for every image of [N, C, H, W] into [N, O, OH, OW]; with <paramref name="poolRelu"/>,
+    /// y = relu(max_pool2d(conv(x, weight) + bias, 2)) into [N, O, OH/2, OW/2] instead, the two output rows each step
+    /// computes being the pool's window rows (the same values as the three operations one after another).
+    /// </summary>
+    public static void Forward(float[] images, int count, float[] weights, float[]? bias, float[] output, ConvGeometry g, bool poolRelu = false)
+    {
+        float[] blocked = BlockWeights(weights, g);
+        int vectors = (g.OutWidth + 7) / 8;
+        int paddedWidth = (vectors * 8) + g.KernelWidth - 1, paddedHeight = g.Height + (2 * g.Padding) + 1;   // +1 row: the odd last output row reads one more
+        int paddedImage = g.Channels * paddedHeight * paddedWidth;
+        Parallel.For(0, count, EngineThreads.ParallelOptions, () => ArrayPool<float>.Shared.Rent(paddedImage + (vectors * 8 * 2 * ChannelBlock)), (n, _, scratch) =>
+        {
+            Pad(images, n, g, scratch, paddedHeight, paddedWidth);
+            ImageForward(scratch, paddedHeight, paddedWidth, blocked, bias, output, n, g, vectors, scratch.AsSpan(paddedImage, vectors * 8 * 2 * ChannelBlock), poolRelu);
+            return scratch;
+        }, scratch => ArrayPool<float>.Shared.Return(scratch));
+    }
+
+    /// <summary>[O, C, KH, KW] → [O/5, C, KH, KW, 5]: the five weights one input vector meets are adjacent.</summary>
+    private static float[] BlockWeights(float[] weights, ConvGeometry g)
+    {
+        int taps = g.Channels * g.KernelHeight * g.KernelWidth;
+        var blocked = new float[weights.Length];
+        for (int o = 0; o < g.OutChannels; o++)
+        {
+            int block = o / ChannelBlock, lane = o % ChannelBlock;
+            for (int t = 0; t < taps; t++)
+            {
+                blocked[(((block * taps) + t) * ChannelBlock) + lane] = weights[(o * taps) + t];
+            }
+        }
+
+        return blocked;
+    }
+
+    /// <summary>Image <paramref name="n"/> into [C, paddedHeight, paddedWidth], the convolution's padding and the vector slack zero.</summary>
+    private static void Pad(float[] images, int n, ConvGeometry g, float[] target, int paddedHeight, int paddedWidth)
+    {
+        Array.Clear(target, 0, g.Channels * paddedHeight * paddedWidth);
+        int imageSize = g.Channels * g.Height * g.Width;
+        for (int c = 0; c < g.Channels; c++)
+        {
+            for (int row = 0; row < g.Height; row++)
+            {
+                images.AsSpan((n * imageSize) + (((c * g.Height) + row) * g.Width), g.Width)
+                    .CopyTo(target.AsSpan((((c * paddedHeight) + row + g.Padding) * paddedWidth) + g.Padding, g.Width));
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void ImageForward(float[] padded, int paddedHeight, int paddedWidth, float[] blocked, float[]? bias, float[] output, int n, ConvGeometry g,
+        int vectors, Span<float> rows, bool poolRelu)
+    {
+        int kh = g.KernelHeight, kw = g.KernelWidth, channels = g.Channels, plane = paddedHeight * paddedWidth;
+        int taps = channels * kh * kw, outPlane = g.OutHeight * g.OutWidth;
+        int pooledHeight = g.OutHeight / 2, pooledWidth = g.OutWidth / 2, pooledPlane = pooledHeight * pooledWidth;
+        fixed (float* input = padded)
+        fixed (float* weightBase = blocked)
+        fixed (float* result = output)
+        fixed (float* stage = rows)
+        {
+            for (int block = 0; block < g.OutChannels / ChannelBlock; block++)
+            {
+                float* w0 = weightBase + (block * taps * ChannelBlock);
+                Vector256<float> b0 = Start(bias, (block * ChannelBlock) + 0), b1 = Start(bias, (block * ChannelBlock) + 1), b2 = Start(bias, (block * ChannelBlock) + 2);
+                Vector256<float> b3 = Start(bias, (block * ChannelBlock) + 3), b4 = Start(bias, (block * ChannelBlock) + 4);
+                Vector256<float> zero = Vector256<float>.Zero;
+                for (int y = 0; y < (poolRelu ? pooledHeight * 2 : g.OutHeight); y += 2)
+                {
+                    for (int v = 0; v < vectors; v++)
+                    {
+                        Vector256<float> a0 = zero, a1 = zero, a2 = zero, a3 = zero, a4 = zero;   // row y
+                        Vector256<float> c0 = zero, c1 = zero, c2 = zero, c3 = zero, c4 = zero;   // row y + 1
+                        float* w = w0;
+                        for (int c = 0; c < channels; c++)
+                        {
+                            float* source = input + (c * plane) + (y * paddedWidth) + (v * 8);
+                            for (int i = 0; i < kh; i++)
+                            {
+                                float* top = source + (i * paddedWidth), below = top + paddedWidth;
+                                for (int j = 0; j < kw; j++, w += ChannelBlock)
+                                {
+                                    Vector256<float> x0 = Vector256.Load(top + j), x1 = Vector256.Load(below + j);
+                                    Vector256<float> k = Vector256.Create(w[0]);
+                                    a0 = Vector256.FusedMultiplyAdd(x0, k, a0);
+                                    c0 = Vector256.FusedMultiplyAdd(x1, k, c0);
+                                    k = Vector256.Create(w[1]);
+                                    a1 = Vector256.FusedMultiplyAdd(x0, k, a1);
+                                    c1 = Vector256.FusedMultiplyAdd(x1, k, c1);
+                                    k = Vector256.Create(w[2]);
+                                    a2 = Vector256.FusedMultiplyAdd(x0, k, a2);
+                                    c2 = Vector256.FusedMultiplyAdd(x1, k, c2);
+                                    k = Vector256.Create(w[3]);
+                                    a3 = Vector256.FusedMultiplyAdd(x0, k, a3);
+                                    c3 = Vector256.FusedMultiplyAdd(x1, k, c3);
+                                    k = Vector256.Create(w[4]);
+                                    a4 = Vector256.FusedMultiplyAdd(x0, k, a4);
+                                    c4 = Vector256.FusedMultiplyAdd(x1, k, c4);
+                                }
+                            }
+                        }
+
+                        // The bias last, as im2col + GEMM adds it: the same rounding, so near-ties in a following max-pool fall the same way.
+                        a0 += b0; a1 += b1; a2 += b2; a3 += b3; a4 += b4;
+                        c0 += b0; c1 += b1; c2 += b2; c3 += b3; c4 += b4;
+
+                        float* s = stage + (v * 8 * 2 * ChannelBlock);
+                        if (poolRelu)
+                        {
+                            // Rows y and y + 1 are one window row pair: vertical max, then each even column with its right neighbour, then ReLU.
+                            PoolRelu(a0, c0).Store(s); PoolRelu(a1, c1).Store(s + 8); PoolRelu(a2, c2).Store(s + 16);
+                            PoolRelu(a3, c3).Store(s + 24); PoolRelu(a4, c4).Store(s + 32);
+                            int pairs = Math.Min(4, pooledWidth - (v * 4));
+                            for (int o = 0; o < ChannelBlock && pairs > 0; o++)
+                            {
+                                float* target = result + ((((n * g.OutChannels) + (block * ChannelBlock) + o) * pooledPlane) + (y / 2 * pooledWidth) + (v * 4));
+                                new ReadOnlySpan<float>(s + (o * 8), pairs).CopyTo(new Span<float>(target, pairs));
+                            }
+
+                            continue;
+                        }
+
+                        // Stage the 5 x 2 vectors, then copy the columns that exist (the last vector may overhang the row).
+                        a0.Store(s); a1.Store(s + 8); a2.Store(s + 16); a3.Store(s + 24); a4.Store(s + 32);
+                        c0.Store(s + 40); c1.Store(s + 48); c2.Store(s + 56); c3.Store(s + 64); c4.Store(s + 72);
+                        int columns = Math.Min(8, g.OutWidth - (v * 8));
+                        for (int o = 0; o < ChannelBlock; o++)
+                        {
+                            float* target = result + ((((n * g.OutChannels) + (block * ChannelBlock) + o) * outPlane) + (y * g.OutWidth) + (v * 8));
+                            new ReadOnlySpan<float>(s + (o * 8), columns).CopyTo(new Span<float>(target, columns));
+                            if (y + 1 < g.OutHeight)
+                            {
+                                new ReadOnlySpan<float>(s + 40 + (o * 8), columns).CopyTo(new Span<float>(target + g.OutWidth, columns));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>max over the two rows, then over column pairs (2j, 2j + 1), then with 0; the four results in the low lanes. Max keeps NaN, as PyTorch's pooling does.</summary>
+    private static Vector256<float> PoolRelu(Vector256<float> top, Vector256<float> bottom)
+    {
+        Vector256<float> rows = Vector256.Max(top, bottom);
+        Vector256<float> pairs = Vector256.Max(rows, Vector256.Shuffle(rows, Vector256.Create(1, 0, 3, 2, 5, 4, 7, 6)));
+        return Vector256.Max(Vector256.Shuffle(pairs, Vector256.Create(0, 2, 4, 6, 0, 2, 4, 6)), Vector256<float>.Zero);
+    }
+
+    private static Vector256<float> Start(float[]? bias, int channel) => Vector256.Create(bias is null ? 0f : bias[channel]);
+}

@@ -1,0 +1,82 @@
+using SlidePlugin.Engine.Tensors;
+
+namespace SlidePlugin.Engine.Tests.Tensors;
+
+/// <summary>The direct convolution kernel against a plain double-precision loop, on the A-MIL shapes and awkward edges.</summary>
+public sealed class DirectConvolutionTests
+{
+    [Theory]
+    [InlineData(3, 3, 28, 28, 20, 5, 0, true)]     // Ilse's first convolution (28x28 RGB patches)
+    [InlineData(2, 20, 12, 12, 50, 5, 0, true)]    // the second
+    [InlineData(2, 3, 32, 32, 20, 5, 0, false)]    // UCSB's 32x32 patches: 28 output columns, a partial last vector
+    [InlineData(1, 2, 13, 9, 10, 3, 2, true)]      // odd output height, padding, 11 columns
+    [InlineData(1, 4, 7, 40, 5, 5, 1, true)]       // a 38-column output: five vectors, the last with 6 columns
+    public void Forward_Shapes_MatchesAPlainLoopInDoublePrecision(int n, int c, int h, int w, int o, int k, int padding, bool withBias)
+    {
+        var random = new Random(n + c + h + w + o);
+        float[] x = [.. Enumerable.Range(0, n * c * h * w).Select(_ => (float)((random.NextDouble() * 2) - 1))];
+        float[] weight = [.. Enumerable.Range(0, o * c * k * k).Select(_ => (float)((random.NextDouble() * 2) - 1))];
+        float[]? bias = withBias ? [.. Enumerable.Range(0, o).Select(_ => (float)random.NextDouble())] : null;
+        using Tensor input = Tensor.FromData(x, n, c, h, w), kernel = Tensor.FromData(weight, o, c, k, k);
+        ConvGeometry g = ConvGeometry.Create(input, kernel, 1, padding);
+        var actual = new float[n * o * g.OutHeight * g.OutWidth];
+
+        Assert.True(DirectConvolution.Supports(g));
+        DirectConvolution.Forward(x, n, weight, bias, actual, g);
+
+        for (int image = 0; image < n; image++)
+        {
+            for (int oc = 0; oc < o; oc++)
+            {
+                for (int y = 0; y < g.OutHeight; y++)
+                {
+                    for (int xo = 0; xo < g.OutWidth; xo++)
+                    {
+                        double sum = bias?[oc] ?? 0;
+                        for (int ic = 0; ic < c; ic++)
+                        {
+                            for (int i = 0; i < k; i++)
+                            {
+                                for (int j = 0; j < k; j++)
+                                {
+                                    int sy = y + i - padding, sx = xo + j - padding;
+                                    if (sy >= 0 && sx >= 0 && sy < h && sx < w)
+                                    {
+                                        sum += (double)x[(((image * c) + ic) * h * w) + (sy * w) + sx] * weight[(((oc * c) + ic) * k * k) + (i * k) + j];
+                                    }
+                                }
+                            }
+                        }
+
+                        float got = actual[(((image * o) + oc) * g.OutHeight * g.OutWidth) + (y * g.OutWidth) + xo];
+                        Assert.True(Math.Abs(got - sum) <= 1e-4 * (1 + Math.Abs(sum)), $"[{image}, {oc}, {y}, {xo}]: {got} vs {sum}");
+                    }
+                }
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(3, 3, 28, 28, 20)]    // Ilse's first stage
+    [InlineData(2, 20, 12, 12, 50)]   // the second
+    [InlineData(2, 3, 32, 32, 20)]    // UCSB: 28 columns, a partial last vector
+    [InlineData(1, 2, 14, 15, 10)]    // odd output width and height: the last column and row are dropped, as PyTorch's floor mode
+    [InlineData(1, 4, 7, 42, 5)]      // 38 columns: 19 pairs over five vectors
+    public void Conv2dMaxPoolRelu_NoGrad_SameValuesAsTheThreeOperations(int n, int c, int h, int w, int o)
+    {
+        var random = new TensorRandom((ulong)(n + c + h + w + o));
+        using Tensor x = Tensor.Empty(n, c, h, w), weight = Tensor.Empty(o, c, 5, 5), bias = Tensor.Empty(o);
+        random.FillUniform(x.Data, -1f, 1f);
+        random.FillUniform(weight.Data, -0.3f, 0.3f);
+        random.FillUniform(bias.Data, -0.5f, 0.5f);
+        using GradMode.NoGradScope noGrad = GradMode.NoGrad();
+
+        using Tensor fused = Functional.Conv2dMaxPoolRelu(x, weight, bias);
+        using Tensor convolved = Functional.Conv2d(x, weight, bias);
+        using Tensor pooled = Functional.MaxPool2d(convolved, 2);
+        using Tensor expected = Functional.Relu(pooled);
+
+        Assert.Equal(expected.Shape, fused.Shape);
+        Assert.Equal(expected.ToArray(), fused.ToArray());
+    }
+}
