@@ -8,7 +8,7 @@ using SlidePlugin.Benchmarks.Slides;
 //   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- grpc [pings] [blocks] [block-bytes]
 //   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- tiles [slide-size ...]
 //   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- amil [threads] [iterations]
-//   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- reproduce mnist|ucsb [runs] [epochs] [threads]
+//   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- reproduce mnist|ucsb [runs] [epochs] [threads] [ucsb repetitions]
 //   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- analyze [slide-size ...]
 //   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- segment-mnist [train] [test] [epochs]
 //   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- class-stats [size] [repeats]
@@ -25,7 +25,7 @@ switch (which)
     case "amil-worker":
         return AttentionMilBenchmark.RunWorker(args[1], Arg(2, 2), Arg(3, 20));
     case "reproduce" when args.Length > 1 && args[1] is "mnist" or "ucsb":
-        return await ReproductionBenchmark.RunAsync(args[1], runs: Arg(2, args[1] == "mnist" ? 5 : 10), epochs: Arg(3, 20), threads: Arg(4, 2));
+        return await ReproductionBenchmark.RunAsync(args[1], runs: Arg(2, args[1] == "mnist" ? 5 : 10), epochs: Arg(3, 20), threads: Arg(4, 2), repeats: Arg(5, 1));
     case "analyze":
         return await AnalysisBenchmark.RunAsync(args.Length > 1 ? args[1..].Select(a => int.Parse(a, System.Globalization.CultureInfo.InvariantCulture)).ToArray() : [20000], threads: 2);
     case "segment-mnist":
@@ -38,7 +38,7 @@ switch (which)
         Console.Error.WriteLine("usage: SlidePlugin.Benchmarks grpc [pings=5000] [blocks=4000] [block-bytes=65536]");
         Console.Error.WriteLine("       SlidePlugin.Benchmarks tiles [slide-size=20000 40000 ...]");
         Console.Error.WriteLine("       SlidePlugin.Benchmarks amil [threads=2] [iterations=20]");
-        Console.Error.WriteLine("       SlidePlugin.Benchmarks reproduce mnist|ucsb [runs=5 seeds|10 folds] [epochs=20] [threads=2]");
+        Console.Error.WriteLine("       SlidePlugin.Benchmarks reproduce mnist|ucsb [runs=5 seeds|10 folds] [epochs=20] [threads=2] [ucsb repetitions=1]");
         Console.Error.WriteLine("       SlidePlugin.Benchmarks analyze [slide-size=20000 ...]");
         Console.Error.WriteLine("       SlidePlugin.Benchmarks segment-mnist [train=2000] [test=500] [epochs=5]");
         Console.Error.WriteLine("       SlidePlugin.Benchmarks class-stats [size=10000] [repeats=5]");

@@ -25,12 +25,12 @@ internal static class ReproductionBenchmark
 {
     private sealed record Row(string Run, ClassificationMetrics Ours, double OursSeconds, JsonElement Torch);
 
-    public static async Task<int> RunAsync(string experiment, int runs, int epochs, int threads)
+    public static async Task<int> RunAsync(string experiment, int runs, int epochs, int threads, int repeats = 1)
     {
         EngineThreads.Set(threads);
         string scratch = Directory.CreateTempSubdirectory("slideplugin-reproduce").FullName;
         var rows = new List<Row>();
-        Console.WriteLine($"A-MIL reproduction: {experiment}, {runs} runs, {epochs} epochs, {threads} threads on both sides");
+        Console.WriteLine($"A-MIL reproduction: {experiment}, {runs} runs{(repeats > 1 ? $" x {repeats} repetitions" : "")}, {epochs} epochs, {threads} threads on both sides");
         Console.WriteLine("| run | ours AUC | ours error | ours s | PyTorch AUC | PyTorch error | PyTorch s |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
         try
@@ -57,11 +57,17 @@ internal static class ReproductionBenchmark
                 };
                 string exported = Path.Combine(scratch, "bags.safetensors");
                 Export(bags, exported);
-                for (int fold = 0; fold < runs; fold++)
+                for (int repeat = 0; repeat < repeats; repeat++)
                 {
-                    DataSplit split = DataSplit.CreateFold(bags.Items, runs, fold, 0, options.Seed);
-                    rows.Add(await CompareAsync($"fold {fold + 1}/{runs}", bags, split, options, Path.Combine(scratch, $"fold-{fold + 1:00}"), threads, exported));
-                    Print(rows[^1]);
+                    // Each repetition: new folds and new initialisations (seed 1, 2, ...), as the paper repeats its cross-validation.
+                    TrainingOptions repeated = options with { Seed = options.Seed + (ulong)repeat };
+                    for (int fold = 0; fold < runs; fold++)
+                    {
+                        DataSplit split = DataSplit.CreateFold(bags.Items, runs, fold, 0, repeated.Seed);
+                        string name = repeats > 1 ? $"repetition {repeat + 1} fold {fold + 1}/{runs}" : $"fold {fold + 1}/{runs}";
+                        rows.Add(await CompareAsync(name, bags, split, repeated, Path.Combine(scratch, $"rep-{repeat + 1}-fold-{fold + 1:00}"), threads, exported));
+                        Print(rows[^1]);
+                    }
                 }
             }
 
