@@ -106,44 +106,70 @@ public static partial class Functional
     }
 
     /// <summary>
-    /// LeNet's 2x2 windows with stride 2: eight outputs at a time from two rows of sixteen inputs (a vertical max, then
-    /// even and odd columns separated by shuffles and maxed). Vector256.Max keeps NaN, as PyTorch's pooling does.
+    /// LeNet's 2x2 windows with stride 2: eight outputs at a time from two rows of sixteen inputs (even and odd columns
+    /// of each row separated by shuffles, then maxed). Vector256.Max keeps NaN, as PyTorch's pooling does. The index
+    /// for backward is chosen with compares in the same pass: the first of the window's four elements (row-major)
+    /// equal to the maximum, PyTorch's tie rule; a vector holding a NaN maximum takes the scalar path.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot kernel: optimised from the first call, not after tiering
     private static void MaxPoolPlane2x2(ReadOnlySpan<float> input, Span<float> output, Span<int> argmax, PoolWindow p)
     {
         Vector256<int> evensThenOdds = Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7);
+        Vector256<int> columnPairs = Vector256.Create(0, 2, 4, 6, 8, 10, 12, 14);
         for (int i = 0; i < p.OutHeight; i++)
         {
             ReadOnlySpan<float> top = input.Slice(2 * i * p.Width, p.Width), bottom = input.Slice(((2 * i) + 1) * p.Width, p.Width);
             Span<float> outRow = output.Slice(i * p.OutWidth, p.OutWidth);
+            Span<int> indexRow = argmax.IsEmpty ? default : argmax.Slice(i * p.OutWidth, p.OutWidth);
             int j = 0;
             if (Vector256.IsHardwareAccelerated)
             {
                 for (; j + 8 <= p.OutWidth; j += 8)
                 {
-                    Vector256<float> low = Vector256.Max(Vector256.Create(top.Slice(2 * j, 8)), Vector256.Create(bottom.Slice(2 * j, 8)));
-                    Vector256<float> high = Vector256.Max(Vector256.Create(top.Slice((2 * j) + 8, 8)), Vector256.Create(bottom.Slice((2 * j) + 8, 8)));
-                    low = Vector256.Shuffle(low, evensThenOdds);        // e0 e1 e2 e3 | o0 o1 o2 o3
-                    high = Vector256.Shuffle(high, evensThenOdds);      // e4 e5 e6 e7 | o4 o5 o6 o7
-                    Vector256.Max(Vector256.Create(low.GetLower(), high.GetLower()), Vector256.Create(low.GetUpper(), high.GetUpper()))
-                        .CopyTo(outRow.Slice(j, 8));
+                    (Vector256<float> topEven, Vector256<float> topOdd) = EvensAndOdds(top.Slice(2 * j, 16), evensThenOdds);
+                    (Vector256<float> bottomEven, Vector256<float> bottomOdd) = EvensAndOdds(bottom.Slice(2 * j, 16), evensThenOdds);
+                    Vector256<float> best = Vector256.Max(Vector256.Max(topEven, topOdd), Vector256.Max(bottomEven, bottomOdd));
+                    best.CopyTo(outRow.Slice(j, 8));
+                    if (indexRow.IsEmpty)
+                    {
+                        continue;
+                    }
+
+                    if (Vector256.EqualsAll(best, best))   // no NaN: compares decide, last candidate first so the first match wins
+                    {
+                        Vector256<int> offset = Vector256.Create(p.Width + 1);
+                        offset = Vector256.ConditionalSelect(Vector256.Equals(bottomEven, best).AsInt32(), Vector256.Create(p.Width), offset);
+                        offset = Vector256.ConditionalSelect(Vector256.Equals(topOdd, best).AsInt32(), Vector256.Create(1), offset);
+                        offset = Vector256.ConditionalSelect(Vector256.Equals(topEven, best).AsInt32(), Vector256<int>.Zero, offset);
+                        (Vector256.Create((2 * i * p.Width) + (2 * j)) + columnPairs + offset).CopyTo(indexRow.Slice(j, 8));
+                    }
+                    else
+                    {
+                        for (int k = j; k < j + 8; k++)
+                        {
+                            indexRow[k] = FirstIndexOf(input, outRow[k], 2 * i, (2 * i) + 2, 2 * k, (2 * k) + 2, p.Width);
+                        }
+                    }
                 }
             }
 
             for (; j < p.OutWidth; j++)
             {
                 outRow[j] = MathF.Max(MathF.Max(top[2 * j], top[(2 * j) + 1]), MathF.Max(bottom[2 * j], bottom[(2 * j) + 1]));
-            }
-
-            if (!argmax.IsEmpty)
-            {
-                for (j = 0; j < p.OutWidth; j++)
+                if (!indexRow.IsEmpty)
                 {
-                    argmax[(i * p.OutWidth) + j] = FirstIndexOf(input, outRow[j], 2 * i, (2 * i) + 2, 2 * j, (2 * j) + 2, p.Width);
+                    indexRow[j] = FirstIndexOf(input, outRow[j], 2 * i, (2 * i) + 2, 2 * j, (2 * j) + 2, p.Width);
                 }
             }
         }
+    }
+
+    /// <summary>Sixteen consecutive values as their eight even-indexed and eight odd-indexed ones.</summary>
+    private static (Vector256<float> Evens, Vector256<float> Odds) EvensAndOdds(ReadOnlySpan<float> sixteen, Vector256<int> evensThenOdds)
+    {
+        Vector256<float> low = Vector256.Shuffle(Vector256.Create(sixteen[..8]), evensThenOdds);   // e0 e1 e2 e3 | o0 o1 o2 o3
+        Vector256<float> high = Vector256.Shuffle(Vector256.Create(sixteen[8..]), evensThenOdds);  // e4 e5 e6 e7 | o4 o5 o6 o7
+        return (Vector256.Create(low.GetLower(), high.GetLower()), Vector256.Create(low.GetUpper(), high.GetUpper()));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot kernel: optimised from the first call, not after tiering

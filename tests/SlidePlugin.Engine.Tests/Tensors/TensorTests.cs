@@ -7,6 +7,44 @@ namespace SlidePlugin.Engine.Tests.Tensors;
 public sealed class TensorTests
 {
     [Fact]
+    public void MaxPool2d_TiesAndNaNAcrossVectorAndTail_GradientGoesToTheFirstMaximum()
+    {
+        // 3 values only, so most windows hold ties; 36 columns → 18 outputs: two vectors of 8 and a scalar tail of 2.
+        var random = new Random(3);
+        float[] values = [.. Enumerable.Range(0, 2 * 6 * 36).Select(_ => (float)random.Next(3))];
+        values[(1 * 6 * 36) + (2 * 36) + 9] = float.NaN;   // plane 1, window (row 1, column 4): NaN wins and takes the gradient
+        using Tensor x = Tensor.FromData(values, 1, 2, 6, 36);
+        x.RequiresGrad = true;
+
+        Tensor y = Functional.MaxPool2d(x, 2);
+        float[] pooled = y.ToArray();
+        Functional.Sum(y).Backward();   // frees the graph's intermediates, y among them
+
+        var expected = new float[values.Length];
+        for (int plane = 0; plane < 2; plane++)
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                for (int j = 0; j < 18; j++)
+                {
+                    int[] window = [.. new[] { 0, 1, 36, 37 }.Select(o => (plane * 216) + (2 * i * 36) + (2 * j) + o)];
+                    int first = window.FirstOrDefault(k => float.IsNaN(values[k]), -1);
+                    if (first < 0)
+                    {
+                        float best = window.Max(k => values[k]);
+                        first = window.First(k => values[k] == best);
+                    }
+
+                    expected[first] += 1;
+                    Assert.Equal(values[first], pooled[(plane * 54) + (i * 18) + j]);
+                }
+            }
+        }
+
+        Assert.Equal(expected, x.Grad!.ToArray());
+    }
+
+    [Fact]
     public void Backward_SharedInput_AccumulatesBothPaths()
     {
         // y = x·x + x → dy/dx = 2x + 1.
