@@ -14,7 +14,7 @@ public static class SlideRegionReader
     /// level-0 pixels of <paramref name="slide"/> (level-0 resolution <paramref name="slideMpp"/>) at
     /// <paramref name="targetMpp"/> µm/px, composited on the slide's background, and where it lies.
     /// </summary>
-    /// <exception cref="SlideException"><see cref="SlideErrorKind.InvalidRequest"/> for a rectangle outside the slide, empty, or too large at the target resolution.</exception>
+    /// <exception cref="SlideException"><see cref="SlideErrorKind.InvalidRequest"/> for a rectangle outside the slide or empty; <see cref="SlideErrorKind.TooLarge"/> past <see cref="MaxOutputPixels"/> at the target resolution.</exception>
     public static (Raster Image, SegmentationPlacement Placement) Read(Slide slide, double slideMpp, long x, long y, long width, long height, double targetMpp)
     {
         ArgumentNullException.ThrowIfNull(slide);
@@ -34,7 +34,7 @@ public static class SlideRegionReader
         int outHeight = (int)Math.Max(1, Math.Min(int.MaxValue, Math.Round(height / downsample)));
         if ((long)outWidth * outHeight > MaxOutputPixels)
         {
-            throw new SlideException(SlideErrorKind.InvalidRequest,
+            throw new SlideException(SlideErrorKind.TooLarge,
                 $"The region {width}x{height} is {outWidth}x{outHeight} pixels at {targetMpp:0.###} µm/px, more than {MaxOutputPixels} ({Math.Sqrt(MaxOutputPixels):0}²); ask for a smaller region.");
         }
 

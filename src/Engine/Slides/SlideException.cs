@@ -17,6 +17,9 @@ public enum SlideErrorKind
 
     /// <summary>An index past the end: a level, or a Deep Zoom level or tile address, that does not exist.</summary>
     OutOfRange,
+
+    /// <summary>A valid request for more pixels than the call serves at once (ask for a smaller region).</summary>
+    TooLarge,
 }
 
 /// <summary>A slide could not be opened or read. The message quotes OpenSlide's reason where there is one.</summary>

@@ -16,6 +16,9 @@ namespace SlidePlugin.Sidecar.Services;
 /// </summary>
 public sealed class DatasetService(SlideRoots roots)
 {
+    /// <summary>Largest mask <see cref="CutPatchesAsync"/> takes (pixels): 8192 x 8192, 192 MiB as RGB.</summary>
+    public const long MaxCutPixels = 8192L * 8192;
+
     private readonly SlideRoots _roots = roots ?? throw new ArgumentNullException(nameof(roots));
 
     /// <summary>Binds the service's methods.</summary>
@@ -60,6 +63,11 @@ public sealed class DatasetService(SlideRoots roots)
             LabelTable parsed = LabelTable.Parse(request.TableTsv, "table_tsv");
             return (parsed, LabelMask.Decode(request.Mask.Span, parsed, "mask"));
         });
+        if ((long)mask.Width * mask.Height > MaxCutPixels)
+        {
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, $"The mask is {mask.Width}x{mask.Height}; at most {MaxCutPixels} pixels are cut in one call: send it in parts."));
+        }
+
         Raster image = request.SourceCase == CutPatchesRequest.SourceOneofCase.Image
             ? EncodedImages.Decode(request.Image, "The image")
             : await Task.Run(() => ReadRegion(request.SlideRegion, mask), context.CancellationToken).ConfigureAwait(false);

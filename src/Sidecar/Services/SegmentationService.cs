@@ -63,6 +63,11 @@ public sealed class SegmentationService : IDisposable
 
         SegmentationModel model = ModelFor(request.ModelPath);
         Raster? uploaded = request.SourceCase == SegmentRequest.SourceOneofCase.Image ? EncodedImages.Decode(request.Image, "The image") : null;
+        if (uploaded is not null && (long)uploaded.Width * uploaded.Height > SlideRegionReader.MaxOutputPixels)
+        {
+            throw new RpcException(new Status(StatusCode.ResourceExhausted,
+                $"The image is {uploaded.Width}x{uploaded.Height}; at most {SlideRegionReader.MaxOutputPixels} pixels are segmented in one call: send it in parts."));
+        }
         string? slidePath = request.SourceCase == SegmentRequest.SourceOneofCase.SlideRegion ? _roots.Resolve(request.SlideRegion.Path) : null;
         if (Interlocked.Increment(ref _queued) > QueueCapacity)
         {

@@ -14,6 +14,7 @@ internal static class SlideStatus
         SlideException { Kind: SlideErrorKind.Unsupported } e => new Status(StatusCode.InvalidArgument, e.Message),
         SlideException { Kind: SlideErrorKind.InvalidRequest } e => new Status(StatusCode.InvalidArgument, e.Message),
         SlideException { Kind: SlideErrorKind.OutOfRange } e => new Status(StatusCode.OutOfRange, e.Message),
+        SlideException { Kind: SlideErrorKind.TooLarge } e => new Status(StatusCode.ResourceExhausted, e.Message),
         SlideException { Kind: SlideErrorKind.ReadFailed } e => new Status(StatusCode.DataLoss, e.Message),
         ImageCodecException e => new Status(StatusCode.Internal, e.Message),
         ArgumentException e and not ArgumentNullException => new Status(StatusCode.InvalidArgument, e.Message),

@@ -140,7 +140,7 @@ public sealed class SegmentationServiceTests : IAsyncLifetime
         Assert.Contains("slide_region", noSource.Status.Detail, StringComparison.Ordinal);
         Assert.Equal(StatusCode.InvalidArgument, outside.StatusCode);
         Assert.Contains("not inside the 2220x2967 slide", outside.Status.Detail, StringComparison.Ordinal);
-        Assert.Equal(StatusCode.InvalidArgument, tooLarge.StatusCode);
+        Assert.Equal(StatusCode.ResourceExhausted, tooLarge.StatusCode);
         Assert.Contains("smaller region", tooLarge.Status.Detail, StringComparison.Ordinal);
         Assert.Equal(StatusCode.InvalidArgument, garbage.StatusCode);
         Assert.Contains("The image cannot be decoded", garbage.Status.Detail, StringComparison.Ordinal);
