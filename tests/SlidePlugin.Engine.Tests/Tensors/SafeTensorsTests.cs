@@ -129,6 +129,27 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Fact]
+    public void ModelCheckpoint_SubnormalWeights_LoadAsZeroAndTheRestUnchanged()
+    {
+        string path = Path.Combine(_folder, "subnormal.safetensors");
+        var model = new AttentionMil(new AttentionMilSpec(), new TensorRandom(4));
+        Span<float> weights = model.NamedParameters().First(p => p.Name == "feature_extractor_part1.0.weight").Parameter.Data;
+        weights[0] = 1e-40f;           // subnormal: what weight decay leaves behind
+        weights[1] = -3e-39f;          // subnormal
+        weights[2] = 1.2e-38f;         // the smallest normal floats stay
+        float[] before = weights.ToArray();
+        ModelCheckpoint.Save(path, model, new ModelCard());
+
+        (AttentionMil loaded, _) = ModelCheckpoint.Load(path);
+
+        float[] after = loaded.NamedParameters().First(p => p.Name == "feature_extractor_part1.0.weight").Parameter.ToArray();
+        Assert.Equal(0f, after[0]);
+        Assert.Equal(0f, after[1]);
+        Assert.Equal(1.2e-38f, after[2]);
+        Assert.Equal(before[3..], after[3..]);
+    }
+
+    [Fact]
     public void ModelCheckpoint_WeightsChangedAfterTheCard_IsRejected()
     {
         string path = Path.Combine(_folder, "model.safetensors");
