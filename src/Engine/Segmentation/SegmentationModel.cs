@@ -1,6 +1,4 @@
-using SlidePlugin.Engine.Annotations;
 using SlidePlugin.Engine.Imaging;
-using SlidePlugin.Engine.IO;
 using SlidePlugin.Engine.Slides;
 
 namespace SlidePlugin.Engine.Segmentation;
@@ -71,50 +69,4 @@ public sealed class SegmentationModel
             return FcnMil.Predict(_net, image, Card.Normalization(), Card.ImageLevelThreshold, cancellationToken: cancellationToken);
         }
     }
-}
-
-/// <summary>The files of a segmentation: per-class probability PNGs, the label PNG, an overlay, QuPath detections, a summary.</summary>
-public static class SegmentationFiles
-{
-    /// <summary>
-    /// Writes <c>&lt;stem&gt;-labels.png</c>, <c>&lt;stem&gt;-overlay.png</c>, <c>&lt;stem&gt;-prob-&lt;class&gt;.png</c> per class,
-    /// <c>&lt;stem&gt;-segmentation.geojson</c> (coordinates minus <paramref name="offsetX"/>, <paramref name="offsetY"/>: the slide's
-    /// bounds offset, as QuPath shows it) and <c>&lt;stem&gt;-segmentation.json</c> into <paramref name="folder"/>, each
-    /// atomically; returns the paths.
-    /// </summary>
-    public static IReadOnlyList<string> Write(SegmentationResult segmentation, SegmentationCard card, string source, string folder, string stem, double offsetX = 0, double offsetY = 0)
-    {
-        ArgumentNullException.ThrowIfNull(segmentation);
-        ArgumentNullException.ThrowIfNull(card);
-        Directory.CreateDirectory(folder);
-        var written = new List<string>();
-        void Bytes(string name, byte[] bytes)
-        {
-            string path = System.IO.Path.Combine(folder, $"{stem}-{name}");
-            AtomicFile.WriteAllBytes(path, bytes);
-            written.Add(path);
-        }
-
-        void Text(string name, string text)
-        {
-            string path = System.IO.Path.Combine(folder, $"{stem}-{name}");
-            AtomicFile.WriteAllText(path, text);
-            written.Add(path);
-        }
-
-        SegmentationMap map = segmentation.Map;
-        Bytes("labels.png", SegmentationExports.LabelPng(map, card));
-        Bytes("overlay.png", ImageCodec.EncodePng(SegmentationExports.RenderOverlay(segmentation.Image, map, card)));
-        for (int c = 0; c < map.Classes; c++)
-        {
-            Bytes($"prob-{FileSafe(card.Classes[c].Name)}.png", SegmentationExports.ClassHeatmapPng(map, c));
-        }
-
-        Text("segmentation.geojson", QuPathGeoJson.ToFeatureCollection(SegmentationExports.Detections(map, card, segmentation.Placement), offsetX, offsetY));
-        Text("segmentation.json", SegmentationExports.ToSummaryJson(map, card, source, segmentation.Placement));
-        return written;
-    }
-
-    private static string FileSafe(string name) =>
-        new([.. name.Select(ch => char.IsAsciiLetterOrDigit(ch) || ch is '-' or '_' ? ch : '_')]);
 }
