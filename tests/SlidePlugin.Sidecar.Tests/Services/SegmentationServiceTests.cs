@@ -131,6 +131,8 @@ public sealed class SegmentationServiceTests : IAsyncLifetime
         RpcException tooLarge = await Fails(new SegmentRequest { ModelPath = "fcn.safetensors", TargetMpp = 0.1, SlideRegion = new SlideRegion { Path = Cmu } });
         RpcException garbage = await Fails(new SegmentRequest { ModelPath = "fcn.safetensors", Image = new EncodedImage { Format = ImageFormat.Png, Data = ByteString.CopyFromUtf8("not a png") } });
         RpcException escape = await Fails(new SegmentRequest { ModelPath = "../../etc/passwd", Image = png });
+        var huge = new EncodedImage { Format = ImageFormat.Png, Data = ByteString.CopyFrom(ImageCodec.EncodePng(new Raster(4097, 4096, 1, new byte[4097 * 4096]))) };   // compresses to kilobytes
+        RpcException tooManyPixels = await Fails(new SegmentRequest { ModelPath = "fcn.safetensors", Image = huge });
         SegmentOutputs fine = await client.SegmentAsync(new SegmentRequest { ModelPath = "fcn.safetensors", Image = png });
 
         Assert.Equal(StatusCode.InvalidArgument, noModel.StatusCode);
@@ -144,7 +146,9 @@ public sealed class SegmentationServiceTests : IAsyncLifetime
         Assert.Contains("smaller region", tooLarge.Status.Detail, StringComparison.Ordinal);
         Assert.Equal(StatusCode.InvalidArgument, garbage.StatusCode);
         Assert.Contains("The image cannot be decoded", garbage.Status.Detail, StringComparison.Ordinal);
-        Assert.Contains(escape.StatusCode, new[] { StatusCode.PermissionDenied, StatusCode.NotFound });
+        Assert.Equal(StatusCode.PermissionDenied, escape.StatusCode);
+        Assert.Equal(StatusCode.ResourceExhausted, tooManyPixels.StatusCode);
+        Assert.Contains("4097x4096", tooManyPixels.Status.Detail, StringComparison.Ordinal);
         Assert.Equal((10, 10), (fine.Header.MapWidth, fine.Header.MapHeight));
         Assert.Equal(3, fine.ClassHeatmapPngs.Count);
     }
