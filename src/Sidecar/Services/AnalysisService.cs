@@ -21,9 +21,6 @@ namespace SlidePlugin.Sidecar.Services;
 /// </summary>
 public sealed class AnalysisService : IDisposable
 {
-    /// <summary>Largest chunk of an export: below the 4 MiB receive limit of gRPC clients.</summary>
-    public const int ExportChunkBytes = 2 * 1024 * 1024;
-
     /// <summary>Tiles per final_tiles message: about 0.5 MiB.</summary>
     public const int FinalTilesPerMessage = 10_000;
 
@@ -219,14 +216,9 @@ public sealed class AnalysisService : IDisposable
     {
         EngineResult result = Stored(request.Key);
         byte[] bytes = await Task.Run(() => Export(result, request.Format), context.CancellationToken).ConfigureAwait(false);
-        for (int offset = 0; offset < bytes.Length || offset == 0; offset += ExportChunkBytes)
+        foreach ((int offset, int length) in ResponseChunks.Of(bytes.Length))
         {
-            int length = Math.Min(ExportChunkBytes, bytes.Length - offset);
             await responses.WriteAsync(new ExportAnalysisResponse { TotalBytes = bytes.Length, Data = ByteString.CopyFrom(bytes, offset, length) }, context.CancellationToken).ConfigureAwait(false);
-            if (bytes.Length == 0)
-            {
-                break;
-            }
         }
     }
 

@@ -20,9 +20,6 @@ namespace SlidePlugin.Sidecar.Services;
 /// </summary>
 public sealed class SegmentationService : IDisposable
 {
-    /// <summary>Largest chunk of an output.</summary>
-    public const int ChunkBytes = 2 * 1024 * 1024;
-
     /// <summary>Segmentations running or waiting at once.</summary>
     public const int QueueCapacity = 4;
 
@@ -163,15 +160,10 @@ public sealed class SegmentationService : IDisposable
 
     private static async Task WriteChunksAsync(IServerStreamWriter<SegmentResponse> responses, SegmentOutput output, int classIndex, byte[] bytes, CancellationToken cancellationToken)
     {
-        for (int offset = 0; offset == 0 || offset < bytes.Length; offset += ChunkBytes)
+        foreach ((int offset, int length) in ResponseChunks.Of(bytes.Length))
         {
-            int length = Math.Min(ChunkBytes, bytes.Length - offset);
             var chunk = new SegmentChunk { Output = output, ClassIndex = classIndex, TotalBytes = bytes.Length, Offset = offset, Data = ByteString.CopyFrom(bytes, offset, length) };
             await responses.WriteAsync(new SegmentResponse { Chunk = chunk }, cancellationToken).ConfigureAwait(false);
-            if (bytes.Length == 0)
-            {
-                break;
-            }
         }
     }
 
