@@ -155,7 +155,7 @@ public static class FcnMil
         for (int c = 0; c < k; c++)
         {
             presence[c] = TensorPrimitivesMax(probabilities.AsSpan(c * plane, plane));
-            allowed[c] = c == 0 || imageLevelThreshold is not { } threshold || presence[c] >= threshold;
+            allowed[c] = SegmentationMap.IsPresent(c, presence[c], imageLevelThreshold);
         }
 
         var labels = new byte[plane];
@@ -173,7 +173,7 @@ public static class FcnMil
             labels[i] = (byte)best;
         }
 
-        return new SegmentationMap(image.Width, image.Height, k, probabilities, labels, presence);
+        return new SegmentationMap(image.Width, image.Height, k, probabilities, labels, presence, imageLevelThreshold);
     }
 
     private static float TensorPrimitivesMax(ReadOnlySpan<float> values) => System.Numerics.Tensors.TensorPrimitives.Max(values);

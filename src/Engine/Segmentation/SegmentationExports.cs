@@ -120,7 +120,7 @@ public static class SegmentationExports
         return new Raster(image.Width, image.Height, 3, pixels);
     }
 
-    /// <summary>Per class: its presence, the fraction of the map it wins and whether it passes the card's threshold.</summary>
+    /// <summary>Per class: its presence, the fraction of the map it wins and whether the argmax considered it (the map's threshold).</summary>
     public static string ToSummaryJson(SegmentationMap map, SegmentationCard card, string source, SegmentationPlacement placement)
     {
         ArgumentNullException.ThrowIfNull(map);
@@ -137,13 +137,13 @@ public static class SegmentationExports
             map_height = map.MapHeight,
             stride = SegmentationMap.Stride,
             level0 = new { x = placement.X, y = placement.Y, downsample_x = placement.DownsampleX, downsample_y = placement.DownsampleY, mpp = placement.Mpp },
-            image_level_threshold = card.ImageLevelThreshold,
+            image_level_threshold = map.ImageLevelThreshold,
             classes = card.Classes.Select((c, i) => new
             {
                 code = c.Code,
                 name = c.Name,
                 presence = map.Presence[i],
-                present = i == 0 || card.ImageLevelThreshold is not { } t || map.Presence[i] >= t,
+                present = map.IsPresent(i),
                 fraction = (double)counts[i] / map.Labels.Length,
             }),
         };

@@ -8,8 +8,11 @@ namespace SlidePlugin.Engine.Segmentation;
 /// </summary>
 public sealed class SegmentationMap
 {
-    /// <summary>Wraps maps computed for a <paramref name="width"/> x <paramref name="height"/> image.</summary>
-    public SegmentationMap(int width, int height, int classes, float[] probabilities, byte[] labels, float[] presence)
+    /// <summary>
+    /// Wraps maps computed for a <paramref name="width"/> x <paramref name="height"/> image, whose argmax considered the
+    /// classes present by <paramref name="imageLevelThreshold"/> (see <see cref="IsPresent(int)"/>).
+    /// </summary>
+    public SegmentationMap(int width, int height, int classes, float[] probabilities, byte[] labels, float[] presence, float? imageLevelThreshold = null)
     {
         ArgumentNullException.ThrowIfNull(probabilities);
         ArgumentNullException.ThrowIfNull(labels);
@@ -27,6 +30,7 @@ public sealed class SegmentationMap
         Probabilities = probabilities;
         Labels = labels;
         Presence = presence;
+        ImageLevelThreshold = imageLevelThreshold;
     }
 
     /// <summary>Input pixels per map pixel along each axis.</summary>
@@ -55,6 +59,15 @@ public sealed class SegmentationMap
 
     /// <summary>Per class, its largest probability anywhere in the image.</summary>
     public float[] Presence { get; }
+
+    /// <summary>The presence a class needed for the argmax to consider it; null: every class was considered.</summary>
+    public float? ImageLevelThreshold { get; }
+
+    /// <summary>Whether the argmax considered class <paramref name="c"/>: the background always, the others by <see cref="ImageLevelThreshold"/>.</summary>
+    public bool IsPresent(int c) => IsPresent(c, Presence[c], ImageLevelThreshold);
+
+    /// <summary>The rule of <see cref="IsPresent(int)"/> for a class of <paramref name="presence"/> under <paramref name="threshold"/>.</summary>
+    internal static bool IsPresent(int c, float presence, float? threshold) => c == 0 || threshold is not { } t || presence >= t;
 
     /// <summary>Class <paramref name="c"/>'s probability map, MapHeight x MapWidth.</summary>
     public ReadOnlySpan<float> ClassMap(int c) => Probabilities.AsSpan(c * MapWidth * MapHeight, MapWidth * MapHeight);

@@ -135,7 +135,7 @@ public sealed class SegmentationService : IDisposable
         {
             Index = c,
             Presence = map.Presence[c],
-            Present = c == 0 || card.ImageLevelThreshold is not { } threshold || map.Presence[c] >= threshold,
+            Present = map.IsPresent(c),
             Fraction = (double)counts[c] / map.Labels.Length,
         }));
         await responses.WriteAsync(new SegmentResponse { Summary = summary }, context.CancellationToken).ConfigureAwait(false);

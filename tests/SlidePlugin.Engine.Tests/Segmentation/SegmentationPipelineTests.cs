@@ -157,6 +157,9 @@ public sealed class SegmentationPipelineTests : IDisposable
         ];
         var probabilities = new float[3 * 30];
         var map = new SegmentationMap(23, 20, 3, probabilities, labels, [1f, 0.9f, 0.8f]);
+        var thresholded = new SegmentationMap(23, 20, 3, probabilities, labels, [0.1f, 0.9f, 0.8f], imageLevelThreshold: 0.85f);
+        Assert.Equal([true, true, true], Enumerable.Range(0, 3).Select(map.IsPresent));
+        Assert.Equal([true, true, false], Enumerable.Range(0, 3).Select(thresholded.IsPresent));   // background always; stroma below 0.85
         var card = new SegmentationCard { Name = "t", Spec = new FcnSpec { Channels = 3, Classes = 3 }, Classes = [.. Table().Classes.Select(SegmentationClass.Of)] };
 
         IReadOnlyList<QuPathFeature> features = SegmentationExports.Detections(map, card, new SegmentationPlacement(1000, 2000, 2.0, 2.0, 0.25));
