@@ -37,9 +37,14 @@ internal static class CliWork
         }
     }
 
+    /// <summary>A <c>--region</c> value, or the whole of <paramref name="slide"/> when none was given.</summary>
+    /// <exception cref="ArgumentException">Not four non-negative integers.</exception>
+    public static (long X, long Y, long Width, long Height) RegionOrWholeSlide(string? text, Engine.Slides.Slide slide) =>
+        text is null ? (0, 0, slide.Dimensions.Width, slide.Dimensions.Height) : ParseRegion(text);
+
     /// <summary>A <c>--region</c> value: "x,y,width,height" in level-0 pixels.</summary>
     /// <exception cref="ArgumentException">Not four non-negative integers.</exception>
-    public static (long X, long Y, long Width, long Height) ParseRegion(string text)
+    private static (long X, long Y, long Width, long Height) ParseRegion(string text)
     {
         long[] values = [.. text.Split(',').Select(v => long.TryParse(v.Trim(), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out long n) ? n : -1)];
         return values.Length == 4 && values.All(v => v >= 0)

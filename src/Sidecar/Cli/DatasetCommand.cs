@@ -115,7 +115,7 @@ internal static class DatasetCommand
             yield return (Path.GetFileNameWithoutExtension(slide.Name), codes =>
             {
                 using Slide opened = Slide.Open(slide.FullName);
-                (long x, long y, long width, long height) = region is null ? (0, 0, opened.Dimensions.Width, opened.Dimensions.Height) : CliWork.ParseRegion(region);
+                (long x, long y, long width, long height) = CliWork.RegionOrWholeSlide(region, opened);
                 return SlideRegionReader.ReadToSize(opened, x, y, width, height, codes.Width, codes.Height);
             }, mask.FullName);
             yield break;

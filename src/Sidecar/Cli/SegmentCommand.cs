@@ -125,7 +125,7 @@ internal static class SegmentCommand
             {
                 using Slide slide = Slide.Open(file.FullName);
                 double slideMpp = SlideResolution.Resolve(slide.Properties, parseResult.GetValue(mpp)).RequireMppX(file.Name);
-                (long x, long y, long width, long height) = parseResult.GetValue(region) is { } text ? CliWork.ParseRegion(text) : (0, 0, slide.Dimensions.Width, slide.Dimensions.Height);
+                (long x, long y, long width, long height) = CliWork.RegionOrWholeSlide(parseResult.GetValue(region), slide);
                 SlideBounds? bounds = SlideInfo.BoundsOf(slide.Properties);
                 written = SegmentationFiles.Write(segmenter.SegmentRegion(slide, slideMpp, x, y, width, height, parseResult.GetValue(targetMpp), cancellationToken),
                     segmenter.Card, file.FullName, folder, stem, bounds?.X ?? 0, bounds?.Y ?? 0);

@@ -102,8 +102,7 @@ public sealed class DatasetService(SlideRoots roots)
         try
         {
             using Slide slide = Slide.Open(path);
-            Rect? r = source.Region;
-            (long x, long y, long width, long height) = r is { Width: > 0, Height: > 0 } ? (r.X, r.Y, r.Width, r.Height) : (0, 0, slide.Dimensions.Width, slide.Dimensions.Height);
+            (long x, long y, long width, long height) = RequestRegions.OrWholeSlide(source.Region, slide);
             return SlideRegionReader.ReadToSize(slide, x, y, width, height, mask.Width, mask.Height);
         }
         catch (Exception e) when (e is not RpcException && SlideStatus.From(e) is { } status)

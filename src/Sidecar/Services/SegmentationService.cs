@@ -151,8 +151,7 @@ public sealed class SegmentationService : IDisposable
 
         using Slide slide = Slide.Open(slidePath!);
         double slideMpp = Engine.Slides.SlideResolution.Resolve(slide.Properties, request.HasMppOverride ? request.MppOverride : null).RequireMppX(Path.GetFileName(slidePath!));
-        Rect? r = request.SlideRegion.Region;
-        (long x, long y, long width, long height) = r is { Width: > 0, Height: > 0 } ? (r.X, r.Y, r.Width, r.Height) : (0, 0, slide.Dimensions.Width, slide.Dimensions.Height);
+        (long x, long y, long width, long height) = RequestRegions.OrWholeSlide(request.SlideRegion.Region, slide);
         SlideBounds? bounds = SlideInfo.BoundsOf(slide.Properties);
         SegmentationResult result = model.SegmentRegion(slide, slideMpp, x, y, width, height, request.HasTargetMpp ? request.TargetMpp : null, cancellationToken);
         return (result, (bounds?.X ?? 0, bounds?.Y ?? 0));
