@@ -29,23 +29,31 @@ internal static class DirectConvolution
     /// </summary>
     public static void Forward(float[] images, int count, float[] weights, float[]? bias, float[] output, ConvGeometry g, bool poolRelu = false)
     {
-        float[] blocked = BlockWeights(weights, g);
-        int vectors = (g.OutWidth + 7) / 8;
-        int paddedWidth = (vectors * 8) + g.KernelWidth - 1, paddedHeight = g.Height + (2 * g.Padding) + 1;   // +1 row: the odd last output row reads one more
-        int paddedImage = g.Channels * paddedHeight * paddedWidth;
-        Parallel.For(0, count, EngineThreads.ParallelOptions, () => ArrayPool<float>.Shared.Rent(paddedImage + (vectors * 8 * 2 * ChannelBlock)), (n, _, scratch) =>
+        // Pooled: conv2's blocked weights are 100 KB, a large-object allocation on every call otherwise.
+        float[] blocked = ArrayPool<float>.Shared.Rent(g.OutChannels * g.Patch);
+        try
         {
-            Pad(images, n, g, scratch, paddedHeight, paddedWidth);
-            ImageForward(scratch, paddedHeight, paddedWidth, blocked, bias, output, n, g, vectors, scratch.AsSpan(paddedImage, vectors * 8 * 2 * ChannelBlock), poolRelu);
-            return scratch;
-        }, scratch => ArrayPool<float>.Shared.Return(scratch));
+            BlockWeights(weights, g, blocked);
+            int vectors = (g.OutWidth + 7) / 8;
+            int paddedWidth = (vectors * 8) + g.KernelWidth - 1, paddedHeight = g.Height + (2 * g.Padding) + 1;   // +1 row: the odd last output row reads one more
+            int paddedImage = g.Channels * paddedHeight * paddedWidth;
+            Parallel.For(0, count, EngineThreads.ParallelOptions, () => ArrayPool<float>.Shared.Rent(paddedImage + (vectors * 8 * 2 * ChannelBlock)), (n, _, scratch) =>
+            {
+                Pad(images, n, g, scratch, paddedHeight, paddedWidth);
+                ImageForward(scratch, paddedHeight, paddedWidth, blocked, bias, output, n, g, vectors, scratch.AsSpan(paddedImage, vectors * 8 * 2 * ChannelBlock), poolRelu);
+                return scratch;
+            }, scratch => ArrayPool<float>.Shared.Return(scratch));
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(blocked);
+        }
     }
 
     /// <summary>[O, C, KH, KW] → [O/5, C, KH, KW, 5]: the five weights one input vector meets are adjacent.</summary>
-    private static float[] BlockWeights(float[] weights, ConvGeometry g)
+    private static void BlockWeights(float[] weights, ConvGeometry g, float[] blocked)
     {
-        int taps = g.Channels * g.KernelHeight * g.KernelWidth;
-        var blocked = new float[weights.Length];
+        int taps = g.Patch;
         for (int o = 0; o < g.OutChannels; o++)
         {
             int block = o / ChannelBlock, lane = o % ChannelBlock;
@@ -54,8 +62,6 @@ internal static class DirectConvolution
                 blocked[(((block * taps) + t) * ChannelBlock) + lane] = weights[(o * taps) + t];
             }
         }
-
-        return blocked;
     }
 
     /// <summary>Image <paramref name="n"/> into [C, paddedHeight, paddedWidth], the convolution's padding and the vector slack zero.</summary>
