@@ -51,6 +51,11 @@ public static class ImageCodec
         // pixels, so it would only hold recent images (memory) and cost a hash lookup per call.
         VipsNative.CacheSetMax(0);
 
+        // No liborc SIMD programs (VIPS_NOVECTOR): the test host crashed twice with SIGSEGV in orc_code_free, freeing a
+        // resize's vector program (vips_vector_free) while other threads ran libvips, a known class of orc races. It
+        // costs about 9 % of analysis throughput (6.2k -> 5.6k tiles/s on the 20000² slide); a crash loses more.
+        VipsNative.VectorSetEnabled(0);
+
         return true;
     });
 

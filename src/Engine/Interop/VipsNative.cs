@@ -26,6 +26,9 @@ internal static partial class VipsNative
     [LibraryImport(Libraries.Vips, EntryPoint = "vips_cache_set_max")]
     internal static partial void CacheSetMax(int max);
 
+    [LibraryImport(Libraries.Vips, EntryPoint = "vips_vector_set_enabled")]
+    internal static partial void VectorSetEnabled(int enabled);
+
     [LibraryImport(Libraries.Vips, EntryPoint = "vips_error_buffer")]
     internal static partial IntPtr ErrorBuffer();
 
