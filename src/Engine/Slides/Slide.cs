@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using SlidePlugin.Engine.Imaging;
 using SlidePlugin.Engine.Interop;
+using SlidePlugin.Engine.Tensors;
 
 namespace SlidePlugin.Engine.Slides;
 
@@ -194,7 +195,7 @@ public sealed class Slide : IDisposable
         {
             fixed (uint* destination = argb)
             {
-                OpenSlideNative.ReadRegion(_handle, destination, x, y, level, width, height);
+                ReadBands(destination, x, y, level, width, height);
             }
 
             ThrowIfError();
@@ -205,6 +206,34 @@ public sealed class Slide : IDisposable
             System.Buffers.ArrayPool<uint>.Shared.Return(argb);
         }
     }
+
+    /// <summary>
+    /// Large reads (a whole level for tissue detection or a thumbnail) go in horizontal bands on the engine's threads:
+    /// OpenSlide is thread-safe and decodes one tile at a time, so one call uses one core.
+    /// </summary>
+    private unsafe void ReadBands(uint* destination, long x, long y, int level, int width, int height)
+    {
+        // A band's top must be a whole level-0 row: at a fractional downsample (SVS levels are 4.0002x) OpenSlide
+        // would resample the band at a sub-pixel offset, and the bands would not be the pixels of one read.
+        double downsample = LevelDownsamples[level];
+        int bands = Math.Min(EngineThreads.Count, height / BandRows);
+        if (bands < 2 || downsample != Math.Floor(downsample))
+        {
+            OpenSlideNative.ReadRegion(_handle, destination, x, y, level, width, height);
+            return;
+        }
+
+        nint start = (nint)destination;
+        Parallel.For(0, bands, EngineThreads.ParallelOptions, band =>
+        {
+            int first = (int)((long)height * band / bands), last = (int)((long)height * (band + 1) / bands);
+            long bandY = y + (long)Math.Round(first * downsample);
+            OpenSlideNative.ReadRegion(_handle, (uint*)start + ((long)first * width), x, bandY, level, width, last - first);
+        });
+    }
+
+    /// <summary>Rows below which a band is not worth a thread.</summary>
+    private const int BandRows = 512;
 
     /// <summary>For each level, whether in-level reads bypass OpenSlide's compositing (see <see cref="TiffLevelReader"/>).</summary>
     internal IReadOnlyList<bool> DirectReadLevels => _tiffLevels.Value?.Levels ?? new bool[LevelCount];
@@ -238,10 +267,10 @@ public sealed class Slide : IDisposable
 
     /// <summary>
     /// The whole slide as RGBA with about <paramref name="downsample"/> level-0 pixels a pixel: the best level
-    /// read whole, then reduced (never enlarged) to round(dimensions / downsample).
+    /// read whole, then reduced (never enlarged) to round(dimensions / downsample) with <paramref name="kernel"/>.
     /// </summary>
     /// <exception cref="SlideException">InvalidRequest when even the chosen level is past <see cref="MaxRegionPixels"/>.</exception>
-    public Raster ReadDownsampled(double downsample)
+    public Raster ReadDownsampled(double downsample, ResizeKernel kernel = ResizeKernel.Lanczos3)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(downsample, 1.0);
         int level = GetBestLevelForDownsample(downsample);
@@ -255,7 +284,7 @@ public sealed class Slide : IDisposable
         Raster view = ReadRegion(0, 0, level, (int)levelWidth, (int)levelHeight);
         int width = (int)Math.Max(1, Math.Round(Dimensions.Width / downsample));
         int height = (int)Math.Max(1, Math.Round(Dimensions.Height / downsample));
-        return width < view.Width && height < view.Height ? ImageCodec.Resize(view, width, height) : view;
+        return width < view.Width && height < view.Height ? ImageCodec.Resize(view, width, height, kernel) : view;
     }
 
     /// <summary>

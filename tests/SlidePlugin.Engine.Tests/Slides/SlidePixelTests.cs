@@ -18,6 +18,7 @@ public class SlidePixelTests
         { "CMU-1-Small-Region.svs", -20, -30, 0, 64, 64 },      // before the top-left corner
         { "CMU-1-Small-Region.svs", 5000, 5000, 0, 10, 10 },    // wholly outside: transparent
         { "CMU-1-Small-Region.svs", 7, 3, 0, 1, 1 },
+        { "CMU-1-Small-Region.svs", -10, 5, 0, 2240, 2970 },   // large: read in bands on parallel threads
         { "boxes.tiff", 0, 0, 0, 300, 250 },
         { "boxes.tiff", 0, 0, 1, 150, 125 },
         { "boxes.tiff", 50, 40, 2, 30, 20 },
