@@ -7,8 +7,15 @@ namespace SlidePlugin.Engine.Tissue;
 /// </summary>
 public sealed record TissueDetectionOptions
 {
-    /// <summary>Longest side of the image segmentation runs on; the slide is read at the level and scale that give it.</summary>
+    /// <summary>Largest longest side of the image segmentation runs on; the slide is read at the level and scale that give it.</summary>
     public int SegmentationSize { get; init; } = 2048;
+
+    /// <summary>
+    /// Finest resolution segmentation runs at, in µm per pixel: a small slide is not segmented finer than this.
+    /// Tissue outlines need no more (CLAM segments at about 64x downsample, 16 µm/px at 40x), and a view at the
+    /// size limit of a 3k-pixel slide costs 30x the pixels for the same tiles give or take a boundary row.
+    /// </summary>
+    public double SegmentationMpp { get; init; } = 2.0;
 
     /// <summary>Median blur kernel (odd), applied to saturation before thresholding (CLAM: mthresh 7).</summary>
     public int MedianKernel { get; init; } = 7;

@@ -11,15 +11,20 @@ namespace SlidePlugin.Engine.Tissue;
 /// </summary>
 public static class TissueDetector
 {
-    /// <summary>Detects tissue on a whole slide; <paramref name="mpp"/> is its level-0 µm per pixel.</summary>
+    /// <summary>
+    /// Detects tissue on a whole slide; <paramref name="mpp"/> is its level-0 µm per pixel. The view is the coarser of
+    /// <see cref="TissueDetectionOptions.SegmentationSize"/> on its longest side and <see cref="TissueDetectionOptions.SegmentationMpp"/>.
+    /// </summary>
     /// <exception cref="SlideException">InvalidRequest when the slide has no level small enough to read whole for segmentation.</exception>
     public static TissueMask Detect(Slide slide, double mpp, TissueDetectionOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(slide);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(mpp);
         options ??= new TissueDetectionOptions();
         (long width0, long height0) = slide.Dimensions;
-        double wanted = Math.Max(1.0, Math.Max(width0, height0) / (double)options.SegmentationSize);
-        Raster view = slide.ReadDownsampled(wanted);
+        double wanted = Math.Max(1.0, Math.Max(Math.Max(width0, height0) / (double)options.SegmentationSize, options.SegmentationMpp / mpp));
+        // Linear is area-correct when shrinking and half the cost of Lanczos; a mask needs no sharper view.
+        Raster view = slide.ReadDownsampled(wanted, ResizeKernel.Linear);
         double downsampleX = (double)width0 / view.Width, downsampleY = (double)height0 / view.Height;
         return DetectCore(view, mpp * Math.Sqrt(downsampleX * downsampleY), downsampleX, downsampleY, options);
     }

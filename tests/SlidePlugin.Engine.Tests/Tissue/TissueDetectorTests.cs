@@ -65,6 +65,20 @@ public class TissueDetectorTests
         Assert.Equal(maskArea, polygonArea, maskArea * 0.01);
     }
 
+    [Theory]
+    [InlineData(2.0, 2.0)]              // the default floor: a 3k-pixel slide is segmented at 2 µm/px, not at 2048 px
+    [InlineData(0.1, 0.499 * 2967 / 2048)] // a finer floor: the size limit decides
+    public void Detect_SmallSlide_SegmentsAtTheCoarserOfSizeLimitAndSegmentationMpp(double segmentationMpp, double expectedMpp)
+    {
+        using Slide slide = Slide.Open(TestData.Path("slides", "CMU-1-Small-Region.svs"));
+
+        TissueMask mask = TissueDetector.Detect(slide, 0.499, new TissueDetectionOptions { SegmentationMpp = segmentationMpp });
+
+        Assert.Equal(expectedMpp, 0.499 * mask.DownsampleY, expectedMpp * 0.002);
+        Assert.Equal(Math.Round(2967 * 0.499 / expectedMpp), mask.Height);
+        Assert.InRange(mask.TissueFraction, 0.2, 0.95);
+    }
+
     [Fact]
     public void TissueFractionOf_PartialOverlap_AreaWeighted()
     {
