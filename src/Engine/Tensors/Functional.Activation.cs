@@ -26,7 +26,7 @@ public static partial class Functional
     {
         ArgumentNullException.ThrowIfNull(x);
         Tensor y = Tensor.Empty(x.ShapeArray);
-        TensorPrimitives.Tanh(x.Data, y.Data);
+        VectorMath.Tanh(x.Data, y.Data);
         if (Autograd.ShouldRecord(x))
         {
             Autograd.Record("tanh", y, [x], gy => BackwardFromOutput<TanhDerivative>(x.GradData(), gy.Data, y.Data));
@@ -40,7 +40,7 @@ public static partial class Functional
     {
         ArgumentNullException.ThrowIfNull(x);
         Tensor y = Tensor.Empty(x.ShapeArray);
-        TensorPrimitives.Sigmoid(x.Data, y.Data);
+        VectorMath.Sigmoid(x.Data, y.Data);
         if (Autograd.ShouldRecord(x))
         {
             Autograd.Record("sigmoid", y, [x], gy => BackwardFromOutput<SigmoidDerivative>(x.GradData(), gy.Data, y.Data));
@@ -59,7 +59,7 @@ public static partial class Functional
         {
             float max = TensorPrimitives.Max(line);
             TensorPrimitives.Subtract(line, max, result);
-            TensorPrimitives.Exp(result, result);
+            VectorMath.Exp(result, result);
             TensorPrimitives.Divide(result, TensorPrimitives.Sum(result), result);
         });
         if (Autograd.ShouldRecord(x))
@@ -92,7 +92,7 @@ public static partial class Functional
         {
             float max = TensorPrimitives.Max(line);
             TensorPrimitives.Subtract(line, max, scratch);
-            TensorPrimitives.Exp(scratch, scratch);
+            VectorMath.Exp(scratch, scratch);
             float logSum = MathF.Log(TensorPrimitives.Sum(scratch));
             TensorPrimitives.Subtract(line, max + logSum, result);
         });
