@@ -3,15 +3,19 @@
 #   packaging/install-deps.sh          run-time libraries: OpenSlide, libvips, OpenBLAS, TurboJPEG, libpng
 #   packaging/install-deps.sh --test   also the test references: python3-torch, python3-openslide,
 #                                      python3-grpcio (Debian's /usr/bin/python3), Node.js and npm
+#   packaging/install-deps.sh --bench  the test references and OpenCV (python3-opencv), which the analysis
+#                                      benchmark's reference pipeline uses for CLAM's tissue step
 # Idempotent: `apt-get update` runs only when a package is missing. Needs root or sudo for installs.
 set -euo pipefail
 
 with_tests=false
+with_bench=false
 for arg in "$@"; do
     case "$arg" in
         --test) with_tests=true ;;
-        -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
-        *) echo "install-deps: unknown argument '$arg' (use --test or --help)" >&2; exit 2 ;;
+        --bench) with_tests=true; with_bench=true ;;
+        -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+        *) echo "install-deps: unknown argument '$arg' (use --test, --bench or --help)" >&2; exit 2 ;;
     esac
 done
 
@@ -58,5 +62,8 @@ if [ "$with_tests" = true ]; then
     if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
         apt_install -- nodejs npm
     fi
+fi
+if [ "$with_bench" = true ]; then
+    apt_install --no-install-recommends -- python3-opencv
 fi
 echo "install-deps: ok"

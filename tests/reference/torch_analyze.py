@@ -2,11 +2,16 @@
 """The analysis pipeline as users write it today: openslide-python reads each tissue tile, PIL resizes when needed,
 PyTorch (Ilse et al.'s model, torch_reference.AttentionMil) scores batches, softmax and pooling at the end.
 
-Usage: torch_analyze.py SLIDE TILES.csv WEIGHTS.safetensors CARD.json THREADS BATCH
+Usage: torch_analyze.py SLIDE TILES.csv WEIGHTS.safetensors CARD.json THREADS BATCH [TISSUE_DOWNSAMPLE]
 
 TILES.csv rows: x,y,level,read_width,read_height,patch_size (the same tiles our analyzer scores). The model runs on
-the card's normalisation. Prints JSON: tiles, seconds (end to end, tile list given), read_seconds, model_seconds,
-tiles_per_second, peak_rss_mib, probabilities, attention (first 50, for a numbers check).
+the card's normalisation. With TISSUE_DOWNSAMPLE, it first finds tissue as CLAM does, with OpenCV, on a view of
+the slide that many level-0 pixels a pixel (the view our detector uses): best level read whole, linear resize, HSV
+saturation, median 7, threshold 20, close 4x4, contours. That mask only costs time (its tissue fraction is
+reported): the tiles scored are still TILES.csv, so that both sides score the same tiles and the numbers can be
+compared. Prints JSON: tiles, seconds (tiles and model), tissue_seconds, tissue_fraction, read_seconds,
+model_seconds, tiles_per_second (tiles / (tissue_seconds + seconds)), peak_rss_mib, probabilities, attention
+(first 50, for a numbers check).
 """
 import json
 import resource
@@ -21,8 +26,29 @@ from PIL import Image
 from torch_reference import AttentionMil, load_safetensors
 
 
+def tissue_fraction(slide, downsample):
+    """CLAM's segmentTissue (saturation, median blur 7, threshold 20, close 4x4, contours) with OpenCV, as CLAM runs it."""
+    import cv2  # Debian python3-opencv: packaging/install-deps.sh --bench
+
+    level = slide.get_best_level_for_downsample(downsample)
+    region = slide.read_region((0, 0), level, slide.level_dimensions[level])
+    rgb = Image.new("RGB", region.size, (255, 255, 255))
+    rgb.paste(region, mask=region.split()[3])
+    image = np.asarray(rgb)
+    width, height = slide.dimensions
+    size = (max(1, round(width / downsample)), max(1, round(height / downsample)))
+    if size[0] < image.shape[1] and size[1] < image.shape[0]:
+        image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+    saturation = cv2.medianBlur(cv2.cvtColor(image, cv2.COLOR_RGB2HSV)[:, :, 1], 7)
+    _, mask = cv2.threshold(saturation, 20, 255, cv2.THRESH_BINARY)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((4, 4), np.uint8))
+    cv2.findContours(mask, cv2.RETR_TREE, cv2.CHAIN_APPROX_NONE)
+    return float(mask.mean() / 255)
+
+
 def main():
     slide_path, tiles_csv, weights_path, card_path, threads, batch = sys.argv[1:7]
+    tissue_downsample = float(sys.argv[7]) if len(sys.argv) > 7 else None
     threads, batch = int(threads), int(batch)
     torch.set_num_threads(threads)
     card = json.load(open(card_path))
@@ -36,6 +62,9 @@ def main():
 
     slide = openslide.OpenSlide(slide_path)
     background = "#" + slide.properties.get(openslide.PROPERTY_NAME_BACKGROUND_COLOR, "ffffff")
+    start = time.perf_counter()
+    fraction = tissue_fraction(slide, tissue_downsample) if tissue_downsample else None
+    tissue_seconds = time.perf_counter() - start
     start = time.perf_counter()
     read_seconds = model_seconds = 0.0
     embeddings, scores = [], []
@@ -70,9 +99,11 @@ def main():
     print(json.dumps({
         "tiles": len(rows),
         "seconds": seconds,
+        "tissue_seconds": tissue_seconds,
+        "tissue_fraction": fraction,
         "read_seconds": read_seconds,
         "model_seconds": model_seconds,
-        "tiles_per_second": len(rows) / seconds,
+        "tiles_per_second": len(rows) / (tissue_seconds + seconds),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "probabilities": probabilities,
         "attention": a[:50].tolist(),

@@ -11,8 +11,8 @@ namespace SlidePlugin.Benchmarks.Analysis;
 
 /// <summary>
 /// A whole analysis with the bundled model: ours (SlideAnalyzer, in a child process so its peak memory is its own) vs
-/// the same pipeline in openslide-python + PIL + PyTorch (tests/reference/torch_analyze.py) over exactly the same tiles,
-/// one after the other, on CMU-1-Small-Region.svs and on generated slides. Prints tiles/s, the time shares, peak memory
+/// the same pipeline in openslide-python + PIL + PyTorch (tests/reference/torch_analyze.py: CLAM's tissue step in PIL, then
+/// exactly the same tiles), one after the other, on CMU-1-Small-Region.svs and on generated slides. Prints tiles/s, the time shares, peak memory
 /// and the slide probability of both (a numbers check).
 /// </summary>
 internal static class AnalysisBenchmark
@@ -21,21 +21,22 @@ internal static class AnalysisBenchmark
 
     public static async Task<int> RunAsync(int[] sizes, int threads)
     {
-        Console.WriteLine($"Analysis, bundled model, {threads} threads on both sides; ours: SlideAnalyzer (store in a temp folder); reference: openslide-python + PIL + PyTorch 1.13");
-        Console.WriteLine("| slide | tiles | ours tiles/s | ours s | ours read thread-s / model s / store s / tissue s | ours peak MiB | PyTorch tiles/s | PyTorch s | PyTorch read s / model s | PyTorch peak MiB | speed ratio | P(malignant) ours / PyTorch |");
-        Console.WriteLine("|---|---:|---:|---:|---|---:|---:|---:|---|---:|---:|---|");
+        Console.WriteLine($"Analysis, bundled model, {threads} threads on both sides; ours: SlideAnalyzer (store in a temp folder); reference: openslide-python + OpenCV + PIL + PyTorch 1.13");
+        Console.WriteLine("| slide | tiles | ours tiles/s | ours s | ours read thread-s / model s / store s / tissue s | ours peak MiB | PyTorch tiles/s | PyTorch s | PyTorch read s / model s / tissue s | PyTorch peak MiB | speed ratio | tissue fraction ours / OpenCV | P(malignant) ours / PyTorch |");
+        Console.WriteLine("|---|---:|---:|---:|---|---:|---:|---:|---|---:|---:|---|---|");
         var slides = new List<(string Name, string Path, double Mpp)> { ("CMU-1-Small-Region.svs", TestData.Path("slides", "CMU-1-Small-Region.svs"), 0.499) };
         slides.AddRange(sizes.Select(size => ($"generated {size}²", Slides.StreamTilesBenchmark.BenchmarkSlide(size), SyntheticSlides.Mpp)));
         foreach ((string name, string path, double mpp) in slides)
         {
-            string tileList = WriteTileList(path, mpp, out int tiles);
+            (string tileList, int tiles, double tissueDownsample, double tissueFraction) = WriteTileList(path, mpp);
             try
             {
                 using JsonDocument ours = await ReferencePython.RunJsonAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "SlidePlugin.Benchmarks.dll"), "analyze-worker", path, mpp.ToString("R", CultureInfo.InvariantCulture), threads.ToString(CultureInfo.InvariantCulture)]);
-                using JsonDocument torch = await ReferencePython.RunAsync("torch_analyze.py", path, tileList, ModelPath, Path.ChangeExtension(ModelPath, ".json"), threads.ToString(CultureInfo.InvariantCulture), "256");
+                using JsonDocument torch = await ReferencePython.RunAsync("torch_analyze.py", path, tileList, ModelPath, Path.ChangeExtension(ModelPath, ".json"), threads.ToString(CultureInfo.InvariantCulture), "256",
+                    tissueDownsample.ToString("R", CultureInfo.InvariantCulture));
                 JsonElement o = ours.RootElement, t = torch.RootElement;
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"| {name} | {tiles} | {o.GetProperty("tiles_per_second").GetDouble():0} | {o.GetProperty("seconds").GetDouble():0.0} | {o.GetProperty("read_thread_seconds").GetDouble():0.0} / {o.GetProperty("model_seconds").GetDouble():0.0} / {o.GetProperty("store_seconds").GetDouble():0.0} / {o.GetProperty("tissue_seconds").GetDouble():0.0} | {o.GetProperty("peak_rss_mib").GetDouble():0} | {t.GetProperty("tiles_per_second").GetDouble():0} | {t.GetProperty("seconds").GetDouble():0.0} | {t.GetProperty("read_seconds").GetDouble():0.0} / {t.GetProperty("model_seconds").GetDouble():0.0} | {t.GetProperty("peak_rss_mib").GetDouble():0} | {o.GetProperty("tiles_per_second").GetDouble() / t.GetProperty("tiles_per_second").GetDouble():0.00}x | {o.GetProperty("p1").GetDouble():0.00000} / {t.GetProperty("probabilities")[1].GetDouble():0.00000} |"));
+                    $"| {name} | {tiles} | {o.GetProperty("tiles_per_second").GetDouble():0} | {o.GetProperty("seconds").GetDouble():0.0} | {o.GetProperty("read_thread_seconds").GetDouble():0.0} / {o.GetProperty("model_seconds").GetDouble():0.0} / {o.GetProperty("store_seconds").GetDouble():0.0} / {o.GetProperty("tissue_seconds").GetDouble():0.0} | {o.GetProperty("peak_rss_mib").GetDouble():0} | {t.GetProperty("tiles_per_second").GetDouble():0} | {t.GetProperty("tissue_seconds").GetDouble() + t.GetProperty("seconds").GetDouble():0.0} | {t.GetProperty("read_seconds").GetDouble():0.0} / {t.GetProperty("model_seconds").GetDouble():0.0} / {t.GetProperty("tissue_seconds").GetDouble():0.0} | {t.GetProperty("peak_rss_mib").GetDouble():0} | {o.GetProperty("tiles_per_second").GetDouble() / t.GetProperty("tiles_per_second").GetDouble():0.00}x | {tissueFraction:0.000} / {t.GetProperty("tissue_fraction").GetDouble():0.000} | {o.GetProperty("p1").GetDouble():0.00000} / {t.GetProperty("probabilities")[1].GetDouble():0.00000} |"));
             }
             finally
             {
@@ -77,13 +78,16 @@ internal static class AnalysisBenchmark
         }
     }
 
-    /// <summary>The tiles our analyzer scores (same grid code and options), as read_region arguments for the Python side.</summary>
-    private static string WriteTileList(string slidePath, double mpp, out int count)
+    /// <summary>
+    /// The tiles our analyzer scores (same grid code and options), as read_region arguments for the Python side; and the
+    /// downsample and tissue fraction of our tissue mask, for the Python side's own tissue step.
+    /// </summary>
+    private static (string Path, int Count, double TissueDownsample, double TissueFraction) WriteTileList(string slidePath, double mpp)
     {
         using Slide slide = Slide.Open(slidePath);
         AnalysisModel model = AnalysisModel.Load(ModelPath);
-        TileGrid grid = TileGrid.Build(slide, mpp, new TileGridOptions { TileSize = model.Card.Spec.PatchSize, TargetMpp = model.Card.Mpp, MinTissueFraction = 0.5 },
-            TissueDetector.Detect(slide, mpp));
+        TissueMask tissue = TissueDetector.Detect(slide, mpp);
+        TileGrid grid = TileGrid.Build(slide, mpp, new TileGridOptions { TileSize = model.Card.Spec.PatchSize, TargetMpp = model.Card.Mpp, MinTissueFraction = 0.5 }, tissue);
         var csv = new StringBuilder();
         foreach (Tile tile in grid.Tiles)
         {
@@ -93,7 +97,6 @@ internal static class AnalysisBenchmark
 
         string path = Path.Combine(Path.GetTempPath(), $"slideplugin-bench-analysis-{Guid.NewGuid():N}.csv");
         File.WriteAllText(path, csv.ToString());
-        count = grid.Tiles.Count;
-        return path;
+        return (path, grid.Tiles.Count, tissue.DownsampleX, tissue.TissueFraction);
     }
 }
