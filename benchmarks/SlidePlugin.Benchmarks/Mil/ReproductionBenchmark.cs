@@ -30,7 +30,9 @@ internal static class ReproductionBenchmark
         EngineThreads.Set(threads);
         string scratch = Directory.CreateTempSubdirectory("slideplugin-reproduce").FullName;
         var rows = new List<Row>();
+        var journal = new Journal(Path.Combine(Journal.Folder, $"{experiment}-{runs}runs-{repeats}x-{epochs}epochs-{threads}threads.jsonl"));
         Console.WriteLine($"A-MIL reproduction: {experiment}, {runs} runs{(repeats > 1 ? $" x {repeats} repetitions" : "")}, {epochs} epochs, {threads} threads on both sides");
+        Console.WriteLine($"Journal: {journal.Path} ({journal.Count} runs already there are not run again; delete it to start over)");
         Console.WriteLine("| run | ours AUC | ours error | ours s | PyTorch AUC | PyTorch error | PyTorch s |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
         try
@@ -44,7 +46,8 @@ internal static class ReproductionBenchmark
                     {
                         Attention = MilAttention.Attention, Epochs = epochs, Seed = (ulong)seed, ValidationFraction = 0, TestFraction = 0,
                     };
-                    rows.Add(await CompareAsync($"seed {seed}", bags, DataSplit.Create(bags.Items, 0, 0, (ulong)seed), options, Path.Combine(scratch, $"seed-{seed}"), threads));
+                    rows.Add(await journal.GetOrRunAsync($"seed {seed}", name =>
+                        CompareAsync(name, bags, DataSplit.Create(bags.Items, 0, 0, (ulong)seed), options, Path.Combine(scratch, $"seed-{seed}"), threads)));
                     Print(rows[^1]);
                 }
             }
@@ -65,7 +68,8 @@ internal static class ReproductionBenchmark
                     {
                         DataSplit split = DataSplit.CreateFold(bags.Items, runs, fold, 0, repeated.Seed);
                         string name = repeats > 1 ? $"repetition {repeat + 1} fold {fold + 1}/{runs}" : $"fold {fold + 1}/{runs}";
-                        rows.Add(await CompareAsync(name, bags, split, repeated, Path.Combine(scratch, $"rep-{repeat + 1}-fold-{fold + 1:00}"), threads, exported));
+                        int run = (repeat * runs) + fold + 1;
+                        rows.Add(await journal.GetOrRunAsync(name, _ => CompareAsync(name, bags, split, repeated, Path.Combine(scratch, $"run-{run:00}"), threads, exported)));
                         Print(rows[^1]);
                     }
                 }
@@ -77,6 +81,62 @@ internal static class ReproductionBenchmark
         finally
         {
             Directory.Delete(scratch, recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// Finished runs, one JSON line each, so a reproduction that takes hours can stop and go on later (runs are
+    /// deterministic: a run read back is the run that would be made again). A line cut short by a kill is ignored.
+    /// </summary>
+    private sealed class Journal
+    {
+        private readonly Dictionary<string, Row> _rows = [];
+
+        public Journal(string path)
+        {
+            Path = path;
+            Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
+            foreach (string line in File.Exists(path) ? File.ReadAllLines(path) : [])
+            {
+                try
+                {
+                    using JsonDocument entry = JsonDocument.Parse(line);
+                    JsonElement root = entry.RootElement;
+                    var row = new Row(root.GetProperty("run").GetString()!, root.GetProperty("ours").Deserialize<ClassificationMetrics>()!,
+                        root.GetProperty("ours_seconds").GetDouble(), root.GetProperty("torch").Clone());
+                    _rows[row.Run] = row;
+                }
+                catch (JsonException)
+                {
+                }
+            }
+        }
+
+        /// <summary>Where journals are kept: artifacts/reproduce under the working folder (git-ignored).</summary>
+        public static string Folder => System.IO.Path.Combine(Environment.CurrentDirectory, "artifacts", "reproduce");
+
+        public string Path { get; }
+
+        public int Count => _rows.Count;
+
+        public async Task<Row> GetOrRunAsync(string name, Func<string, Task<Row>> run)
+        {
+            if (_rows.TryGetValue(name, out Row? done))
+            {
+                return done;
+            }
+
+            Row row = await run(name);
+            string line = JsonSerializer.Serialize(new Dictionary<string, object>
+            {
+                ["run"] = row.Run,
+                ["ours"] = row.Ours,
+                ["ours_seconds"] = row.OursSeconds,
+                ["torch"] = row.Torch,
+            });
+            await File.AppendAllTextAsync(Path, line + "\n");
+            _rows[name] = row;
+            return row;
         }
     }
 
