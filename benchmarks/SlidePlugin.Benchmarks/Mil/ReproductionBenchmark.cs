@@ -32,7 +32,7 @@ internal static class ReproductionBenchmark
         var rows = new List<Row>();
         var journal = new Journal(Path.Combine(Journal.Folder, $"{experiment}-{runs}runs-{repeats}x-{epochs}epochs-{threads}threads.jsonl"));
         Console.WriteLine($"A-MIL reproduction: {experiment}, {runs} runs{(repeats > 1 ? $" x {repeats} repetitions" : "")}, {epochs} epochs, {threads} threads on both sides");
-        Console.WriteLine($"Journal: {journal.Path} ({journal.Count} runs already there are not run again; delete it to start over)");
+        Console.WriteLine($"Journal: {journal.Path} ({journal.Count} runs of this engine build already there are not run again, {journal.Stale} of other builds are; delete it to start over)");
         Console.WriteLine("| run | ours AUC | ours error | ours s | PyTorch AUC | PyTorch error | PyTorch s |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
         try
@@ -85,11 +85,14 @@ internal static class ReproductionBenchmark
     }
 
     /// <summary>
-    /// Finished runs, one JSON line each, so a reproduction that takes hours can stop and go on later (runs are
-    /// deterministic: a run read back is the run that would be made again). A line cut short by a kill is ignored.
+    /// Finished runs, one JSON line each, so a reproduction that takes hours can stop and go on later. Runs are
+    /// deterministic, so a run read back is the run that would be made again, as long as the engine is the same build:
+    /// each line records the engine assembly's module version id (deterministic builds: it changes with the code), and
+    /// lines of another build are run again. A line cut short by a kill is ignored.
     /// </summary>
     private sealed class Journal
     {
+        private static readonly string EngineBuild = typeof(MilTrainer).Assembly.ManifestModule.ModuleVersionId.ToString("N");
         private readonly Dictionary<string, Row> _rows = [];
 
         public Journal(string path)
@@ -102,6 +105,12 @@ internal static class ReproductionBenchmark
                 {
                     using JsonDocument entry = JsonDocument.Parse(line);
                     JsonElement root = entry.RootElement;
+                    if (!root.TryGetProperty("engine", out JsonElement build) || build.GetString() != EngineBuild)
+                    {
+                        Stale++;
+                        continue;
+                    }
+
                     var row = new Row(root.GetProperty("run").GetString()!, root.GetProperty("ours").Deserialize<ClassificationMetrics>()!,
                         root.GetProperty("ours_seconds").GetDouble(), root.GetProperty("torch").Clone());
                     _rows[row.Run] = row;
@@ -119,6 +128,9 @@ internal static class ReproductionBenchmark
 
         public int Count => _rows.Count;
 
+        /// <summary>Lines of another engine build, not reused.</summary>
+        public int Stale { get; private set; }
+
         public async Task<Row> GetOrRunAsync(string name, Func<string, Task<Row>> run)
         {
             if (_rows.TryGetValue(name, out Row? done))
@@ -130,6 +142,7 @@ internal static class ReproductionBenchmark
             string line = JsonSerializer.Serialize(new Dictionary<string, object>
             {
                 ["run"] = row.Run,
+                ["engine"] = EngineBuild,
                 ["ours"] = row.Ours,
                 ["ours_seconds"] = row.OursSeconds,
                 ["torch"] = row.Torch,
