@@ -30,15 +30,13 @@ internal static class ReproductionBenchmark
         EngineThreads.Set(threads);
         string scratch = Directory.CreateTempSubdirectory("slideplugin-reproduce").FullName;
         var rows = new List<Row>();
-        var journal = new Journal(Path.Combine(Journal.Folder, $"{experiment}-{runs}runs-{repeats}x-{epochs}epochs-{threads}threads.jsonl"));
+        string journalPath = Path.Combine(Journal.Folder, $"{experiment}-{runs}runs-{repeats}x-{epochs}epochs-{threads}threads.jsonl");
         Console.WriteLine($"A-MIL reproduction: {experiment}, {runs} runs{(repeats > 1 ? $" x {repeats} repetitions" : "")}, {epochs} epochs, {threads} threads on both sides");
-        Console.WriteLine($"Journal: {journal.Path} ({journal.Count} runs of this engine build already there are not run again, {journal.Stale} of other builds are; delete it to start over)");
-        Console.WriteLine("| run | ours AUC | ours error | ours s | PyTorch AUC | PyTorch error | PyTorch s |");
-        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
         try
         {
             if (experiment == "mnist")
             {
+                Journal? journal = null;
                 for (int seed = 1; seed <= runs; seed++)
                 {
                     var bags = new MnistBags(TestData.Path("mnist"), new MnistBagsOptions { Seed = (ulong)seed });
@@ -46,6 +44,7 @@ internal static class ReproductionBenchmark
                     {
                         Attention = MilAttention.Attention, Epochs = epochs, Seed = (ulong)seed, ValidationFraction = 0, TestFraction = 0,
                     };
+                    journal ??= Journal.Open(journalPath, bags, DataSplit.Create(bags.Items, 0, 0, (ulong)seed), options, scratch);
                     rows.Add(await journal.GetOrRunAsync($"seed {seed}", name =>
                         CompareAsync(name, bags, DataSplit.Create(bags.Items, 0, 0, (ulong)seed), options, Path.Combine(scratch, $"seed-{seed}"), threads)));
                     Print(rows[^1]);
@@ -60,6 +59,7 @@ internal static class ReproductionBenchmark
                 };
                 string exported = Path.Combine(scratch, "bags.safetensors");
                 Export(bags, exported);
+                Journal journal = Journal.Open(journalPath, bags, DataSplit.CreateFold(bags.Items, runs, 0, 0, options.Seed), options, scratch);
                 for (int repeat = 0; repeat < repeats; repeat++)
                 {
                     // Each repetition: new folds and new initialisations (seed 1, 2, ...), as the paper repeats its cross-validation.
@@ -86,18 +86,20 @@ internal static class ReproductionBenchmark
 
     /// <summary>
     /// Finished runs, one JSON line each, so a reproduction that takes hours can stop and go on later. Runs are
-    /// deterministic, so a run read back is the run that would be made again, as long as the engine is the same build:
-    /// each line records the engine assembly's module version id (deterministic builds: it changes with the code), and
-    /// lines of another build are run again. A line cut short by a kill is ignored.
+    /// deterministic, so a run read back is the run that would be made again, as long as the numerics are the same: each
+    /// line records a fingerprint (the exact losses of one short canary training with our engine, and the SHA-256 of the
+    /// PyTorch reference scripts), and lines with another fingerprint are run again. A line cut short by a kill is ignored.
     /// </summary>
     private sealed class Journal
     {
-        private static readonly string EngineBuild = typeof(MilTrainer).Assembly.ManifestModule.ModuleVersionId.ToString("N");
+        private static readonly string[] ReferenceScripts = ["amil_train.py", "torch_reference.py"];
         private readonly Dictionary<string, Row> _rows = [];
+        private readonly string _fingerprint;
 
-        public Journal(string path)
+        private Journal(string path, string fingerprint)
         {
             Path = path;
+            _fingerprint = fingerprint;
             Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
             foreach (string line in File.Exists(path) ? File.ReadAllLines(path) : [])
             {
@@ -105,7 +107,7 @@ internal static class ReproductionBenchmark
                 {
                     using JsonDocument entry = JsonDocument.Parse(line);
                     JsonElement root = entry.RootElement;
-                    if (!root.TryGetProperty("engine", out JsonElement build) || build.GetString() != EngineBuild)
+                    if (!root.TryGetProperty("fingerprint", out JsonElement recorded) || recorded.GetString() != fingerprint)
                     {
                         Stale++;
                         continue;
@@ -121,6 +123,23 @@ internal static class ReproductionBenchmark
             }
         }
 
+        /// <summary>
+        /// Opens the journal at <paramref name="path"/> after the canary: one epoch of our trainer on the first run's
+        /// data (seconds), whose train and test losses change with any change to the engine's numerics.
+        /// </summary>
+        public static Journal Open(string path, BagDataset bags, DataSplit split, TrainingOptions options, string scratch)
+        {
+            TrainingResult canary = new MilTrainer(bags, options with { Epochs = 1 }, System.IO.Path.Combine(scratch, "canary")).Run(split);
+            string scripts = string.Concat(ReferenceScripts.Select(script =>
+                Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(System.IO.Path.Combine(AppContext.BaseDirectory, script))))[..16]));
+            string fingerprint = string.Create(CultureInfo.InvariantCulture, $"{canary.History[0].Train.Loss:R}/{canary.Test!.Loss:R}/{scripts}");
+            var journal = new Journal(path, fingerprint);
+            Console.WriteLine($"Journal: {path} (fingerprint {fingerprint}): {journal.Count} runs there are not run again, {journal.Stale} of other numerics are; delete it to start over");
+            Console.WriteLine("| run | ours AUC | ours error | ours s | PyTorch AUC | PyTorch error | PyTorch s |");
+            Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
+            return journal;
+        }
+
         /// <summary>Where journals are kept: artifacts/reproduce under the working folder (git-ignored).</summary>
         public static string Folder => System.IO.Path.Combine(Environment.CurrentDirectory, "artifacts", "reproduce");
 
@@ -128,7 +147,7 @@ internal static class ReproductionBenchmark
 
         public int Count => _rows.Count;
 
-        /// <summary>Lines of another engine build, not reused.</summary>
+        /// <summary>Lines of other numerics, not reused.</summary>
         public int Stale { get; private set; }
 
         public async Task<Row> GetOrRunAsync(string name, Func<string, Task<Row>> run)
@@ -142,7 +161,7 @@ internal static class ReproductionBenchmark
             string line = JsonSerializer.Serialize(new Dictionary<string, object>
             {
                 ["run"] = row.Run,
-                ["engine"] = EngineBuild,
+                ["fingerprint"] = _fingerprint,
                 ["ours"] = row.Ours,
                 ["ours_seconds"] = row.OursSeconds,
                 ["torch"] = row.Torch,
