@@ -111,7 +111,8 @@ internal readonly record struct ConvGeometry(
                         continue;
                     }
 
-                    if (toColumns)
+                    // Only padding leaves cells to clear; without it these calls ran millions of times for nothing.
+                    if (toColumns && inside < outWidth)
                     {
                         new Span<float>(outRow, firstColumn).Clear();
                         new Span<float>(outRow + endColumn, outWidth - endColumn).Clear();
