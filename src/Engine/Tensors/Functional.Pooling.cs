@@ -153,6 +153,32 @@ public static partial class Functional
                 }
             }
 
+            // Four outputs (eight-column inputs: the second LeNet stage's 8x8 maps) with the same compares at half width.
+            if (Vector128.IsHardwareAccelerated && j + 4 <= p.OutWidth)
+            {
+                (Vector128<float> topEven, Vector128<float> topOdd) = EvensAndOdds(top.Slice(2 * j, 8));
+                (Vector128<float> bottomEven, Vector128<float> bottomOdd) = EvensAndOdds(bottom.Slice(2 * j, 8));
+                Vector128<float> best = Vector128.Max(Vector128.Max(topEven, topOdd), Vector128.Max(bottomEven, bottomOdd));
+                best.CopyTo(outRow.Slice(j, 4));
+                if (!indexRow.IsEmpty && Vector128.EqualsAll(best, best))
+                {
+                    Vector128<int> offset = Vector128.Create(p.Width + 1);
+                    offset = Vector128.ConditionalSelect(Vector128.Equals(bottomEven, best).AsInt32(), Vector128.Create(p.Width), offset);
+                    offset = Vector128.ConditionalSelect(Vector128.Equals(topOdd, best).AsInt32(), Vector128.Create(1), offset);
+                    offset = Vector128.ConditionalSelect(Vector128.Equals(topEven, best).AsInt32(), Vector128<int>.Zero, offset);
+                    (Vector128.Create((2 * i * p.Width) + (2 * j)) + Vector128.Create(0, 2, 4, 6) + offset).CopyTo(indexRow.Slice(j, 4));
+                }
+                else if (!indexRow.IsEmpty)
+                {
+                    for (int k = j; k < j + 4; k++)
+                    {
+                        indexRow[k] = FirstIndexOf(input, outRow[k], 2 * i, (2 * i) + 2, 2 * k, (2 * k) + 2, p.Width);
+                    }
+                }
+
+                j += 4;
+            }
+
             for (; j < p.OutWidth; j++)
             {
                 outRow[j] = MathF.Max(MathF.Max(top[2 * j], top[(2 * j) + 1]), MathF.Max(bottom[2 * j], bottom[(2 * j) + 1]));
@@ -162,6 +188,15 @@ public static partial class Functional
                 }
             }
         }
+    }
+
+    /// <summary>Eight consecutive values as their four even-indexed and four odd-indexed ones.</summary>
+    private static (Vector128<float> Evens, Vector128<float> Odds) EvensAndOdds(ReadOnlySpan<float> eight)
+    {
+        Vector128<float> low = Vector128.Create(eight[..4]), high = Vector128.Create(eight[4..]);
+        return System.Runtime.Intrinsics.X86.Sse.IsSupported
+            ? (System.Runtime.Intrinsics.X86.Sse.Shuffle(low, high, 0b10_00_10_00), System.Runtime.Intrinsics.X86.Sse.Shuffle(low, high, 0b11_01_11_01))
+            : (Vector128.Create(low[0], low[2], high[0], high[2]), Vector128.Create(low[1], low[3], high[1], high[3]));
     }
 
     /// <summary>Sixteen consecutive values as their eight even-indexed and eight odd-indexed ones.</summary>

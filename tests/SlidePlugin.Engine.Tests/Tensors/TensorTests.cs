@@ -6,14 +6,19 @@ namespace SlidePlugin.Engine.Tests.Tensors;
 
 public sealed class TensorTests
 {
-    [Fact]
-    public void MaxPool2d_TiesAndNaNAcrossVectorAndTail_GradientGoesToTheFirstMaximum()
+    [Theory]
+    [InlineData(36)]   // 18 outputs a row: two vectors of 8, a scalar tail of 2
+    [InlineData(8)]    // 4: one half-width vector (the second LeNet stage's 8x8 maps)
+    [InlineData(24)]   // 12: a vector of 8, a half-width vector of 4
+    [InlineData(14)]   // 7: a half-width vector, a scalar tail of 3
+    public void MaxPool2d_TiesAndNaNAcrossVectorAndTail_GradientGoesToTheFirstMaximum(int columns)
     {
-        // 3 values only, so most windows hold ties; 36 columns → 18 outputs: two vectors of 8 and a scalar tail of 2.
+        // 3 values only, so most windows hold ties.
+        int outColumns = columns / 2, plane = 6 * columns;
         var random = new Random(3);
-        float[] values = [.. Enumerable.Range(0, 2 * 6 * 36).Select(_ => (float)random.Next(3))];
-        values[(1 * 6 * 36) + (2 * 36) + 9] = float.NaN;   // plane 1, window (row 1, column 4): NaN wins and takes the gradient
-        using Tensor x = Tensor.FromData(values, 1, 2, 6, 36);
+        float[] values = [.. Enumerable.Range(0, 2 * plane).Select(_ => (float)random.Next(3))];
+        values[plane + (2 * columns) + Math.Min(9, columns - 1)] = float.NaN;   // plane 1, row 2: NaN wins its window and takes the gradient
+        using Tensor x = Tensor.FromData(values, 1, 2, 6, columns);
         x.RequiresGrad = true;
 
         Tensor y = Functional.MaxPool2d(x, 2);
@@ -21,13 +26,13 @@ public sealed class TensorTests
         Functional.Sum(y).Backward();   // frees the graph's intermediates, y among them
 
         var expected = new float[values.Length];
-        for (int plane = 0; plane < 2; plane++)
+        for (int p = 0; p < 2; p++)
         {
             for (int i = 0; i < 3; i++)
             {
-                for (int j = 0; j < 18; j++)
+                for (int j = 0; j < outColumns; j++)
                 {
-                    int[] window = [.. new[] { 0, 1, 36, 37 }.Select(o => (plane * 216) + (2 * i * 36) + (2 * j) + o)];
+                    int[] window = [.. new[] { 0, 1, columns, columns + 1 }.Select(o => (p * plane) + (2 * i * columns) + (2 * j) + o)];
                     int first = window.FirstOrDefault(k => float.IsNaN(values[k]), -1);
                     if (first < 0)
                     {
@@ -36,7 +41,7 @@ public sealed class TensorTests
                     }
 
                     expected[first] += 1;
-                    Assert.Equal(values[first], pooled[(plane * 54) + (i * 18) + j]);
+                    Assert.Equal(values[first], pooled[(p * 3 * outColumns) + (i * outColumns) + j]);
                 }
             }
         }
