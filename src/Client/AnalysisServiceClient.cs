@@ -1,4 +1,3 @@
-using Google.Protobuf;
 using SlidePlugin.Protos.V1;
 
 namespace SlidePlugin.Grpc;
@@ -10,11 +9,11 @@ namespace SlidePlugin.Grpc;
 public sealed class AnalysisServiceClient(GrpcChannel channel)
 {
     private static readonly Google.Protobuf.Reflection.ServiceDescriptor Service = AnalysisServiceReflection.Descriptor.Services[0];
-    private static readonly Method<AnalyzeSlideRequest, AnalyzeSlideResponse> AnalyzeSlideMethod = Find<AnalyzeSlideRequest, AnalyzeSlideResponse>("AnalyzeSlide");
-    private static readonly Method<ScoreBagRequest, ScoreBagResponse> ScoreBagMethod = Find<ScoreBagRequest, ScoreBagResponse>("ScoreBag");
-    private static readonly Method<GetAnalysisRequest, GetAnalysisResponse> GetAnalysisMethod = Find<GetAnalysisRequest, GetAnalysisResponse>("GetAnalysis");
-    private static readonly Method<ListAnalysesRequest, ListAnalysesResponse> ListAnalysesMethod = Find<ListAnalysesRequest, ListAnalysesResponse>("ListAnalyses");
-    private static readonly Method<ExportAnalysisRequest, ExportAnalysisResponse> ExportAnalysisMethod = Find<ExportAnalysisRequest, ExportAnalysisResponse>("ExportAnalysis");
+    private static readonly Method<AnalyzeSlideRequest, AnalyzeSlideResponse> AnalyzeSlideMethod = Methods.FromService<AnalyzeSlideRequest, AnalyzeSlideResponse>(Service, "AnalyzeSlide");
+    private static readonly Method<ScoreBagRequest, ScoreBagResponse> ScoreBagMethod = Methods.FromService<ScoreBagRequest, ScoreBagResponse>(Service, "ScoreBag");
+    private static readonly Method<GetAnalysisRequest, GetAnalysisResponse> GetAnalysisMethod = Methods.FromService<GetAnalysisRequest, GetAnalysisResponse>(Service, "GetAnalysis");
+    private static readonly Method<ListAnalysesRequest, ListAnalysesResponse> ListAnalysesMethod = Methods.FromService<ListAnalysesRequest, ListAnalysesResponse>(Service, "ListAnalyses");
+    private static readonly Method<ExportAnalysisRequest, ExportAnalysisResponse> ExportAnalysisMethod = Methods.FromService<ExportAnalysisRequest, ExportAnalysisResponse>(Service, "ExportAnalysis");
 
     private readonly GrpcChannel _channel = channel ?? throw new ArgumentNullException(nameof(channel));
 
@@ -50,9 +49,4 @@ public sealed class AnalysisServiceClient(GrpcChannel channel)
 
         return bytes.ToArray();
     }
-
-    private static Method<TRequest, TResponse> Find<TRequest, TResponse>(string name)
-        where TRequest : class, IMessage<TRequest>, new()
-        where TResponse : class, IMessage<TResponse>, new() =>
-        Methods.FromDescriptor<TRequest, TResponse>(Service.FindMethodByName(name));
 }

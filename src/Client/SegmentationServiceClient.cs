@@ -1,4 +1,3 @@
-using Google.Protobuf;
 using SlidePlugin.Protos.V1;
 
 namespace SlidePlugin.Grpc;
@@ -13,7 +12,7 @@ public sealed record SegmentOutputs(SegmentHeader Header, IReadOnlyList<byte[]> 
 public sealed class SegmentationServiceClient(GrpcChannel channel)
 {
     private static readonly Method<SegmentRequest, SegmentResponse> SegmentMethod =
-        Methods.FromDescriptor<SegmentRequest, SegmentResponse>(SegmentationServiceReflection.Descriptor.Services[0].FindMethodByName("Segment"));
+        Methods.FromService<SegmentRequest, SegmentResponse>(SegmentationServiceReflection.Descriptor.Services[0], "Segment");
 
     private readonly GrpcChannel _channel = channel ?? throw new ArgumentNullException(nameof(channel));
 
@@ -69,11 +68,11 @@ public sealed class SegmentationServiceClient(GrpcChannel channel)
 public sealed class DatasetServiceClient(GrpcChannel channel)
 {
     private static readonly Google.Protobuf.Reflection.ServiceDescriptor Service = SegmentationServiceReflection.Descriptor.Services[1];
-    private static readonly Method<CutPatchesRequest, CutPatchesResponse> CutPatchesMethod = Find<CutPatchesRequest, CutPatchesResponse>("CutPatches");
-    private static readonly Method<ComputeClassStatisticsRequest, ComputeClassStatisticsResponse> StatisticsMethod = Find<ComputeClassStatisticsRequest, ComputeClassStatisticsResponse>("ComputeClassStatistics");
-    private static readonly Method<ColorMaskRequest, ColorMaskResponse> ColorMethod = Find<ColorMaskRequest, ColorMaskResponse>("ColorMask");
-    private static readonly Method<MaskToCodesRequest, MaskToCodesResponse> CodesMethod = Find<MaskToCodesRequest, MaskToCodesResponse>("MaskToCodes");
-    private static readonly Method<MergeClassesRequest, MergeClassesResponse> MergeMethod = Find<MergeClassesRequest, MergeClassesResponse>("MergeClasses");
+    private static readonly Method<CutPatchesRequest, CutPatchesResponse> CutPatchesMethod = Methods.FromService<CutPatchesRequest, CutPatchesResponse>(Service, "CutPatches");
+    private static readonly Method<ComputeClassStatisticsRequest, ComputeClassStatisticsResponse> StatisticsMethod = Methods.FromService<ComputeClassStatisticsRequest, ComputeClassStatisticsResponse>(Service, "ComputeClassStatistics");
+    private static readonly Method<ColorMaskRequest, ColorMaskResponse> ColorMethod = Methods.FromService<ColorMaskRequest, ColorMaskResponse>(Service, "ColorMask");
+    private static readonly Method<MaskToCodesRequest, MaskToCodesResponse> CodesMethod = Methods.FromService<MaskToCodesRequest, MaskToCodesResponse>(Service, "MaskToCodes");
+    private static readonly Method<MergeClassesRequest, MergeClassesResponse> MergeMethod = Methods.FromService<MergeClassesRequest, MergeClassesResponse>(Service, "MergeClasses");
 
     private readonly GrpcChannel _channel = channel ?? throw new ArgumentNullException(nameof(channel));
 
@@ -96,9 +95,4 @@ public sealed class DatasetServiceClient(GrpcChannel channel)
     /// <summary>A mask with classes folded together.</summary>
     public AsyncUnaryCall<MergeClassesResponse> MergeClassesAsync(MergeClassesRequest request, CallOptions options = default) =>
         _channel.AsyncUnaryCall(MergeMethod, request, options);
-
-    private static Method<TRequest, TResponse> Find<TRequest, TResponse>(string name)
-        where TRequest : class, IMessage<TRequest>, new()
-        where TResponse : class, IMessage<TResponse>, new() =>
-        Methods.FromDescriptor<TRequest, TResponse>(Service.FindMethodByName(name));
 }

@@ -1,4 +1,3 @@
-using Google.Protobuf;
 using Google.Protobuf.Reflection;
 using SlidePlugin.Protos.V1;
 
@@ -12,14 +11,14 @@ public sealed class SlideServiceClient(GrpcChannel channel)
 {
     private static readonly ServiceDescriptor Service = SlideServiceReflection.Descriptor.FindTypeByName<ServiceDescriptor>("SlideService");
 
-    private static readonly Method<GetSlideInfoRequest, GetSlideInfoResponse> GetSlideInfoMethod = Find<GetSlideInfoRequest, GetSlideInfoResponse>("GetSlideInfo");
-    private static readonly Method<GetThumbnailRequest, GetThumbnailResponse> GetThumbnailMethod = Find<GetThumbnailRequest, GetThumbnailResponse>("GetThumbnail");
-    private static readonly Method<GetAssociatedImageRequest, GetAssociatedImageResponse> GetAssociatedImageMethod = Find<GetAssociatedImageRequest, GetAssociatedImageResponse>("GetAssociatedImage");
-    private static readonly Method<ReadRegionRequest, ReadRegionResponse> ReadRegionMethod = Find<ReadRegionRequest, ReadRegionResponse>("ReadRegion");
-    private static readonly Method<DetectTissueRequest, DetectTissueResponse> DetectTissueMethod = Find<DetectTissueRequest, DetectTissueResponse>("DetectTissue");
-    private static readonly Method<StreamTilesRequest, StreamTilesResponse> StreamTilesMethod = Find<StreamTilesRequest, StreamTilesResponse>("StreamTiles");
-    private static readonly Method<GetDeepZoomInfoRequest, GetDeepZoomInfoResponse> GetDeepZoomInfoMethod = Find<GetDeepZoomInfoRequest, GetDeepZoomInfoResponse>("GetDeepZoomInfo");
-    private static readonly Method<GetDeepZoomTileRequest, GetDeepZoomTileResponse> GetDeepZoomTileMethod = Find<GetDeepZoomTileRequest, GetDeepZoomTileResponse>("GetDeepZoomTile");
+    private static readonly Method<GetSlideInfoRequest, GetSlideInfoResponse> GetSlideInfoMethod = Methods.FromService<GetSlideInfoRequest, GetSlideInfoResponse>(Service, "GetSlideInfo");
+    private static readonly Method<GetThumbnailRequest, GetThumbnailResponse> GetThumbnailMethod = Methods.FromService<GetThumbnailRequest, GetThumbnailResponse>(Service, "GetThumbnail");
+    private static readonly Method<GetAssociatedImageRequest, GetAssociatedImageResponse> GetAssociatedImageMethod = Methods.FromService<GetAssociatedImageRequest, GetAssociatedImageResponse>(Service, "GetAssociatedImage");
+    private static readonly Method<ReadRegionRequest, ReadRegionResponse> ReadRegionMethod = Methods.FromService<ReadRegionRequest, ReadRegionResponse>(Service, "ReadRegion");
+    private static readonly Method<DetectTissueRequest, DetectTissueResponse> DetectTissueMethod = Methods.FromService<DetectTissueRequest, DetectTissueResponse>(Service, "DetectTissue");
+    private static readonly Method<StreamTilesRequest, StreamTilesResponse> StreamTilesMethod = Methods.FromService<StreamTilesRequest, StreamTilesResponse>(Service, "StreamTiles");
+    private static readonly Method<GetDeepZoomInfoRequest, GetDeepZoomInfoResponse> GetDeepZoomInfoMethod = Methods.FromService<GetDeepZoomInfoRequest, GetDeepZoomInfoResponse>(Service, "GetDeepZoomInfo");
+    private static readonly Method<GetDeepZoomTileRequest, GetDeepZoomTileResponse> GetDeepZoomTileMethod = Methods.FromService<GetDeepZoomTileRequest, GetDeepZoomTileResponse>(Service, "GetDeepZoomTile");
 
     private readonly GrpcChannel _channel = channel ?? throw new ArgumentNullException(nameof(channel));
 
@@ -54,9 +53,4 @@ public sealed class SlideServiceClient(GrpcChannel channel)
     /// <summary>One Deep Zoom tile.</summary>
     public AsyncUnaryCall<GetDeepZoomTileResponse> GetDeepZoomTileAsync(GetDeepZoomTileRequest request, CallOptions options = default) =>
         _channel.AsyncUnaryCall(GetDeepZoomTileMethod, request, options);
-
-    private static Method<TRequest, TResponse> Find<TRequest, TResponse>(string name)
-        where TRequest : class, IMessage<TRequest>, new()
-        where TResponse : class, IMessage<TResponse>, new() =>
-        Methods.FromDescriptor<TRequest, TResponse>(Service.FindMethodByName(name));
 }

@@ -9,7 +9,7 @@ namespace SlidePlugin.Grpc;
 public sealed class TrainingServiceClient(GrpcChannel channel)
 {
     private static readonly Method<TrainRequest, TrainResponse> TrainMethod =
-        Methods.FromDescriptor<TrainRequest, TrainResponse>(TrainingServiceReflection.Descriptor.Services[0].FindMethodByName("Train"));
+        Methods.FromService<TrainRequest, TrainResponse>(TrainingServiceReflection.Descriptor.Services[0], "Train");
 
     private readonly GrpcChannel _channel = channel ?? throw new ArgumentNullException(nameof(channel));
 

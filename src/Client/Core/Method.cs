@@ -63,6 +63,17 @@ public static class Methods
         return new Method<TRequest, TResponse>(TypeOf(descriptor), descriptor.Service.FullName, descriptor.Name);
     }
 
+    /// <summary>The method <paramref name="name"/> of <paramref name="service"/>, as its descriptor declares it.</summary>
+    /// <exception cref="ArgumentException">The service declares no such method.</exception>
+    public static Method<TRequest, TResponse> FromService<TRequest, TResponse>(ServiceDescriptor service, string name)
+        where TRequest : class, IMessage<TRequest>, new()
+        where TResponse : class, IMessage<TResponse>, new()
+    {
+        ArgumentNullException.ThrowIfNull(service);
+        return FromDescriptor<TRequest, TResponse>(service.FindMethodByName(name)
+            ?? throw new ArgumentException($"Service '{service.FullName}' declares no method '{name}'.", nameof(name)));
+    }
+
     /// <summary>The call kind a descriptor declares.</summary>
     public static MethodType TypeOf(MethodDescriptor descriptor)
     {
