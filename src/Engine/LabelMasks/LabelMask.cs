@@ -31,6 +31,9 @@ public sealed class LabelMask
     /// <summary>Codes, row-major.</summary>
     public byte[] Codes { get; }
 
+    /// <summary>The codes as a single-band raster sharing this mask's array (to crop or encode them as an image).</summary>
+    public Raster ToRaster() => new(Width, Height, 1, Codes);
+
     /// <summary>Reads a single-band mask image and checks every code against <paramref name="table"/>.</summary>
     /// <exception cref="LabelMaskException">Unreadable, not single-band, or holding a code the table does not name.</exception>
     public static LabelMask Load(string path, LabelTable table)

@@ -78,7 +78,7 @@ public static class PatchCutter
         }
 
         (int X, int Y)[] origins = [.. from y in Positions(image.Height, options.Size, options.Stride) from x in Positions(image.Width, options.Size, options.Stride) select (x, y)];
-        var maskImage = new Raster(mask.Width, mask.Height, 1, mask.Codes);
+        Raster maskImage = mask.ToRaster();
         var kept = new ConcurrentDictionary<int, MaskPatch>();
         Parallel.For(0, origins.Length, i =>
         {
@@ -99,7 +99,7 @@ public static class PatchCutter
         ArgumentNullException.ThrowIfNull(image);
         ArgumentNullException.ThrowIfNull(mask);
         ArgumentNullException.ThrowIfNull(patch);
-        return (image.Crop(patch.X, patch.Y, patch.Size, patch.Size), new Raster(mask.Width, mask.Height, 1, mask.Codes).Crop(patch.X, patch.Y, patch.Size, patch.Size));
+        return (image.Crop(patch.X, patch.Y, patch.Size, patch.Size), mask.ToRaster().Crop(patch.X, patch.Y, patch.Size, patch.Size));
     }
 
     /// <summary>Cuts <paramref name="image"/> and <paramref name="mask"/> into <paramref name="outputFolder"/>; returns the patches kept, in row-major order.</summary>

@@ -155,7 +155,7 @@ internal static class DatasetCommand
             Parallel.ForEach(files, file =>
             {
                 byte[] png = back
-                    ? ImageCodec.EncodePng(ToRaster(LabelPalette.Decode(File.ReadAllBytes(file), labels, file)))
+                    ? ImageCodec.EncodePng(LabelPalette.Decode(File.ReadAllBytes(file), labels, file).ToRaster())
                     : LabelPalette.EncodeIndexedPng(LabelMask.Load(file, labels), labels);
                 AtomicFile.WriteAllBytes(Path.Combine(folder, Path.GetFileName(file)), png);
             });
@@ -163,8 +163,6 @@ internal static class DatasetCommand
         }));
         return command;
     }
-
-    private static Raster ToRaster(LabelMask mask) => new(mask.Width, mask.Height, 1, mask.Codes);
 
     private static Command Merge()
     {
@@ -192,7 +190,7 @@ internal static class DatasetCommand
             string folder = parseResult.GetRequiredValue(output).FullName;
             Directory.CreateDirectory(folder);
             Parallel.ForEach(files, file => AtomicFile.WriteAllBytes(Path.Combine(folder, Path.GetFileName(file)),
-                ImageCodec.EncodePng(ToRaster(merge.Apply(LabelMask.Load(file, labels))))));
+                ImageCodec.EncodePng(merge.Apply(LabelMask.Load(file, labels)).ToRaster())));
             AtomicFile.WriteAllText(Path.Combine(folder, "merge.json"), JsonSerializer.Serialize(
                 merge.Moves.Select(m => new { from = labels[m.Key]!.Name, from_code = m.Key, to = labels[m.Value]!.Name, to_code = m.Value }), JsonOptions));
             stdout.WriteLine($"{merge.Moves.Count} classes merged ({string.Join(", ", merge.Moves.Select(m => $"{labels[m.Key]!.Name} -> {labels[m.Value]!.Name}"))}); {files.Length} masks rewritten into {folder}");

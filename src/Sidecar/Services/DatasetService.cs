@@ -132,7 +132,7 @@ public sealed class DatasetService(SlideRoots roots)
     {
         LabelTable table = LabelTable.Parse(request.TableTsv, "table_tsv");
         LabelMask mask = LabelPalette.Decode(request.ColoredMask.Span, table, "colored_mask");
-        return new MaskToCodesResponse { Png = ByteString.CopyFrom(ImageCodec.EncodePng(new Raster(mask.Width, mask.Height, 1, mask.Codes))) };
+        return new MaskToCodesResponse { Png = ByteString.CopyFrom(ImageCodec.EncodePng(mask.ToRaster())) };
     }
 
     private static MergeClassesResponse Merge(MergeClassesRequest request)
@@ -147,7 +147,7 @@ public sealed class DatasetService(SlideRoots roots)
             _ => throw new LabelMaskException("Give a rule: map (\"from=to,...\") or min_fraction."),
         };
         LabelMask merged = merge.Apply(mask);
-        var response = new MergeClassesResponse { Png = ByteString.CopyFrom(ImageCodec.EncodePng(new Raster(merged.Width, merged.Height, 1, merged.Codes))) };
+        var response = new MergeClassesResponse { Png = ByteString.CopyFrom(ImageCodec.EncodePng(merged.ToRaster())) };
         response.Moves.AddRange(merge.Moves.OrderBy(m => m.Key).Select(m => new ClassMove { FromCode = m.Key, ToCode = m.Value }));
         return response;
     }
