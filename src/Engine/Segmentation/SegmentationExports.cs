@@ -173,12 +173,7 @@ public static class SegmentationFiles
             written.Add(path);
         }
 
-        void Text(string name, string text)
-        {
-            string path = System.IO.Path.Combine(folder, $"{stem}-{name}");
-            AtomicFile.WriteAllText(path, text);
-            written.Add(path);
-        }
+        void Text(string name, string text) => Bytes(name, System.Text.Encoding.UTF8.GetBytes(text));   // as AtomicFile.WriteAllText
 
         SegmentationMap map = segmentation.Map;
         Bytes("labels.png", SegmentationExports.LabelPng(map, card));
