@@ -13,6 +13,7 @@ internal static partial class SqliteIsolation
 {
     private const int RtldNow = 0x2;
     private const int RtldDeepBind = 0x8;
+    private const string LibraryFile = "libe_sqlite3.so";
     private static readonly Lazy<bool> Loaded = new(Load);
 
     /// <summary>Loads the bundled e_sqlite3 bound to itself, once; false when it is not beside the program (nothing to do).</summary>
@@ -25,8 +26,22 @@ internal static partial class SqliteIsolation
             return false;
         }
 
-        string path = Path.Combine(AppContext.BaseDirectory, "runtimes", RuntimeInformation.RuntimeIdentifier, "native", "libe_sqlite3.so");
-        return File.Exists(path) && DlOpen(path, RtldNow | RtldDeepBind) != IntPtr.Zero;
+        string? path = FindBundled(AppContext.BaseDirectory, RuntimeInformation.RuntimeIdentifier);
+        return path is not null && DlOpen(path, RtldNow | RtldDeepBind) != IntPtr.Zero;
+    }
+
+    /// <summary>
+    /// Where the bundled e_sqlite3 is: under runtimes/&lt;rid&gt;/native in a portable build, beside the program in a
+    /// publish for one runtime identifier (-r linux-x64, ReadyToRun, self-contained); null when neither has it.
+    /// </summary>
+    internal static string? FindBundled(string baseDirectory, string runtimeIdentifier)
+    {
+        string[] candidates =
+        [
+            Path.Combine(baseDirectory, "runtimes", runtimeIdentifier, "native", LibraryFile),
+            Path.Combine(baseDirectory, LibraryFile),
+        ];
+        return candidates.FirstOrDefault(File.Exists);
     }
 
     [LibraryImport("libc", EntryPoint = "dlopen", StringMarshalling = StringMarshalling.Utf8)]
