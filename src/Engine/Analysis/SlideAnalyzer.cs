@@ -83,7 +83,8 @@ public sealed class SlideAnalyzer
         }
 
         var timings = new TimingCounters();
-        TileGrid grid = await Task.Run(() => BuildGrid(slide, slideMpp, options), cancellationToken).ConfigureAwait(false);
+        (TileGrid grid, IDisposable? heldLevel) = await Task.Run(() => BuildGrid(slide, slideMpp, options), cancellationToken).ConfigureAwait(false);
+        using IDisposable? releaseHeldLevel = heldLevel;
         timings.Tissue = clock.Elapsed.TotalSeconds;
         if (grid.Tiles.Count == 0)
         {
@@ -186,18 +187,37 @@ public sealed class SlideAnalyzer
 
     private int TileSizeOf(AnalysisOptions options) => options.TileSize ?? _model.Card.Spec.PatchSize;
 
-    private TileGrid BuildGrid(Slide slide, double slideMpp, AnalysisOptions options)
+    /// <summary>
+    /// Levels up to this many pixels (64 MiB of RGBA) are held in memory for the analysis when the tissue view and the tiles
+    /// both come from them (small slides such as CMU-1-Small-Region: one decode of the level instead of two).
+    /// </summary>
+    private const long MaxHeldLevelPixels = 1L << 24;
+
+    /// <summary>The tile grid on the slide's tissue, and the level held for reading its tiles (null when none is); the caller disposes it.</summary>
+    private (TileGrid Grid, IDisposable? HeldLevel) BuildGrid(Slide slide, double slideMpp, AnalysisOptions options)
     {
-        double targetMpp = TargetMppOf(options);
-        TissueMask tissue = TissueDetector.Detect(slide, slideMpp);
-        return TileGrid.Build(slide, slideMpp, new TileGridOptions
+        var gridOptions = new TileGridOptions
         {
             TileSize = TileSizeOf(options),
             Overlap = options.Overlap,
-            TargetMpp = targetMpp,
+            TargetMpp = TargetMppOf(options),
             MinTissueFraction = options.MinTissueFraction,
             RegionOfInterest = options.RegionOfInterest,
-        }, tissue);
+        };
+        int readLevel = TileGrid.ReadLevelFor(slide, slideMpp, gridOptions);
+        (long levelWidth, long levelHeight) = slide.LevelDimensions[readLevel];
+        IDisposable? held = TissueDetector.ViewLevel(slide, slideMpp) == readLevel && levelWidth * levelHeight <= MaxHeldLevelPixels
+            ? slide.HoldLevel(readLevel)
+            : null;
+        try
+        {
+            return (TileGrid.Build(slide, slideMpp, gridOptions, TissueDetector.Detect(slide, slideMpp)), held);
+        }
+        catch
+        {
+            held?.Dispose();
+            throw;
+        }
     }
 
     /// <summary>

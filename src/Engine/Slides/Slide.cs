@@ -23,6 +23,7 @@ public sealed class Slide : IDisposable
     private readonly (long Width, long Height)[] _levelDimensions;
     private readonly double[] _levelDownsamples;
     private readonly Lazy<TiffLevelReader?> _tiffLevels;
+    private HeldLevel? _held;
 
     private Slide(string path, OpenSlideHandle handle)
     {
@@ -166,6 +167,11 @@ public sealed class Slide : IDisposable
     public Raster ReadRegion(long x, long y, int level, int width, int height)
     {
         ValidateRegion(level, width, height);
+        if (TryCutFromHeld(x, y, level, width, height) is { } held)
+        {
+            return held;
+        }
+
         return _tiffLevels.Value?.TryReadRgb(this, x, y, level, width, height) is { } rgb
             ? PixelConversion.RgbToOpaqueRgba(rgb)
             : ReadArgb(x, y, level, width, height, static (argb, w, h, _) => PixelConversion.ToRaster(argb, w, h), default);
@@ -180,6 +186,11 @@ public sealed class Slide : IDisposable
     public Raster ReadRegionRgb(long x, long y, int level, int width, int height)
     {
         ValidateRegion(level, width, height);
+        if (TryCutFromHeld(x, y, level, width, height) is { } held)
+        {
+            return held.Flatten(BackgroundColor);
+        }
+
         return _tiffLevels.Value?.TryReadRgb(this, x, y, level, width, height)
             ?? ReadArgb(x, y, level, width, height, static (argb, w, h, background) => PixelConversion.ToRgbRaster(argb, w, h, background), BackgroundColor);
     }
@@ -234,6 +245,51 @@ public sealed class Slide : IDisposable
 
     /// <summary>Rows below which a band is not worth a thread.</summary>
     private const int BandRows = 512;
+
+    /// <summary>
+    /// Reads <paramref name="level"/> whole and, until the returned handle is disposed, cuts later reads that lie inside it
+    /// from memory. For a small slide whose tissue view and tiles come from the same level, that level is then decoded
+    /// once instead of twice. The pixels are those of a direct read: only regions on whole pixels of the level are cut
+    /// (level 0, or an integer downsample with the origin on its multiples), where OpenSlide copies without resampling;
+    /// other reads, and reads that cross the level's edge, still go to OpenSlide. One level is held at a time.
+    /// </summary>
+    /// <exception cref="SlideException">As <see cref="ReadRegion"/>, for the whole level.</exception>
+    public IDisposable HoldLevel(int level)
+    {
+        ValidateRegion(level, 0, 0);
+        (long width, long height) = _levelDimensions[level];
+        var held = new HeldLevel(this, level, ReadRegion(0, 0, level, checked((int)width), checked((int)height)));
+        Volatile.Write(ref _held, held);
+        return held;
+    }
+
+    /// <summary>The region cut from the held level, or null when no held level covers it on whole pixels.</summary>
+    internal Raster? TryCutFromHeld(long x, long y, int level, int width, int height)
+    {
+        HeldLevel? held = Volatile.Read(ref _held);
+        double downsample = _levelDownsamples[level];
+        if (held is null || held.Level != level || width == 0 || height == 0 || downsample != Math.Floor(downsample)
+            || x < 0 || y < 0 || x % (long)downsample != 0 || y % (long)downsample != 0)
+        {
+            return null;
+        }
+
+        long left = x / (long)downsample, top = y / (long)downsample;
+        return left + width <= held.Rgba.Width && top + height <= held.Rgba.Height
+            ? held.Rgba.Crop((int)left, (int)top, width, height)
+            : null;
+    }
+
+    /// <summary>A level kept in memory by <see cref="HoldLevel"/>; disposing it lets reads go to OpenSlide again.</summary>
+    private sealed class HeldLevel(Slide slide, int level, Raster rgba) : IDisposable
+    {
+        public int Level { get; } = level;
+
+        /// <summary>The whole level, straight RGBA, as <see cref="ReadRegion"/> gives it.</summary>
+        public Raster Rgba { get; } = rgba;
+
+        public void Dispose() => Interlocked.CompareExchange(ref slide._held, null, this);
+    }
 
     /// <summary>For each level, whether in-level reads bypass OpenSlide's compositing (see <see cref="TiffLevelReader"/>).</summary>
     internal IReadOnlyList<bool> DirectReadLevels => _tiffLevels.Value?.Levels ?? new bool[LevelCount];

@@ -87,6 +87,15 @@ public sealed record TileGrid(
         return new TileGrid(targetMpp, tileL0, strideL0, columns, rows, options.TileSize, slide.GetBestLevelForDownsample(scale), tiles);
     }
 
+    /// <summary>The level a grid built with <paramref name="options"/> reads its tiles from (<see cref="ReadLevel"/>), known before tissue detection.</summary>
+    public static int ReadLevelFor(Slide slide, double slideMpp, TileGridOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(slide);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(slideMpp);
+        return slide.GetBestLevelForDownsample(TargetMppOf(slide, slideMpp, options) / slideMpp);
+    }
+
     /// <summary>Reads <paramref name="tile"/> as a TileSize x TileSize RGB raster at the target resolution, composited on the slide's background colour.</summary>
     public Raster Read(Slide slide, Tile tile)
     {

@@ -22,11 +22,25 @@ public static class TissueDetector
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(mpp);
         options ??= new TissueDetectionOptions();
         (long width0, long height0) = slide.Dimensions;
-        double wanted = Math.Max(1.0, Math.Max(Math.Max(width0, height0) / (double)options.SegmentationSize, options.SegmentationMpp / mpp));
         // Linear is area-correct when shrinking and half the cost of Lanczos; a mask needs no sharper view.
-        Raster view = slide.ReadDownsampled(wanted, ResizeKernel.Linear);
+        Raster view = slide.ReadDownsampled(ViewDownsample(slide, mpp, options), ResizeKernel.Linear);
         double downsampleX = (double)width0 / view.Width, downsampleY = (double)height0 / view.Height;
         return DetectCore(view, mpp * Math.Sqrt(downsampleX * downsampleY), downsampleX, downsampleY, options);
+    }
+
+    /// <summary>The level <see cref="Detect(Slide, double, TissueDetectionOptions?)"/> reads whole for its view.</summary>
+    public static int ViewLevel(Slide slide, double mpp, TissueDetectionOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(slide);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(mpp);
+        return slide.GetBestLevelForDownsample(ViewDownsample(slide, mpp, options ?? new TissueDetectionOptions()));
+    }
+
+    /// <summary>The view's downsample: the coarser of the size limit on the longest side and the segmentation resolution.</summary>
+    private static double ViewDownsample(Slide slide, double mpp, TissueDetectionOptions options)
+    {
+        (long width0, long height0) = slide.Dimensions;
+        return Math.Max(1.0, Math.Max(Math.Max(width0, height0) / (double)options.SegmentationSize, options.SegmentationMpp / mpp));
     }
 
     /// <summary>

@@ -40,6 +40,46 @@ public class SlidePixelTests
         Assert.Equal(expected, image.Pixels);
     }
 
+    public static TheoryData<string, long, long, int, int, int, bool> HeldRegions => new()
+    {
+        { "CMU-1-Small-Region.svs", 1000, 1500, 0, 300, 200, true },
+        { "CMU-1-Small-Region.svs", 0, 0, 0, 2220, 2967, true },       // the whole level
+        { "CMU-1-Small-Region.svs", 2100, 2900, 0, 240, 240, false },  // crosses the edge: read by OpenSlide
+        { "CMU-1-Small-Region.svs", -20, -30, 0, 64, 64, false },
+        { "boxes.tiff", 20, 40, 1, 100, 60, true },                    // downsample 2, origin on its multiples
+        { "boxes.tiff", 21, 40, 1, 100, 60, false },                   // origin between level-1 pixels: OpenSlide resamples
+        { "boxes.tiff", 48, 40, 2, 20, 20, false },                    // downsample 4.016: never cut
+    };
+
+    [Theory]
+    [MemberData(nameof(HeldRegions))]
+    public async Task HoldLevel_RegionOnTheHeldLevel_PixelsIdenticalToOpenSlidePython(string file, long x, long y, int level, int width, int height, bool cutFromMemory)
+    {
+        byte[] expected = (await ReferenceAsync(file, $"region:{x},{y},{level},{width},{height}"))[0];
+        using Slide slide = Slide.Open(TestData.Path("slides", file));
+        Raster rgbBefore = slide.ReadRegionRgb(x, y, level, width, height);
+
+        using (slide.HoldLevel(level))
+        {
+            Assert.Equal(cutFromMemory, slide.TryCutFromHeld(x, y, level, width, height) is not null);
+            Assert.Equal(expected, slide.ReadRegion(x, y, level, width, height).Pixels);
+            Assert.Equal(rgbBefore.Pixels, slide.ReadRegionRgb(x, y, level, width, height).Pixels);
+        }
+
+        Assert.Null(slide.TryCutFromHeld(x, y, level, width, height));
+    }
+
+    [Fact]
+    public void HoldLevel_AnotherLevelRead_GoesToOpenSlide()
+    {
+        using Slide slide = Slide.Open(TestData.Path("slides", "boxes.tiff"));
+
+        using IDisposable held = slide.HoldLevel(1);
+
+        Assert.Null(slide.TryCutFromHeld(0, 0, 0, 10, 10));
+        Assert.NotNull(slide.TryCutFromHeld(0, 0, 1, 10, 10));
+    }
+
     [Theory]
     [MemberData(nameof(Regions))]
     public void ReadRegionRgb_AnyRegion_SameBytesAsReadRegionFlattened(string file, long x, long y, int level, int width, int height)
