@@ -14,9 +14,13 @@ public sealed record StoredAnalysis(string Key, string SlidePath, string ModelNa
 /// slide prediction is pooled from disk without holding a slide's embeddings in memory). Every write is one
 /// transaction: a crash loses nothing committed. Safe to use from several threads (one connection per call).
 /// </summary>
+/// <remarks>
+/// Embeddings (2 KB a tile) live in their own table: in the tile rows, every attention update at the end rewrote the
+/// blob with it (45 ms against 5 ms for 2345 tiles). A store of the first layout (schema 0) is converted when opened.
+/// </remarks>
 public sealed class AnalysisStore
 {
-    private static readonly string[] TileColumns = ["$key", "$idx", "$x", "$y", "$width", "$height", "$score", "$probabilities", "$embedding"];
+    private static readonly string[] TileColumns = ["$key", "$idx", "$x", "$y", "$width", "$height", "$score", "$probabilities"];
     private readonly string _connectionString;
 
     /// <summary>Opens (or creates) the store at <paramref name="path"/>.</summary>
@@ -28,25 +32,62 @@ public sealed class AnalysisStore
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(Path)!);
         _connectionString = new SqliteConnectionStringBuilder { DataSource = Path, Pooling = true }.ToString();
         using SqliteConnection connection = Open();
+        Execute(connection, "PRAGMA journal_mode = WAL;");
+        using SqliteTransaction transaction = connection.BeginTransaction();
+        long version = Scalar(connection, "PRAGMA user_version");
+        if (version > SchemaVersion)
+        {
+            throw new InvalidOperationException($"'{Path}' was written by a newer SlidePlugin (store schema {version}; this one reads up to {SchemaVersion}).");
+        }
+
+        bool firstLayout = version == 0 && Scalar(connection, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'tiles'") == 1;
         Execute(connection, """
-            PRAGMA journal_mode = WAL;
             CREATE TABLE IF NOT EXISTS analyses (
                 key TEXT PRIMARY KEY,
                 header TEXT NOT NULL,
                 created TEXT NOT NULL,
                 result TEXT);
+            CREATE TABLE IF NOT EXISTS embeddings (
+                key TEXT NOT NULL,
+                idx INTEGER NOT NULL,
+                vector BLOB NOT NULL,
+                PRIMARY KEY (key, idx)) WITHOUT ROWID;
+            """);
+        if (firstLayout)
+        {
+            // Schema 0 kept the embedding in the tile row: move it out, then rebuild the tile table without it.
+            Execute(connection, """
+                INSERT INTO embeddings (key, idx, vector) SELECT key, idx, embedding FROM tiles;
+                ALTER TABLE tiles RENAME TO tiles_schema0;
+                """);
+        }
+
+        Execute(connection, """
             CREATE TABLE IF NOT EXISTS tiles (
                 key TEXT NOT NULL,
                 idx INTEGER NOT NULL,
                 x INTEGER NOT NULL, y INTEGER NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL,
                 score REAL NOT NULL,
                 probabilities BLOB NOT NULL,
-                embedding BLOB NOT NULL,
                 attention REAL,
                 percentile REAL,
                 PRIMARY KEY (key, idx)) WITHOUT ROWID;
             """);
+        if (firstLayout)
+        {
+            Execute(connection, """
+                INSERT INTO tiles (key, idx, x, y, width, height, score, probabilities, attention, percentile)
+                    SELECT key, idx, x, y, width, height, score, probabilities, attention, percentile FROM tiles_schema0;
+                DROP TABLE tiles_schema0;
+                """);
+        }
+
+        Execute(connection, $"PRAGMA user_version = {SchemaVersion};");
+        transaction.Commit();
     }
+
+    /// <summary>The layout this code writes; <c>PRAGMA user_version</c> records it in the file.</summary>
+    public const int SchemaVersion = 1;
 
     /// <summary>The database file.</summary>
     public string Path { get; }
@@ -89,10 +130,15 @@ public sealed class AnalysisStore
         using SqliteTransaction transaction = connection.BeginTransaction();
         using SqliteCommand command = connection.CreateCommand();
         command.CommandText = """
-            INSERT OR REPLACE INTO tiles (key, idx, x, y, width, height, score, probabilities, embedding)
-            VALUES ($key, $idx, $x, $y, $width, $height, $score, $probabilities, $embedding)
+            INSERT OR REPLACE INTO tiles (key, idx, x, y, width, height, score, probabilities)
+            VALUES ($key, $idx, $x, $y, $width, $height, $score, $probabilities)
             """;
         SqliteParameter[] p = [.. TileColumns.Select(n => command.Parameters.AddWithValue(n, DBNull.Value))];
+        using SqliteCommand vector = connection.CreateCommand();
+        vector.CommandText = "INSERT OR REPLACE INTO embeddings (key, idx, vector) VALUES ($key, $idx, $vector)";
+        vector.Parameters.AddWithValue("$key", key);
+        SqliteParameter vectorIndex = vector.Parameters.Add("$idx", SqliteType.Integer);
+        SqliteParameter vectorBytes = vector.Parameters.Add("$vector", SqliteType.Blob);
         p[0].Value = key;
         for (int i = 0; i < tiles.Count; i++)
         {
@@ -104,8 +150,10 @@ public sealed class AnalysisStore
             p[5].Value = tile.Height;
             p[6].Value = (double)tile.Score;
             p[7].Value = MemoryMarshal.AsBytes(tile.Probabilities.AsSpan()).ToArray();
-            p[8].Value = MemoryMarshal.AsBytes(embeddings.Slice(i * embeddingSize, embeddingSize)).ToArray();
             command.ExecuteNonQuery();
+            vectorIndex.Value = tile.Index;
+            vectorBytes.Value = MemoryMarshal.AsBytes(embeddings.Slice(i * embeddingSize, embeddingSize)).ToArray();
+            vector.ExecuteNonQuery();
         }
 
         transaction.Commit();
@@ -137,7 +185,7 @@ public sealed class AnalysisStore
         var sum = new double[embeddingSize];
         using SqliteConnection connection = Open();
         using SqliteCommand command = connection.CreateCommand();
-        command.CommandText = "SELECT embedding FROM tiles WHERE key = $key ORDER BY idx";
+        command.CommandText = "SELECT vector FROM embeddings WHERE key = $key ORDER BY idx";
         command.Parameters.AddWithValue("$key", key);
         using SqliteDataReader reader = command.ExecuteReader();
         int row = 0;
@@ -260,6 +308,13 @@ public sealed class AnalysisStore
         using SqliteCommand command = connection.CreateCommand();
         command.CommandText = sql;
         command.ExecuteNonQuery();
+    }
+
+    private static long Scalar(SqliteConnection connection, string sql)
+    {
+        using SqliteCommand command = connection.CreateCommand();
+        command.CommandText = sql;
+        return Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture);
     }
 }
 
