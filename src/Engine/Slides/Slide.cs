@@ -169,7 +169,7 @@ public sealed class Slide : IDisposable
         ValidateRegion(level, width, height);
         if (TryCutFromHeld(x, y, level, width, height) is { } held)
         {
-            return held;
+            return held.Bands == 3 ? PixelConversion.RgbToOpaqueRgba(held) : held;
         }
 
         return _tiffLevels.Value?.TryReadRgb(this, x, y, level, width, height) is { } rgb
@@ -188,7 +188,7 @@ public sealed class Slide : IDisposable
         ValidateRegion(level, width, height);
         if (TryCutFromHeld(x, y, level, width, height) is { } held)
         {
-            return held.Flatten(BackgroundColor);
+            return held.Bands == 3 ? held : held.Flatten(BackgroundColor);
         }
 
         return _tiffLevels.Value?.TryReadRgb(this, x, y, level, width, height)
@@ -257,36 +257,47 @@ public sealed class Slide : IDisposable
     public IDisposable HoldLevel(int level)
     {
         ValidateRegion(level, 0, 0);
-        (long width, long height) = _levelDimensions[level];
-        var held = new HeldLevel(this, level, ReadRegion(0, 0, level, checked((int)width), checked((int)height)));
+        (long levelWidth, long levelHeight) = _levelDimensions[level];
+        int width = checked((int)levelWidth), height = checked((int)levelHeight);
+        ValidateRegion(level, width, height);
+        // Kept as the read gives it: RGB where the level is decoded directly (opaque), straight RGBA otherwise.
+        Raster pixels = _tiffLevels.Value?.TryReadRgb(this, 0, 0, level, width, height)
+            ?? ReadArgb(0, 0, level, width, height, static (argb, w, h, _) => PixelConversion.ToRaster(argb, w, h), default);
+        var held = new HeldLevel(this, level, pixels);
         Volatile.Write(ref _held, held);
         return held;
     }
 
-    /// <summary>The region cut from the held level, or null when no held level covers it on whole pixels.</summary>
+    /// <summary>
+    /// The region cut from the held level (RGB when the level is held opaque, else straight RGBA), or null when no held
+    /// level covers it on whole pixels.
+    /// </summary>
     internal Raster? TryCutFromHeld(long x, long y, int level, int width, int height)
     {
-        HeldLevel? held = Volatile.Read(ref _held);
+        Raster? pixels = HeldPixels(level);
         double downsample = _levelDownsamples[level];
-        if (held is null || held.Level != level || width == 0 || height == 0 || downsample != Math.Floor(downsample)
+        if (pixels is null || width == 0 || height == 0 || downsample != Math.Floor(downsample)
             || x < 0 || y < 0 || x % (long)downsample != 0 || y % (long)downsample != 0)
         {
             return null;
         }
 
         long left = x / (long)downsample, top = y / (long)downsample;
-        return left + width <= held.Rgba.Width && top + height <= held.Rgba.Height
-            ? held.Rgba.Crop((int)left, (int)top, width, height)
+        return left + width <= pixels.Width && top + height <= pixels.Height
+            ? pixels.Crop((int)left, (int)top, width, height)
             : null;
     }
 
+    /// <summary>The whole of <paramref name="level"/> while it is held (shared: read it, never write it), else null.</summary>
+    private Raster? HeldPixels(int level) => Volatile.Read(ref _held) is { } held && held.Level == level ? held.Pixels : null;
+
     /// <summary>A level kept in memory by <see cref="HoldLevel"/>; disposing it lets reads go to OpenSlide again.</summary>
-    private sealed class HeldLevel(Slide slide, int level, Raster rgba) : IDisposable
+    private sealed class HeldLevel(Slide slide, int level, Raster pixels) : IDisposable
     {
         public int Level { get; } = level;
 
-        /// <summary>The whole level, straight RGBA, as <see cref="ReadRegion"/> gives it.</summary>
-        public Raster Rgba { get; } = rgba;
+        /// <summary>The whole level: opaque RGB, or straight RGBA as <see cref="ReadRegion"/> gives it.</summary>
+        public Raster Pixels { get; } = pixels;
 
         public void Dispose() => Interlocked.CompareExchange(ref slide._held, null, this);
     }
@@ -337,9 +348,17 @@ public sealed class Slide : IDisposable
                 $"'{System.IO.Path.GetFileName(Path)}' has no pyramid level small enough to read whole at downsample {downsample:0.##} (the best is {levelWidth}x{levelHeight}).");
         }
 
-        Raster view = ReadRegion(0, 0, level, (int)levelWidth, (int)levelHeight);
         int width = (int)Math.Max(1, Math.Round(Dimensions.Width / downsample));
         int height = (int)Math.Max(1, Math.Round(Dimensions.Height / downsample));
+        if (HeldPixels(level) is { } held)
+        {
+            // Shrunk straight from the held level (no copy of it); an opaque RGB view becomes RGBA after the shrink,
+            // which gives the bytes of shrinking its opaque RGBA (libvips resamples each band on its own).
+            Raster shrunk = width < held.Width && height < held.Height ? ImageCodec.Resize(held, width, height, kernel) : held.Crop(0, 0, held.Width, held.Height);
+            return shrunk.Bands == 3 ? PixelConversion.RgbToOpaqueRgba(shrunk) : shrunk;
+        }
+
+        Raster view = ReadRegion(0, 0, level, (int)levelWidth, (int)levelHeight);
         return width < view.Width && height < view.Height ? ImageCodec.Resize(view, width, height, kernel) : view;
     }
 

@@ -69,6 +69,25 @@ public class SlidePixelTests
         Assert.Null(slide.TryCutFromHeld(x, y, level, width, height));
     }
 
+    [Theory]
+    [InlineData("CMU-1-Small-Region.svs", 0, 4.008, ResizeKernel.Linear)]    // the analysis's tissue view
+    [InlineData("CMU-1-Small-Region.svs", 0, 3.0, ResizeKernel.Lanczos3)]
+    [InlineData("CMU-1-Small-Region.svs", 0, 1.0, ResizeKernel.Lanczos3)]    // no shrink: the level itself
+    [InlineData("boxes.tiff", 1, 2.5, ResizeKernel.Lanczos3)]
+    public void ReadDownsampled_LevelHeld_SameBytesAsWithout(string file, int level, double downsample, ResizeKernel kernel)
+    {
+        using Slide slide = Slide.Open(TestData.Path("slides", file));
+        Raster expected = slide.ReadDownsampled(downsample, kernel);
+
+        using (slide.HoldLevel(level))
+        {
+            Raster view = slide.ReadDownsampled(downsample, kernel);
+
+            Assert.Equal((expected.Width, expected.Height, expected.Bands), (view.Width, view.Height, view.Bands));
+            Assert.Equal(expected.Pixels, view.Pixels);
+        }
+    }
+
     [Fact]
     public void HoldLevel_AnotherLevelRead_GoesToOpenSlide()
     {
