@@ -110,7 +110,7 @@ public static class TissueDetector
             }
         }
 
-        return new TissueMask(width, height, mask, downsampleX, downsampleY, threshold, Polygons(mask, width, height, downsampleX, downsampleY, pixelArea));
+        return new TissueMask(width, height, mask, downsampleX, downsampleY, threshold, () => Polygons(mask, width, height, downsampleX, downsampleY, pixelArea));
     }
 
     private static List<TissuePolygon> Polygons(byte[] mask, int width, int height, double downsampleX, double downsampleY, double pixelArea)

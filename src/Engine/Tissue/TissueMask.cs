@@ -9,15 +9,62 @@ public sealed record TissuePolygon(IReadOnlyList<PointD> Exterior, IReadOnlyList
 /// <summary>
 /// Where the tissue is: a binary mask at the segmentation scale, and the same as polygons in level-0 pixels.
 /// </summary>
-/// <param name="Width">Mask width.</param>
-/// <param name="Height">Mask height.</param>
-/// <param name="Mask">1 for tissue, 0 elsewhere, row-major.</param>
-/// <param name="DownsampleX">Level-0 pixels a mask pixel spans along x.</param>
-/// <param name="DownsampleY">Level-0 pixels a mask pixel spans along y (differs from x only by rounding of the mask size).</param>
-/// <param name="SaturationThreshold">The threshold used (Otsu's or the fixed one).</param>
-/// <param name="Polygons">The tissue pieces, largest first.</param>
-public sealed record TissueMask(int Width, int Height, byte[] Mask, double DownsampleX, double DownsampleY, int SaturationThreshold, IReadOnlyList<TissuePolygon> Polygons)
+public sealed class TissueMask
 {
+    private readonly Lazy<IReadOnlyList<TissuePolygon>> _polygons;
+
+    /// <summary>A mask with its polygons.</summary>
+    /// <param name="width">Mask width.</param>
+    /// <param name="height">Mask height.</param>
+    /// <param name="mask">1 for tissue, 0 elsewhere, row-major.</param>
+    /// <param name="downsampleX">Level-0 pixels a mask pixel spans along x.</param>
+    /// <param name="downsampleY">Level-0 pixels a mask pixel spans along y (differs from x only by rounding of the mask size).</param>
+    /// <param name="saturationThreshold">The threshold used (Otsu's or the fixed one).</param>
+    /// <param name="polygons">The tissue pieces, largest first.</param>
+    public TissueMask(int width, int height, byte[] mask, double downsampleX, double downsampleY, int saturationThreshold, IReadOnlyList<TissuePolygon> polygons)
+        : this(width, height, mask, downsampleX, downsampleY, saturationThreshold, new Lazy<IReadOnlyList<TissuePolygon>>(polygons))
+    {
+    }
+
+    /// <summary>A mask whose polygons are traced when first asked for: tiling needs only the mask (tracing took 9-30 ms of a small slide's analysis).</summary>
+    internal TissueMask(int width, int height, byte[] mask, double downsampleX, double downsampleY, int saturationThreshold, Func<IReadOnlyList<TissuePolygon>> tracePolygons)
+        : this(width, height, mask, downsampleX, downsampleY, saturationThreshold, new Lazy<IReadOnlyList<TissuePolygon>>(tracePolygons))
+    {
+    }
+
+    private TissueMask(int width, int height, byte[] mask, double downsampleX, double downsampleY, int saturationThreshold, Lazy<IReadOnlyList<TissuePolygon>> polygons)
+    {
+        ArgumentNullException.ThrowIfNull(mask);
+        Width = width;
+        Height = height;
+        Mask = mask;
+        DownsampleX = downsampleX;
+        DownsampleY = downsampleY;
+        SaturationThreshold = saturationThreshold;
+        _polygons = polygons;
+    }
+
+    /// <summary>Mask width.</summary>
+    public int Width { get; }
+
+    /// <summary>Mask height.</summary>
+    public int Height { get; }
+
+    /// <summary>1 for tissue, 0 elsewhere, row-major.</summary>
+    public byte[] Mask { get; }
+
+    /// <summary>Level-0 pixels a mask pixel spans along x.</summary>
+    public double DownsampleX { get; }
+
+    /// <summary>Level-0 pixels a mask pixel spans along y (differs from x only by rounding of the mask size).</summary>
+    public double DownsampleY { get; }
+
+    /// <summary>The threshold used (Otsu's or the fixed one).</summary>
+    public int SaturationThreshold { get; }
+
+    /// <summary>The tissue pieces as polygons in level-0 pixels, largest first.</summary>
+    public IReadOnlyList<TissuePolygon> Polygons => _polygons.Value;
+
     /// <summary>Fraction of the mask that is tissue.</summary>
     public double TissueFraction => Mask.Length == 0 ? 0 : (double)Mask.Count(m => m != 0) / Mask.Length;
 
