@@ -1,3 +1,6 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+
 namespace SlidePlugin.Engine.Tissue;
 
 /// <summary>The image operations tissue detection is built from, on 8-bit single-channel images (row-major).</summary>
@@ -139,31 +142,60 @@ internal static class MaskOperations
         return MinMaxPass(horizontal, width, height, kernel, dilate, alongRows: false);
     }
 
-    /// <summary>One 1-D pass of the separable max (dilate) or min (erode) filter, along rows or columns.</summary>
+    /// <summary>
+    /// One 1-D pass of the separable max (dilate) or min (erode) filter, along rows or columns: the source shifted by
+    /// each kernel offset is folded into the result where the shifted pixel is inside. Outside pixels are the neutral
+    /// value of a 0/1 mask (0 for max, 1 for min), so skipping them is the same as counting them.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs once per slide: tier-0 code would cost more than the work
     private static byte[] MinMaxPass(byte[] source, int width, int height, int kernel, bool dilate, bool alongRows)
     {
         int before = (kernel - 1) / 2, after = kernel / 2; // OpenCV's anchor for even kernels
-        byte neutral = dilate ? (byte)0 : (byte)1;          // what outside pixels count as: never the deciding value
-        int length = alongRows ? width : height;
-        var result = new byte[source.Length];
-        for (int y = 0; y < height; y++)
+        var result = (byte[])source.Clone();                // offset 0
+        for (int d = -before; d <= after; d++)
         {
-            for (int x = 0; x < width; x++)
+            if (d == 0)
             {
-                int position = alongRows ? x : y;
-                byte value = neutral;
-                for (int d = -before; d <= after; d++)
-                {
-                    int p = position + d;
-                    byte sample = p < 0 || p >= length ? neutral : source[alongRows ? (y * width) + p : (p * width) + x];
-                    value = dilate ? Math.Max(value, sample) : Math.Min(value, sample);
-                }
+                continue;
+            }
 
-                result[(y * width) + x] = value;
+            if (alongRows)
+            {
+                int from = Math.Max(0, -d), to = Math.Min(width, width - d);
+                for (int row = 0; row < source.Length && to > from; row += width)
+                {
+                    Fold(result.AsSpan(row + from, to - from), source.AsSpan(row + from + d, to - from), dilate);
+                }
+            }
+            else
+            {
+                int from = Math.Max(0, -d), to = Math.Min(height, height - d);
+                if (to > from)
+                {
+                    Fold(result.AsSpan(from * width, (to - from) * width), source.AsSpan((from + d) * width, (to - from) * width), dilate);
+                }
             }
         }
 
         return result;
+    }
+
+    /// <summary>destination[i] = max (or min) of destination[i] and source[i].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Fold(Span<byte> destination, ReadOnlySpan<byte> source, bool max)
+    {
+        int i = 0;
+        for (; i <= destination.Length - Vector<byte>.Count; i += Vector<byte>.Count)
+        {
+            var a = new Vector<byte>(destination[i..]);
+            var b = new Vector<byte>(source[i..]);
+            (max ? Vector.Max(a, b) : Vector.Min(a, b)).CopyTo(destination[i..]);
+        }
+
+        for (; i < destination.Length; i++)
+        {
+            destination[i] = max ? Math.Max(destination[i], source[i]) : Math.Min(destination[i], source[i]);
+        }
     }
 
     /// <summary>

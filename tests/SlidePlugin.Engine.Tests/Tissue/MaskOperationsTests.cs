@@ -85,6 +85,43 @@ public class MaskOperationsTests
         Assert.Equal([1, 1, 1, 1, 1], closed); // outside never erodes the ends (OpenCV's default border)
     }
 
+    [Theory]
+    [InlineData(37, 23, 4, true)]
+    [InlineData(37, 23, 4, false)]
+    [InlineData(70, 5, 3, true)]
+    [InlineData(70, 5, 3, false)]
+    [InlineData(3, 40, 7, true)]   // kernel wider than the mask
+    [InlineData(3, 40, 7, false)]
+    public void SquareMorphology_RandomMask_SameAsTheDefinition(int width, int height, int kernel, bool dilate)
+    {
+        var random = new Random(width * 1000 + height);
+        byte[] mask = [.. Enumerable.Range(0, width * height).Select(_ => (byte)(random.Next(3) == 0 ? 1 : 0))];
+
+        byte[] result = MaskOperations.SquareMorphology(mask, width, height, kernel, dilate);
+
+        // The definition: max (min) over the kernel's pixels inside the mask, anchored as OpenCV anchors even kernels.
+        int before = (kernel - 1) / 2, after = kernel / 2;
+        for (int y = 0; y < height; y++)
+        {
+            for (int x = 0; x < width; x++)
+            {
+                var inside = new List<byte>();
+                for (int dy = -before; dy <= after; dy++)
+                {
+                    for (int dx = -before; dx <= after; dx++)
+                    {
+                        if (x + dx >= 0 && x + dx < width && y + dy >= 0 && y + dy < height)
+                        {
+                            inside.Add(mask[((y + dy) * width) + x + dx]);
+                        }
+                    }
+                }
+
+                Assert.Equal(dilate ? inside.Max() : inside.Min(), result[(y * width) + x]);
+            }
+        }
+    }
+
     [Fact]
     public void Saturation_PureAndGreyColours_AsOpenCv()
     {
