@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using SlidePlugin.Engine.Tensors;
 
 namespace SlidePlugin.Engine.Datasets;
@@ -65,6 +66,7 @@ public sealed class PatchBag
     /// The bag as a [N, C, P, P] float tensor, normalised. With <paramref name="augment"/>, each patch gets a random
     /// horizontal flip and a random multiple of 90° rotation (the dihedral symmetries of a histology patch).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // a slide analysis calls it about ten times: tier-0 code was 3.6x slower
     public Tensor ToTensor(PatchNormalization normalization, TensorRandom? augment = null)
     {
         ArgumentNullException.ThrowIfNull(normalization);
@@ -89,6 +91,20 @@ public sealed class PatchBag
 
             ReadOnlySpan<byte> source = Pixels.AsSpan(n * plane * c, plane * c);
             Span<float> target = data.Slice(n * plane * c, plane * c);
+            if (flip == 0 && turns == 0)
+            {
+                // Untransformed (always in inference): the same arithmetic without the per-pixel source lookup.
+                for (int i = 0; i < plane; i++)
+                {
+                    for (int channel = 0; channel < c; channel++)
+                    {
+                        target[(channel * plane) + i] = (source[(i * c) + channel] * scale[channel]) + offset[channel];
+                    }
+                }
+
+                continue;
+            }
+
             for (int y = 0; y < p; y++)
             {
                 for (int x = 0; x < p; x++)

@@ -112,6 +112,32 @@ public sealed class DatasetTests : IDisposable
     }
 
     [Fact]
+    public void PatchBag_ToTensor_PlanarChannelsNormalisedPerChannel()
+    {
+        // Two 2x2 RGB patches, interleaved; torchvision's ToTensor() then Normalize(mean, std) per channel.
+        byte[] pixels = [.. Enumerable.Range(0, 24).Select(i => (byte)(i * 10))];
+        var bag = new PatchBag(pixels, 2, 2, 3);
+        float[] mean = [0.5f, 0.25f, 0f], std = [0.5f, 2f, 1f];
+
+        using Tensor t = bag.ToTensor(new PatchNormalization(mean, std));
+
+        Assert.Equal([2, 3, 2, 2], t.Shape);
+        float[] values = t.ToArray();
+        for (int n = 0; n < 2; n++)
+        {
+            for (int channel = 0; channel < 3; channel++)
+            {
+                for (int pixel = 0; pixel < 4; pixel++)
+                {
+                    byte v = pixels[(((n * 4) + pixel) * 3) + channel];
+                    float expected = (v * (1f / (255f * std[channel]))) + (-mean[channel] / std[channel]);
+                    Assert.Equal(expected, values[(((n * 3) + channel) * 4) + pixel]);
+                }
+            }
+        }
+    }
+
+    [Fact]
     public void PatchBag_Augment_ProducesTheEightSymmetriesOfAPatch()
     {
         byte[] pixels = [.. Enumerable.Range(0, 9).Select(i => (byte)i)];   // 3x3 grey patch, no symmetry
