@@ -91,30 +91,19 @@ public sealed class PatchBag
 
             ReadOnlySpan<byte> source = Pixels.AsSpan(n * plane * c, plane * c);
             Span<float> target = data.Slice(n * plane * c, plane * c);
-            if (flip == 0 && turns == 0)
+            bool transformed = flip != 0 || turns != 0;   // never in inference: skip the per-pixel source lookup there
+            for (int to = 0; to < plane; to++)
             {
-                // Untransformed (always in inference): the same arithmetic without the per-pixel source lookup.
-                for (int i = 0; i < plane; i++)
+                int from = to;
+                if (transformed)
                 {
-                    for (int channel = 0; channel < c; channel++)
-                    {
-                        target[(channel * plane) + i] = (source[(i * c) + channel] * scale[channel]) + offset[channel];
-                    }
+                    (int sx, int sy) = SourceOf(to % p, to / p, p, flip, turns);
+                    from = (sy * p) + sx;
                 }
 
-                continue;
-            }
-
-            for (int y = 0; y < p; y++)
-            {
-                for (int x = 0; x < p; x++)
+                for (int channel = 0; channel < c; channel++)
                 {
-                    (int sx, int sy) = SourceOf(x, y, p, flip, turns);
-                    int from = ((sy * p) + sx) * c, to = (y * p) + x;
-                    for (int channel = 0; channel < c; channel++)
-                    {
-                        target[(channel * plane) + to] = (source[from + channel] * scale[channel]) + offset[channel];
-                    }
+                    target[(channel * plane) + to] = (source[(from * c) + channel] * scale[channel]) + offset[channel];
                 }
             }
         }

@@ -350,16 +350,15 @@ public sealed class Slide : IDisposable
 
         int width = (int)Math.Max(1, Math.Round(Dimensions.Width / downsample));
         int height = (int)Math.Max(1, Math.Round(Dimensions.Height / downsample));
-        if (HeldPixels(level) is { } held)
-        {
-            // Shrunk straight from the held level (no copy of it); an opaque RGB view becomes RGBA after the shrink,
-            // which gives the bytes of shrinking its opaque RGBA (libvips resamples each band on its own).
-            Raster shrunk = width < held.Width && height < held.Height ? ImageCodec.Resize(held, width, height, kernel) : held.Crop(0, 0, held.Width, held.Height);
-            return shrunk.Bands == 3 ? PixelConversion.RgbToOpaqueRgba(shrunk) : shrunk;
-        }
-
-        Raster view = ReadRegion(0, 0, level, (int)levelWidth, (int)levelHeight);
-        return width < view.Width && height < view.Height ? ImageCodec.Resize(view, width, height, kernel) : view;
+        // A held level is shrunk in place (no copy of it first), and is shared: it is never handed out itself.
+        Raster? held = HeldPixels(level);
+        Raster view = held ?? ReadRegion(0, 0, level, (int)levelWidth, (int)levelHeight);
+        Raster result = width < view.Width && height < view.Height ? ImageCodec.Resize(view, width, height, kernel) : view;
+        // An opaque level held as RGB becomes RGBA after the shrink: the bytes of shrinking its opaque RGBA (libvips
+        // resamples each band on its own), in a new array.
+        return result.Bands == 3 ? PixelConversion.RgbToOpaqueRgba(result)
+            : ReferenceEquals(result, held) ? held.Crop(0, 0, held.Width, held.Height)
+            : result;
     }
 
     /// <summary>

@@ -84,7 +84,7 @@ public sealed record TileGrid(
             }
         }
 
-        return new TileGrid(targetMpp, tileL0, strideL0, columns, rows, options.TileSize, slide.GetBestLevelForDownsample(scale), tiles);
+        return new TileGrid(targetMpp, tileL0, strideL0, columns, rows, options.TileSize, ReadLevelFor(slide, slideMpp, options), tiles);
     }
 
     /// <summary>The level a grid built with <paramref name="options"/> reads its tiles from (<see cref="ReadLevel"/>), known before tissue detection.</summary>
