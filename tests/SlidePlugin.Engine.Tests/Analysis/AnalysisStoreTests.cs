@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
 using SlidePlugin.Engine.Analysis;
+using SlidePlugin.Engine.Interop;
 
 namespace SlidePlugin.Engine.Tests.Analysis;
 
@@ -11,6 +12,13 @@ public sealed class AnalysisStoreTests : IDisposable
     private const string Key = "0123456789abcdef0123456789abcdef";
     private const int EmbeddingSize = 4;
     private readonly string _folder = Directory.CreateTempSubdirectory("slideplugin-store").FullName;
+
+    /// <summary>
+    /// These tests open SQLite files directly, and may be the first in the process to: the bundled SQLite must be
+    /// loaded bound to itself before that, as AnalysisStore does, or it binds to Debian's libsqlite3 once another test
+    /// has loaded OpenSlide, and the first open crashes the test host (seen in 1 of 5 full runs).
+    /// </summary>
+    public AnalysisStoreTests() => SqliteIsolation.Ensure();
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 
