@@ -101,7 +101,7 @@ public sealed class AttentionMil : Module
             return _embedding.Forward(bag);                           // [N, F] → [N, L]
         }
 
-        Tensor maps = GradMode.IsEnabled ? _extractor.Forward(bag) : FusedExtractor(bag);   // [N, 50, s, s]
+        Tensor maps = FusedExtractor(bag);                            // [N, 50, s, s]
         Tensor flat = Functional.Flatten(maps);                       // [N, 50·s·s]
         ReleaseIfInference(maps);
         Tensor h = _embedding.Forward(flat);                          // [N, L]
@@ -235,13 +235,15 @@ public sealed class AttentionMil : Module
         }
     }
 
-    /// <summary>Inference through the extractor with each conv-pool-ReLU stage in one pass (the same values as the modules one by one).</summary>
+    /// <summary>The extractor with each conv-pool-ReLU stage in one pass (the same values and gradients as the modules one by one).</summary>
     private Tensor FusedExtractor(Tensor bag)
     {
         var first = (Conv2d)_extractor!.Layers[0];
         var second = (Conv2d)_extractor.Layers[3];
-        using Tensor stage1 = Functional.Conv2dMaxPoolRelu(bag, first.Weight, first.Bias);   // [N, 20, (S − 4)/2, (S − 4)/2]
-        return Functional.Conv2dMaxPoolRelu(stage1, second.Weight, second.Bias);             // [N, 50, s, s]
+        Tensor stage1 = Functional.Conv2dMaxPoolRelu(bag, first.Weight, first.Bias);          // [N, 20, (S − 4)/2, (S − 4)/2]
+        Tensor maps = Functional.Conv2dMaxPoolRelu(stage1, second.Weight, second.Bias);       // [N, 50, s, s]
+        ReleaseIfInference(stage1);
+        return maps;
     }
 
     private static void ReleaseIfInference(Tensor tensor)

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
@@ -26,8 +27,12 @@ internal static class DirectConvolution
     /// y = conv(x, weight) + bias for every image of [N, C, H, W] into [N, O, OH, OW]; with <paramref name="poolRelu"/>,
     /// y = relu(max_pool2d(conv(x, weight) + bias, 2)) into [N, O, OH/2, OW/2] instead, the two output rows each step
     /// computes being the pool's window rows (the same values as the three operations one after another).
+    /// <paramref name="windows"/>, when given with <paramref name="poolRelu"/>, receives for each pooled output the
+    /// position of its maximum in the 2x2 window (0 top left, 1 top right, 2 bottom left, 3 bottom right): the first
+    /// maximum in row-major order, or the first NaN, as <see cref="Functional.MaxPool2d"/> chooses it for backward.
     /// </summary>
-    public static void Forward(float[] images, int count, float[] weights, float[]? bias, float[] output, ConvGeometry g, bool poolRelu = false)
+    public static void Forward(float[] images, int count, float[] weights, float[]? bias, float[] output, ConvGeometry g, bool poolRelu = false,
+        byte[]? windows = null)
     {
         // Pooled: conv2's blocked weights are 100 KB, a large-object allocation on every call otherwise.
         float[] blocked = ArrayPool<float>.Shared.Rent(g.OutChannels * g.Patch);
@@ -40,7 +45,8 @@ internal static class DirectConvolution
             Parallel.For(0, count, EngineThreads.ParallelOptions, () => ArrayPool<float>.Shared.Rent(paddedImage + (vectors * 8 * 2 * ChannelBlock)), (n, _, scratch) =>
             {
                 Pad(images, n, g, scratch, paddedHeight, paddedWidth);
-                ImageForward(scratch, paddedHeight, paddedWidth, blocked, bias, output, n, g, vectors, scratch.AsSpan(paddedImage, vectors * 8 * 2 * ChannelBlock), poolRelu);
+                ImageForward(scratch, paddedHeight, paddedWidth, blocked, bias, output, n, g, vectors, scratch.AsSpan(paddedImage, vectors * 8 * 2 * ChannelBlock), poolRelu,
+                    poolRelu ? windows : null);
                 return scratch;
             }, scratch => ArrayPool<float>.Shared.Return(scratch));
         }
@@ -81,7 +87,7 @@ internal static class DirectConvolution
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void ImageForward(float[] padded, int paddedHeight, int paddedWidth, float[] blocked, float[]? bias, float[] output, int n, ConvGeometry g,
-        int vectors, Span<float> rows, bool poolRelu)
+        int vectors, Span<float> rows, bool poolRelu, byte[]? windows)
     {
         int kh = g.KernelHeight, kw = g.KernelWidth, channels = g.Channels, plane = paddedHeight * paddedWidth;
         int taps = channels * kh * kw, outPlane = g.OutHeight * g.OutWidth;
@@ -145,8 +151,18 @@ internal static class DirectConvolution
                             int pairs = Math.Min(4, pooledWidth - (v * 4));
                             for (int o = 0; o < ChannelBlock && pairs > 0; o++)
                             {
-                                float* target = result + ((((n * g.OutChannels) + (block * ChannelBlock) + o) * pooledPlane) + (y / 2 * pooledWidth) + (v * 4));
-                                new ReadOnlySpan<float>(s + (o * 8), pairs).CopyTo(new Span<float>(target, pairs));
+                                int pooledIndex = (((n * g.OutChannels) + (block * ChannelBlock) + o) * pooledPlane) + (y / 2 * pooledWidth) + (v * 4);
+                                new ReadOnlySpan<float>(s + (o * 8), pairs).CopyTo(new Span<float>(result + pooledIndex, pairs));
+                            }
+
+                            if (windows is not null && pairs > 0)
+                            {
+                                int pooledIndex = (((n * g.OutChannels) + (block * ChannelBlock)) * pooledPlane) + (y / 2 * pooledWidth) + (v * 4);
+                                WindowMaxima(a0, c0, windows, pooledIndex, pairs);
+                                WindowMaxima(a1, c1, windows, pooledIndex + pooledPlane, pairs);
+                                WindowMaxima(a2, c2, windows, pooledIndex + (2 * pooledPlane), pairs);
+                                WindowMaxima(a3, c3, windows, pooledIndex + (3 * pooledPlane), pairs);
+                                WindowMaxima(a4, c4, windows, pooledIndex + (4 * pooledPlane), pairs);
                             }
 
                             continue;
@@ -177,6 +193,26 @@ internal static class DirectConvolution
         Vector256<float> rows = Vector256.Max(top, bottom);
         Vector256<float> pairs = Vector256.Max(rows, Vector256.Shuffle(rows, Vector256.Create(1, 0, 3, 2, 5, 4, 7, 6)));
         return Vector256.Max(Vector256.Shuffle(pairs, Vector256.Create(0, 2, 4, 6, 0, 2, 4, 6)), Vector256<float>.Zero);
+    }
+
+    /// <summary>
+    /// For the four 2x2 windows of a row pair (columns 2j, 2j + 1 of <paramref name="top"/> and <paramref name="bottom"/>),
+    /// the position of the first maximum in row-major order, or of the first NaN, into <paramref name="windows"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void WindowMaxima(Vector256<float> top, Vector256<float> bottom, byte[] windows, int index, int pairs)
+    {
+        Vector256<float> rows = Vector256.Max(top, bottom);
+        Vector256<float> maxima = Vector256.Max(rows, Vector256.Shuffle(rows, Vector256.Create(1, 0, 3, 2, 5, 4, 7, 6)));   // each window's maximum in both its lanes
+        uint topHits = Vector256.Equals(top, maxima).ExtractMostSignificantBits(), bottomHits = Vector256.Equals(bottom, maxima).ExtractMostSignificantBits();
+        uint topNaN = (~Vector256.Equals(top, top)).ExtractMostSignificantBits(), bottomNaN = (~Vector256.Equals(bottom, bottom)).ExtractMostSignificantBits();
+        for (int j = 0; j < pairs; j++)
+        {
+            // Bits 0-3: top left, top right, bottom left, bottom right; a NaN maximum equals nothing, so its NaNs decide.
+            uint hits = ((topHits >> (2 * j)) & 3) | (((bottomHits >> (2 * j)) & 3) << 2);
+            uint nan = ((topNaN >> (2 * j)) & 3) | (((bottomNaN >> (2 * j)) & 3) << 2);
+            windows[index + j] = (byte)BitOperations.TrailingZeroCount((nan != 0 ? nan : hits) | 16);
+        }
     }
 
     private static Vector256<float> Start(float[]? bias, int channel) => Vector256.Create(bias is null ? 0f : bias[channel]);

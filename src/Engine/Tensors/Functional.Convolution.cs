@@ -1,4 +1,7 @@
 using System.Buffers;
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using System.Numerics.Tensors;
 
 namespace SlidePlugin.Engine.Tensors;
@@ -51,43 +54,125 @@ public static partial class Functional
 
     /// <summary>
     /// relu(max_pool2d(conv2d(x, weight, bias), 2)) for stride-1 unpadded convolutions, as LeNet-style extractors use it.
-    /// When nothing records gradients and the direct kernel takes the shape, one pass writes only the pooled output
-    /// (the full-size activation is never stored); otherwise the three operations, recorded for backward as usual.
-    /// Either way the values are those of the three operations.
+    /// When the direct kernel takes the shape, one pass writes only the pooled output: the full-size activation is never
+    /// stored, and for backward only each window's winning position is kept (one byte per output); backward then builds
+    /// the convolution's output gradient chunk by chunk from it, instead of the three operations' full-size gradients.
+    /// Otherwise the three operations, recorded as usual. Either way the values and gradients are those of the three
+    /// operations.
     /// </summary>
     public static Tensor Conv2dMaxPoolRelu(Tensor x, Tensor weight, Tensor? bias = null)
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(weight);
         var g = ConvGeometry.Create(x, weight, 1, 0);
-        if (Autograd.ShouldRecord(x, weight, bias) || !DirectConvolution.Supports(g) || g.OutHeight < 2 || g.OutWidth < 2
+        if (!DirectConvolution.Supports(g) || g.OutHeight < 2 || g.OutWidth < 2
             || (bias is not null && (bias.Rank != 1 || bias.Shape[0] != g.OutChannels)))
         {
             Tensor convolved = Conv2d(x, weight, bias);
             Tensor pooled = MaxPool2d(convolved, 2);
-            if (!GradMode.IsEnabled)
-            {
-                convolved.Dispose();
-            }
-
+            ReleaseUnlessRecorded(convolved);
             Tensor result = Relu(pooled);
-            if (!GradMode.IsEnabled)
-            {
-                pooled.Dispose();
-            }
-
+            ReleaseUnlessRecorded(pooled);
             return result;
         }
 
-        Tensor y = Tensor.Empty(x.Shape[0], g.OutChannels, g.OutHeight / 2, g.OutWidth / 2);
-        DirectConvolution.Forward(x.Buffer, x.Shape[0], weight.Buffer, bias?.ToArray(), y.Buffer, g, poolRelu: true);
+        int n = x.Shape[0];
+        Tensor y = Tensor.Empty(n, g.OutChannels, g.OutHeight / 2, g.OutWidth / 2);
+        bool record = Autograd.ShouldRecord(x, weight, bias);
+        byte[]? windows = record ? ArrayPool<byte>.Shared.Rent(y.Length) : null;
+        DirectConvolution.Forward(x.Buffer, n, weight.Buffer, bias?.ToArray(), y.Buffer, g, poolRelu: true, windows);
+        if (record)
+        {
+            Autograd.Record("conv2d_max_pool2d_relu", y, bias is null ? [x, weight] : [x, weight, bias], gy =>
+            {
+                float[] gradients = gy.Buffer, outputs = y.Buffer;
+                Conv2dBackward(x, weight, bias, g, (first, count, destination) =>
+                    ExpandPooledGradient(gradients, outputs, windows!, first, count, g, destination));
+                ArrayPool<byte>.Shared.Return(windows!);
+            });
+        }
+
         return y;
     }
 
+    /// <summary>Disposes an intermediate result at once when no tape holds it (inference).</summary>
+    private static void ReleaseUnlessRecorded(Tensor tensor)
+    {
+        if (!GradMode.IsEnabled || !tensor.RequiresGrad)
+        {
+            tensor.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// The gradient of conv2d's output for images first..first+count, in GEMM layout [O, count·P], from the pooled
+    /// output's: ReLU passes it where the output is positive, max-pooling sends it to the window's winning position,
+    /// every other position (and a row or column no window covers) gets zero. Four windows at a time with vector
+    /// selects: the winning position is random, and branching on it mispredicted often enough to take 10 ms a bag.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs once per step over whole activations: optimise at once
+    private static void ExpandPooledGradient(float[] pooledGradient, float[] pooledOutput, byte[] windows, int first, int count, ConvGeometry g, float[] destination)
+    {
+        int positions = g.Positions, width = count * positions, outWidth = g.OutWidth;
+        int pooledHeight = g.OutHeight / 2, pooledWidth = g.OutWidth / 2, pooledPlane = pooledHeight * pooledWidth;
+        bool uncovered = (g.OutHeight % 2) + (g.OutWidth % 2) != 0;
+        Vector256<int> pairs = Vector256.Create(0, 0, 1, 1, 2, 2, 3, 3);
+        Vector256<int> topPositions = Vector256.Create(0, 1, 0, 1, 0, 1, 0, 1), bottomPositions = topPositions + Vector256.Create(2);
+        for (int o = 0; o < g.OutChannels; o++)
+        {
+            for (int i = 0; i < count; i++)
+            {
+                Span<float> plane = destination.AsSpan((o * width) + (i * positions), positions);
+                if (uncovered)
+                {
+                    plane.Clear();
+                }
+
+                int source = (((first + i) * g.OutChannels) + o) * pooledPlane;
+                for (int r = 0; r < pooledHeight; r++, source += pooledWidth)
+                {
+                    Span<float> top = plane.Slice(2 * r * outWidth, 2 * pooledWidth), bottom = plane.Slice(((2 * r) + 1) * outWidth, 2 * pooledWidth);
+                    int c = 0;
+                    for (; c + 4 <= pooledWidth; c += 4)
+                    {
+                        // ReLU passes the gradient where its output is positive; each window's gradient then goes to its winner's lane.
+                        Vector128<float> passed = Vector128.ConditionalSelect(
+                            Vector128.GreaterThan(Vector128.Create(pooledOutput.AsSpan(source + c, 4)), Vector128<float>.Zero),
+                            Vector128.Create(pooledGradient.AsSpan(source + c, 4)), Vector128<float>.Zero);
+                        Vector256<float> gradient = Vector256.Shuffle(Vector256.Create(passed, passed), pairs);
+                        uint packed = BinaryPrimitives.ReadUInt32LittleEndian(windows.AsSpan(source + c, 4));
+                        Vector256<int> winners = Vector256.Shuffle(
+                            Vector256.Create(Vector128.Create((int)(packed & 0xFF), (int)((packed >> 8) & 0xFF), (int)((packed >> 16) & 0xFF), (int)(packed >> 24)), Vector128<int>.Zero), pairs);
+                        Vector256.ConditionalSelect(Vector256.Equals(winners, topPositions).AsSingle(), gradient, Vector256<float>.Zero).CopyTo(top.Slice(2 * c, 8));
+                        Vector256.ConditionalSelect(Vector256.Equals(winners, bottomPositions).AsSingle(), gradient, Vector256<float>.Zero).CopyTo(bottom.Slice(2 * c, 8));
+                    }
+
+                    for (; c < pooledWidth; c++)
+                    {
+                        float gradient = pooledOutput[source + c] > 0f ? pooledGradient[source + c] : 0f;
+                        int winner = windows[source + c];
+                        top[2 * c] = winner == 0 ? gradient : 0f;
+                        top[(2 * c) + 1] = winner == 1 ? gradient : 0f;
+                        bottom[2 * c] = winner == 2 ? gradient : 0f;
+                        bottom[(2 * c) + 1] = winner == 3 ? gradient : 0f;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Gradients of conv2d for weight, bias and input, from the output gradient that <paramref name="outputGradient"/> writes chunk by chunk.</summary>
     private static void Conv2dBackward(Tensor x, Tensor weight, Tensor? bias, Tensor gy, ConvGeometry g)
     {
+        float[] gradients = gy.Buffer;
+        Conv2dBackward(x, weight, bias, g, (first, count, destination) => GatherChannels(gradients, destination, first, count, g));
+    }
+
+    /// <param name="outputGradient">(first image, image count, destination): writes the output gradient of those images as [O, count·P].</param>
+    private static void Conv2dBackward(Tensor x, Tensor weight, Tensor? bias, ConvGeometry g, Action<int, int, float[]> outputGradient)
+    {
         int n = x.Shape[0];
-        float[] images = x.Buffer, gradients = gy.Buffer, weights = weight.Buffer;
+        float[] images = x.Buffer, weights = weight.Buffer;
         float[]? imageGradients = x.RequiresGrad ? x.GradTensor().Buffer : null;
         // One partial sum per chunk, added up in chunk order afterwards: the result is the same whichever thread ran
         // which chunk, so training is reproducible.
@@ -97,7 +182,7 @@ public static partial class Functional
         ForEachChunk(n, g, (index, first, count, columns, gradient) =>
         {
             int width = count * g.Positions;
-            GatherChannels(gradients, gradient, first, count, g);                                                           // [O, count·P]
+            outputGradient(first, count, gradient);                                                                         // [O, count·P]
             if (weightPartials is not null)
             {
                 // The columns are rebuilt rather than kept from the forward pass: the memory matters more.

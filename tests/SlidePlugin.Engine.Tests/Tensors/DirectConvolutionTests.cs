@@ -79,4 +79,46 @@ public sealed class DirectConvolutionTests
         Assert.Equal(expected.Shape, fused.Shape);
         Assert.Equal(expected.ToArray(), fused.ToArray());
     }
+
+    [Theory]
+    [InlineData(3, 3, 28, 28, 20)]    // Ilse's first stage
+    [InlineData(9, 20, 12, 12, 50)]   // the second, over three chunks
+    [InlineData(2, 3, 32, 32, 20)]    // UCSB: 28 columns, a partial last vector
+    [InlineData(1, 2, 14, 15, 10)]    // odd output width and height: the last column and row get no gradient
+    [InlineData(1, 4, 7, 42, 5)]      // 38 columns: 19 windows a row, a tail of 3
+    public void Conv2dMaxPoolRelu_Training_SameValuesAndGradientsAsTheThreeOperations(int n, int c, int h, int w, int o)
+    {
+        var random = new TensorRandom((ulong)(n + c + h + w + o));
+        float[] x = new float[n * c * h * w], weight = new float[o * c * 25], bias = new float[o];
+        random.FillUniform(x, -1f, 1f);
+        random.FillUniform(weight, -0.3f, 0.3f);
+        random.FillUniform(bias, -0.5f, 0.5f);
+        for (int k = 0; k < x.Length; k += 7)
+        {
+            x[k] = 0.25f;   // repeated inputs make tied maxima, where the first in row-major order must take the gradient
+        }
+
+        Array.Clear(weight, 0, c * 25);   // channel 0 sees only its bias: every window of it a tie
+        (float[] Output, float[] X, float[] Weight, float[] Bias) Run(Func<Tensor, Tensor, Tensor, Tensor> stage)
+        {
+            using Tensor input = Tensor.FromData(x, n, c, h, w), kernel = Tensor.FromData(weight, o, c, 5, 5), shift = Tensor.FromData(bias, o);
+            input.RequiresGrad = kernel.RequiresGrad = shift.RequiresGrad = true;
+            Tensor y = stage(input, kernel, shift);
+            float[] output = y.ToArray();
+            float[] upstream = [.. Enumerable.Range(0, y.Length).Select(k => (float)Math.Sin(k))];
+            using Tensor gradient = Tensor.FromData(upstream, [.. y.Shape]);
+            y.Backward(gradient);
+            return (output, input.Grad!.ToArray(), kernel.Grad!.ToArray(), shift.Grad!.ToArray());
+        }
+
+        var fused = Run((input, kernel, shift) => Functional.Conv2dMaxPoolRelu(input, kernel, shift));
+        var separate = Run((input, kernel, shift) => Functional.Relu(Functional.MaxPool2d(Functional.Conv2d(input, kernel, shift), 2)));
+
+        Assert.Equal(separate.Output, fused.Output);
+        Assert.Equal(separate.X, fused.X);
+        Assert.Equal(separate.Weight, fused.Weight);
+        Assert.Equal(separate.Bias, fused.Bias);
+        Assert.Contains(fused.Output, v => v == 0f);   // ReLU blocked some gradients
+        Assert.Contains(fused.Weight, v => v != 0f);
+    }
 }

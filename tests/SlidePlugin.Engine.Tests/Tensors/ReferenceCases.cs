@@ -143,6 +143,8 @@ public static class ReferenceCases
                 t => Functional.Conv2d(t["x"], t["w"], null, stride: 3, padding: 2), P(("stride", 3), ("padding", 2))),
             new("conv2d_lenet_first_layer", "conv2d", In(("x", N(5, 3, 28, 28)), ("w", N(20, 3, 5, 5)), ("b", N(20))), ["x", "w", "b"],
                 t => Functional.Conv2d(t["x"], t["w"], t["b"]), P(("stride", 1), ("padding", 0))),
+            new("conv2d_5x5_padding2_fcn_layer", "conv2d", In(("x", N(3, 4, 9, 11)), ("w", N(10, 4, 5, 5)), ("b", N(10))), ["x", "w", "b"],
+                t => Functional.Conv2d(t["x"], t["w"], t["b"], padding: 2), P(("stride", 1), ("padding", 2))),
             new("max_pool2d_2", "max_pool2d", In(("x", N(2, 3, 8, 8))), ["x"], t => Functional.MaxPool2d(t["x"], 2, 2),
                 P(("kernel", 2), ("stride", 2), ("padding", 0))),
             new("max_pool2d_odd_input", "max_pool2d", In(("x", N(1, 2, 5, 7))), ["x"], t => Functional.MaxPool2d(t["x"], 2, 2),
