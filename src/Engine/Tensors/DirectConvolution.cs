@@ -198,18 +198,38 @@ internal static class DirectConvolution
     /// <summary>
     /// For the four 2x2 windows of a row pair (columns 2j, 2j + 1 of <paramref name="top"/> and <paramref name="bottom"/>),
     /// the position of the first maximum in row-major order, or of the first NaN, into <paramref name="windows"/>.
+    /// Vector selects for the four windows at once; a NaN anywhere takes the bitwise path.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void WindowMaxima(Vector256<float> top, Vector256<float> bottom, byte[] windows, int index, int pairs)
     {
         Vector256<float> rows = Vector256.Max(top, bottom);
         Vector256<float> maxima = Vector256.Max(rows, Vector256.Shuffle(rows, Vector256.Create(1, 0, 3, 2, 5, 4, 7, 6)));   // each window's maximum in both its lanes
-        uint topHits = Vector256.Equals(top, maxima).ExtractMostSignificantBits(), bottomHits = Vector256.Equals(bottom, maxima).ExtractMostSignificantBits();
+        Vector256<int> topHits = Vector256.Equals(top, maxima).AsInt32(), bottomHits = Vector256.Equals(bottom, maxima).AsInt32();
+        uint nans = (~Vector256.Equals(top, top) | ~Vector256.Equals(bottom, bottom)).ExtractMostSignificantBits();
+        if (nans == 0)
+        {
+            // Even lanes (left column) to the low half, odd (right) to the high one; the first hit in row-major order wins.
+            Vector256<int> split = Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7);
+            Vector256<int> tops = Vector256.Shuffle(topHits, split), bottoms = Vector256.Shuffle(bottomHits, split);
+            Vector128<int> winner = Vector128.ConditionalSelect(bottoms.GetLower(), Vector128.Create(2), Vector128.Create(3));
+            winner = Vector128.ConditionalSelect(tops.GetUpper(), Vector128.Create(1), winner);
+            winner = Vector128.ConditionalSelect(tops.GetLower(), Vector128<int>.Zero, winner);
+            uint packed = Vector128.Shuffle(winner.AsByte(), Vector128.Create((byte)0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)).AsUInt32().ToScalar();
+            for (int j = 0; j < pairs; j++, packed >>= 8)
+            {
+                windows[index + j] = (byte)packed;
+            }
+
+            return;
+        }
+
+        uint topBits = topHits.ExtractMostSignificantBits(), bottomBits = bottomHits.ExtractMostSignificantBits();
         uint topNaN = (~Vector256.Equals(top, top)).ExtractMostSignificantBits(), bottomNaN = (~Vector256.Equals(bottom, bottom)).ExtractMostSignificantBits();
         for (int j = 0; j < pairs; j++)
         {
             // Bits 0-3: top left, top right, bottom left, bottom right; a NaN maximum equals nothing, so its NaNs decide.
-            uint hits = ((topHits >> (2 * j)) & 3) | (((bottomHits >> (2 * j)) & 3) << 2);
+            uint hits = ((topBits >> (2 * j)) & 3) | (((bottomBits >> (2 * j)) & 3) << 2);
             uint nan = ((topNaN >> (2 * j)) & 3) | (((bottomNaN >> (2 * j)) & 3) << 2);
             windows[index + j] = (byte)BitOperations.TrailingZeroCount((nan != 0 ? nan : hits) | 16);
         }

@@ -121,4 +121,52 @@ public sealed class DirectConvolutionTests
         Assert.Contains(fused.Output, v => v == 0f);   // ReLU blocked some gradients
         Assert.Contains(fused.Weight, v => v != 0f);
     }
+
+    [Fact]
+    public void Forward_PoolReluWindows_EveryTiePatternAndNaN_FirstMaximumInRowMajorOrder()
+    {
+        // A centre-tap kernel copies the input (shifted by 2), so the first row of windows holds all 16 patterns of 0 and
+        // 1 (ties of 2, 3 and 4 included); NaNs in the last row spread over their 5x5 neighbourhoods (0 · NaN is NaN),
+        // making windows with one to four NaNs. The expected winner comes from the unpooled convolution.
+        const int outHeight = 6, outWidth = 32, height = outHeight + 4, width = outWidth + 4;
+        var image = new float[height * width];
+        for (int window = 0; window < 16; window++)
+        {
+            for (int k = 0; k < 4; k++)
+            {
+                image[(((k / 2) + 2) * width) + (2 * window) + (k % 2) + 2] = (window >> k) & 1;
+            }
+        }
+
+        image[(7 * width) + 9] = image[(6 * width) + 20] = image[(7 * width) + 31] = float.NaN;
+        var weights = new float[5 * 25];
+        for (int o = 0; o < 5; o++)
+        {
+            weights[(o * 25) + 12] = 1f;   // the centre tap of each of the five output channels
+        }
+
+        using Tensor input = Tensor.Zeros(1, 1, height, width), kernel = Tensor.Zeros(5, 1, 5, 5);
+        ConvGeometry g = ConvGeometry.Create(input, kernel, 1, 0);
+        var convolved = new float[5 * outHeight * outWidth];
+        DirectConvolution.Forward(image, 1, weights, null, convolved, g);
+        var expected = new List<byte>();
+        for (int window = 0; window < (outHeight / 2) * (outWidth / 2); window++)
+        {
+            int row = 2 * (window / (outWidth / 2)), column = 2 * (window % (outWidth / 2));
+            float[] values = [.. Enumerable.Range(0, 4).Select(k => convolved[((row + (k / 2)) * outWidth) + column + (k % 2)])];
+            int first = Array.FindIndex(values, float.IsNaN);
+            expected.Add((byte)(first >= 0 ? first : Array.IndexOf(values, values.Max())));
+        }
+
+        var pooled = new float[5 * expected.Count];
+        var windows = new byte[5 * expected.Count];
+        DirectConvolution.Forward(image, 1, weights, null, pooled, g, poolRelu: true, windows);
+
+        Assert.Equal([0, 0, 1, 0, 2, 0, 1, 0, 3, 0, 1, 0, 2, 0, 1, 0], expected.Take(16));   // the tie patterns are there
+        Assert.Contains(expected.Skip(16), w => w != 0);   // and NaNs that are not first in their window
+        for (int o = 0; o < 5; o++)
+        {
+            Assert.Equal(expected, windows.AsSpan(o * expected.Count, expected.Count).ToArray());
+        }
+    }
 }
