@@ -185,10 +185,17 @@ public static partial class Functional
             outputGradient(first, count, gradient);                                                                         // [O, count·P]
             if (weightPartials is not null)
             {
-                // The columns are rebuilt rather than kept from the forward pass: the memory matters more.
-                g.ImagesToColumns(images, first, count, columns);
                 weightPartials[index] = new float[weight.Length];
-                Gemm.MultiplySingleThreaded(false, true, g.OutChannels, g.Patch, width, gradient, columns, weightPartials[index]); // [O, count·P]·[count·P, CKK]
+                if (DirectConvolution.SupportsWeightGradient(g))
+                {
+                    DirectConvolution.WeightGradient(images, first, count, gradient, weightPartials[index], g);
+                }
+                else
+                {
+                    // The columns are rebuilt rather than kept from the forward pass: the memory matters more.
+                    g.ImagesToColumns(images, first, count, columns);
+                    Gemm.MultiplySingleThreaded(false, true, g.OutChannels, g.Patch, width, gradient, columns, weightPartials[index]); // [O, count·P]·[count·P, CKK]
+                }
             }
 
             if (biasPartials is not null)

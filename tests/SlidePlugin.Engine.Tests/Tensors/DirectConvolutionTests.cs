@@ -81,6 +81,59 @@ public sealed class DirectConvolutionTests
     }
 
     [Theory]
+    [InlineData(24, 3, 28, 28, 20, 5, 0)]     // Ilse's first convolution, one chunk of the training bag
+    [InlineData(40, 1, 12, 12, 20, 5, 0)]     // grey 12x12 images: groups of 8 images, sums carried between them
+    [InlineData(3, 3, 32, 32, 20, 5, 0)]      // UCSB: 28-column rows
+    [InlineData(2, 4, 9, 11, 10, 5, 2)]       // padding 2 (the FCN's convolutions), runs not a whole number of vectors
+    [InlineData(1, 2, 6, 5, 5, 3, 1)]         // a 3-row kernel, one output column past the input's width
+    public void WeightGradient_Shapes_MatchesAPlainLoopInDoublePrecision(int n, int c, int h, int w, int o, int kh, int padding)
+    {
+        var random = new Random(n + c + h + w + o + kh);
+        float[] x = [.. Enumerable.Range(0, (n + 1) * c * h * w).Select(_ => (float)((random.NextDouble() * 2) - 1))];
+        using Tensor input = Tensor.Zeros(n, c, h, w), kernel = Tensor.Zeros(o, c, kh, 5);
+        ConvGeometry g = ConvGeometry.Create(input, kernel, 1, padding);
+        float[] gradient = [.. Enumerable.Range(0, o * n * g.Positions).Select(_ => (float)((random.NextDouble() * 2) - 1))];   // [O, n·P]
+        float[] actual = [.. Enumerable.Repeat(float.NaN, o * g.Patch)];   // overwritten, not added to
+
+        Assert.True(DirectConvolution.SupportsWeightGradient(g));
+        DirectConvolution.WeightGradient(x, 1, n, gradient, actual, g);   // images 1..n: the first image is not part of the chunk
+
+        for (int oc = 0; oc < o; oc++)
+        {
+            for (int ic = 0; ic < c; ic++)
+            {
+                for (int i = 0; i < kh; i++)
+                {
+                    for (int j = 0; j < 5; j++)
+                    {
+                        double sum = 0, magnitude = 0;
+                        for (int image = 0; image < n; image++)
+                        {
+                            for (int y = 0; y < g.OutHeight; y++)
+                            {
+                                for (int xo = 0; xo < g.OutWidth; xo++)
+                                {
+                                    int sy = y + i - padding, sx = xo + j - padding;
+                                    if (sy >= 0 && sx >= 0 && sy < h && sx < w)
+                                    {
+                                        double term = (double)gradient[(oc * n * g.Positions) + (image * g.Positions) + (y * g.OutWidth) + xo]
+                                            * x[((((1 + image) * c) + ic) * h * w) + (sy * w) + sx];
+                                        sum += term;
+                                        magnitude += Math.Abs(term);
+                                    }
+                                }
+                            }
+                        }
+
+                        float got = actual[(oc * g.Patch) + (((ic * kh) + i) * 5) + j];
+                        Assert.True(Math.Abs(got - sum) <= 1e-5 * (1 + magnitude), $"dW[{oc}, {ic}, {i}, {j}]: {got} vs {sum}");
+                    }
+                }
+            }
+        }
+    }
+
+    [Theory]
     [InlineData(3, 3, 28, 28, 20)]    // Ilse's first stage
     [InlineData(9, 20, 12, 12, 50)]   // the second, over three chunks
     [InlineData(2, 3, 32, 32, 20)]    // UCSB: 28 columns, a partial last vector
