@@ -161,13 +161,14 @@ public static partial class Functional
         }
     }
 
-    /// <summary>Gradients of conv2d for weight, bias and input, from the output gradient that <paramref name="outputGradient"/> writes chunk by chunk.</summary>
+    /// <summary>Gradients of conv2d for weight, bias and input from its output gradient <paramref name="gy"/> [N, O, OH, OW].</summary>
     private static void Conv2dBackward(Tensor x, Tensor weight, Tensor? bias, Tensor gy, ConvGeometry g)
     {
         float[] gradients = gy.Buffer;
         Conv2dBackward(x, weight, bias, g, (first, count, destination) => GatherChannels(gradients, destination, first, count, g));
     }
 
+    /// <summary>Gradients of conv2d for weight, bias and input, from the output gradient that <paramref name="outputGradient"/> writes chunk by chunk.</summary>
     /// <param name="outputGradient">(first image, image count, destination): writes the output gradient of those images as [O, count·P].</param>
     private static void Conv2dBackward(Tensor x, Tensor weight, Tensor? bias, ConvGeometry g, Action<int, int, float[]> outputGradient)
     {
