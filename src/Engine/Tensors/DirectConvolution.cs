@@ -90,25 +90,69 @@ internal static partial class DirectConvolution
         int vectors, Span<float> rows, bool poolRelu, byte[]? windows)
     {
         int kh = g.KernelHeight, kw = g.KernelWidth, channels = g.Channels, plane = paddedHeight * paddedWidth;
-        int taps = channels * kh * kw, outPlane = g.OutHeight * g.OutWidth;
-        int pooledHeight = g.OutHeight / 2, pooledWidth = g.OutWidth / 2, pooledPlane = pooledHeight * pooledWidth;
+        int taps = channels * kh * kw, pooledHeight = g.OutHeight / 2;
+        // Where 512-bit vectors are fast, two 8-column vectors at a time: each lane sums the same taps in the same order,
+        // so the results are the same bits; conv1's 24-column rows take 2 passes instead of 3, UCSB's 28 take 2 instead of 4.
+        bool wide = Vector512.IsHardwareAccelerated;
         fixed (float* input = padded)
         fixed (float* weightBase = blocked)
         fixed (float* result = output)
         fixed (float* stage = rows)
         {
+            var target = new Target(result, stage, windows, g, n, poolRelu);
             for (int block = 0; block < g.OutChannels / ChannelBlock; block++)
             {
                 float* w0 = weightBase + (block * taps * ChannelBlock);
                 Vector256<float> b0 = Start(bias, (block * ChannelBlock) + 0), b1 = Start(bias, (block * ChannelBlock) + 1), b2 = Start(bias, (block * ChannelBlock) + 2);
                 Vector256<float> b3 = Start(bias, (block * ChannelBlock) + 3), b4 = Start(bias, (block * ChannelBlock) + 4);
-                Vector256<float> zero = Vector256<float>.Zero;
                 for (int y = 0; y < (poolRelu ? pooledHeight * 2 : g.OutHeight); y += 2)
                 {
-                    for (int v = 0; v < vectors; v++)
+                    int v = 0;
+                    for (; wide && v + 1 < vectors; v += 2)
                     {
-                        Vector256<float> a0 = zero, a1 = zero, a2 = zero, a3 = zero, a4 = zero;   // row y
-                        Vector256<float> c0 = zero, c1 = zero, c2 = zero, c3 = zero, c4 = zero;   // row y + 1
+                        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default;   // row y
+                        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default;   // row y + 1
+                        float* w = w0;
+                        for (int c = 0; c < channels; c++)
+                        {
+                            float* source = input + (c * plane) + (y * paddedWidth) + (v * 8);
+                            for (int i = 0; i < kh; i++)
+                            {
+                                float* top = source + (i * paddedWidth), below = top + paddedWidth;
+                                for (int j = 0; j < kw; j++, w += ChannelBlock)
+                                {
+                                    Vector512<float> x0 = Vector512.Load(top + j), x1 = Vector512.Load(below + j);
+                                    Vector512<float> k = Vector512.Create(w[0]);
+                                    a0 = Vector512.FusedMultiplyAdd(x0, k, a0);
+                                    c0 = Vector512.FusedMultiplyAdd(x1, k, c0);
+                                    k = Vector512.Create(w[1]);
+                                    a1 = Vector512.FusedMultiplyAdd(x0, k, a1);
+                                    c1 = Vector512.FusedMultiplyAdd(x1, k, c1);
+                                    k = Vector512.Create(w[2]);
+                                    a2 = Vector512.FusedMultiplyAdd(x0, k, a2);
+                                    c2 = Vector512.FusedMultiplyAdd(x1, k, c2);
+                                    k = Vector512.Create(w[3]);
+                                    a3 = Vector512.FusedMultiplyAdd(x0, k, a3);
+                                    c3 = Vector512.FusedMultiplyAdd(x1, k, c3);
+                                    k = Vector512.Create(w[4]);
+                                    a4 = Vector512.FusedMultiplyAdd(x0, k, a4);
+                                    c4 = Vector512.FusedMultiplyAdd(x1, k, c4);
+                                }
+                            }
+                        }
+
+                        var low = new RowPair(a0.GetLower(), a1.GetLower(), a2.GetLower(), a3.GetLower(), a4.GetLower(),
+                            c0.GetLower(), c1.GetLower(), c2.GetLower(), c3.GetLower(), c4.GetLower());
+                        var high = new RowPair(a0.GetUpper(), a1.GetUpper(), a2.GetUpper(), a3.GetUpper(), a4.GetUpper(),
+                            c0.GetUpper(), c1.GetUpper(), c2.GetUpper(), c3.GetUpper(), c4.GetUpper());
+                        target.Write(low.PlusBias(b0, b1, b2, b3, b4), block, y, v);
+                        target.Write(high.PlusBias(b0, b1, b2, b3, b4), block, y, v + 1);
+                    }
+
+                    for (; v < vectors; v++)
+                    {
+                        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default;   // row y
+                        Vector256<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default;   // row y + 1
                         float* w = w0;
                         for (int c = 0; c < channels; c++)
                         {
@@ -138,50 +182,67 @@ internal static partial class DirectConvolution
                             }
                         }
 
-                        // The bias last, as im2col + GEMM adds it: the same rounding, so near-ties in a following max-pool fall the same way.
-                        a0 += b0; a1 += b1; a2 += b2; a3 += b3; a4 += b4;
-                        c0 += b0; c1 += b1; c2 += b2; c3 += b3; c4 += b4;
-
-                        float* s = stage + (v * 8 * 2 * ChannelBlock);
-                        if (poolRelu)
-                        {
-                            // Rows y and y + 1 are one window row pair: vertical max, then each even column with its right neighbour, then ReLU.
-                            PoolRelu(a0, c0).Store(s); PoolRelu(a1, c1).Store(s + 8); PoolRelu(a2, c2).Store(s + 16);
-                            PoolRelu(a3, c3).Store(s + 24); PoolRelu(a4, c4).Store(s + 32);
-                            int pairs = Math.Min(4, pooledWidth - (v * 4));
-                            for (int o = 0; o < ChannelBlock && pairs > 0; o++)
-                            {
-                                int pooledIndex = (((n * g.OutChannels) + (block * ChannelBlock) + o) * pooledPlane) + (y / 2 * pooledWidth) + (v * 4);
-                                new ReadOnlySpan<float>(s + (o * 8), pairs).CopyTo(new Span<float>(result + pooledIndex, pairs));
-                            }
-
-                            if (windows is not null && pairs > 0)
-                            {
-                                int pooledIndex = (((n * g.OutChannels) + (block * ChannelBlock)) * pooledPlane) + (y / 2 * pooledWidth) + (v * 4);
-                                WindowMaxima(a0, c0, windows, pooledIndex, pairs);
-                                WindowMaxima(a1, c1, windows, pooledIndex + pooledPlane, pairs);
-                                WindowMaxima(a2, c2, windows, pooledIndex + (2 * pooledPlane), pairs);
-                                WindowMaxima(a3, c3, windows, pooledIndex + (3 * pooledPlane), pairs);
-                                WindowMaxima(a4, c4, windows, pooledIndex + (4 * pooledPlane), pairs);
-                            }
-
-                            continue;
-                        }
-
-                        // Stage the 5 x 2 vectors, then copy the columns that exist (the last vector may overhang the row).
-                        a0.Store(s); a1.Store(s + 8); a2.Store(s + 16); a3.Store(s + 24); a4.Store(s + 32);
-                        c0.Store(s + 40); c1.Store(s + 48); c2.Store(s + 56); c3.Store(s + 64); c4.Store(s + 72);
-                        int columns = Math.Min(8, g.OutWidth - (v * 8));
-                        for (int o = 0; o < ChannelBlock; o++)
-                        {
-                            float* target = result + ((((n * g.OutChannels) + (block * ChannelBlock) + o) * outPlane) + (y * g.OutWidth) + (v * 8));
-                            new ReadOnlySpan<float>(s + (o * 8), columns).CopyTo(new Span<float>(target, columns));
-                            if (y + 1 < g.OutHeight)
-                            {
-                                new ReadOnlySpan<float>(s + 40 + (o * 8), columns).CopyTo(new Span<float>(target + g.OutWidth, columns));
-                            }
-                        }
+                        target.Write(new RowPair(a0, a1, a2, a3, a4, c0, c1, c2, c3, c4).PlusBias(b0, b1, b2, b3, b4), block, y, v);
                     }
+                }
+            }
+        }
+    }
+
+    /// <summary>One 8-column vector's sums for the 5 channels of a block: A for row y, C for row y + 1.</summary>
+    private readonly record struct RowPair(
+        Vector256<float> A0, Vector256<float> A1, Vector256<float> A2, Vector256<float> A3, Vector256<float> A4,
+        Vector256<float> C0, Vector256<float> C1, Vector256<float> C2, Vector256<float> C3, Vector256<float> C4)
+    {
+        /// <summary>The bias last, as im2col + GEMM adds it: the same rounding, so near-ties in a following max-pool fall the same way.</summary>
+        public RowPair PlusBias(Vector256<float> b0, Vector256<float> b1, Vector256<float> b2, Vector256<float> b3, Vector256<float> b4) =>
+            new(A0 + b0, A1 + b1, A2 + b2, A3 + b3, A4 + b4, C0 + b0, C1 + b1, C2 + b2, C3 + b3, C4 + b4);
+    }
+
+    /// <summary>Where one image's results go: the output (full or pooled), its staging rows, and the window winners when recorded.</summary>
+    private readonly unsafe struct Target(float* result, float* stage, byte[]? windows, ConvGeometry g, int image, bool poolRelu)
+    {
+        /// <summary>Writes vector <paramref name="v"/> (columns 8v..8v + 7) of rows y and y + 1 for the block's 5 channels.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Write(in RowPair p, int block, int y, int v)
+        {
+            float* s = stage + (v * 8 * 2 * ChannelBlock);
+            if (poolRelu)
+            {
+                // Rows y and y + 1 are one window row pair: vertical max, then each even column with its right neighbour, then ReLU.
+                int pooledWidth = g.OutWidth / 2, pooledPlane = g.OutHeight / 2 * pooledWidth;
+                PoolRelu(p.A0, p.C0).Store(s); PoolRelu(p.A1, p.C1).Store(s + 8); PoolRelu(p.A2, p.C2).Store(s + 16);
+                PoolRelu(p.A3, p.C3).Store(s + 24); PoolRelu(p.A4, p.C4).Store(s + 32);
+                int pairs = Math.Min(4, pooledWidth - (v * 4));
+                int first = (((image * g.OutChannels) + (block * ChannelBlock)) * pooledPlane) + (y / 2 * pooledWidth) + (v * 4);
+                for (int o = 0; o < ChannelBlock && pairs > 0; o++)
+                {
+                    new ReadOnlySpan<float>(s + (o * 8), pairs).CopyTo(new Span<float>(result + first + (o * pooledPlane), pairs));
+                }
+
+                if (windows is not null && pairs > 0)
+                {
+                    WindowMaxima(p.A0, p.C0, windows, first, pairs);
+                    WindowMaxima(p.A1, p.C1, windows, first + pooledPlane, pairs);
+                    WindowMaxima(p.A2, p.C2, windows, first + (2 * pooledPlane), pairs);
+                    WindowMaxima(p.A3, p.C3, windows, first + (3 * pooledPlane), pairs);
+                    WindowMaxima(p.A4, p.C4, windows, first + (4 * pooledPlane), pairs);
+                }
+
+                return;
+            }
+
+            // Stage the 5 x 2 vectors, then copy the columns that exist (the last vector may overhang the row).
+            p.A0.Store(s); p.A1.Store(s + 8); p.A2.Store(s + 16); p.A3.Store(s + 24); p.A4.Store(s + 32);
+            p.C0.Store(s + 40); p.C1.Store(s + 48); p.C2.Store(s + 56); p.C3.Store(s + 64); p.C4.Store(s + 72);
+            int columns = Math.Min(8, g.OutWidth - (v * 8)), outPlane = g.OutHeight * g.OutWidth;
+            for (int o = 0; o < ChannelBlock; o++)
+            {
+                float* target = result + ((((image * g.OutChannels) + (block * ChannelBlock) + o) * outPlane) + (y * g.OutWidth) + (v * 8));
+                new ReadOnlySpan<float>(s + (o * 8), columns).CopyTo(new Span<float>(target, columns));
+                if (y + 1 < g.OutHeight)
+                {
+                    new ReadOnlySpan<float>(s + 40 + (o * 8), columns).CopyTo(new Span<float>(target + g.OutWidth, columns));
                 }
             }
         }

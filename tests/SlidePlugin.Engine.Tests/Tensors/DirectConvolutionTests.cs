@@ -222,4 +222,50 @@ public sealed class DirectConvolutionTests
             Assert.Equal(expected, windows.AsSpan(o * expected.Count, expected.Count).ToArray());
         }
     }
+
+    [Theory]
+    [InlineData(3, 3, 28, 28, 20)]    // 24 columns: a 16-column pass (512-bit where available) and an 8-column one
+    [InlineData(2, 3, 32, 32, 20)]    // UCSB: 28 columns, two 16-column passes, the last overhanging the row
+    [InlineData(2, 20, 14, 14, 50)]   // UCSB's second stage: 10 columns, one 16-column pass
+    [InlineData(2, 20, 12, 12, 50)]   // 8 columns: one 8-column pass
+    public void Forward_AnyVectorWidth_ExactlyTheScalarSumInTapOrder(int n, int c, int h, int w, int o)
+    {
+        var random = new TensorRandom((ulong)(n * c * h * w * o));
+        float[] x = new float[n * c * h * w], weight = new float[o * c * 25], bias = new float[o];
+        random.FillUniform(x, -1f, 1f);
+        random.FillUniform(weight, -0.3f, 0.3f);
+        random.FillUniform(bias, -0.5f, 0.5f);
+        using Tensor input = Tensor.Zeros(n, c, h, w), kernel = Tensor.Zeros(o, c, 5, 5);
+        ConvGeometry g = ConvGeometry.Create(input, kernel, 1, 0);
+        var direct = new float[n * o * g.Positions];
+        DirectConvolution.Forward(x, n, weight, bias, direct, g);
+
+        // Each output lane, whatever the vector width, is this float32 sum: fused multiply-adds over the taps in
+        // (channel, row, column) order from zero, then the bias. Equal bits, not a tolerance.
+        for (int image = 0; image < n; image++)
+        {
+            for (int oc = 0; oc < o; oc++)
+            {
+                for (int y = 0; y < g.OutHeight; y++)
+                {
+                    for (int xo = 0; xo < g.OutWidth; xo++)
+                    {
+                        float sum = 0f;
+                        for (int ic = 0; ic < c; ic++)
+                        {
+                            for (int i = 0; i < 5; i++)
+                            {
+                                for (int j = 0; j < 5; j++)
+                                {
+                                    sum = MathF.FusedMultiplyAdd(x[((((image * c) + ic) * h) + y + i) * w + xo + j], weight[(((oc * c) + ic) * 25) + (i * 5) + j], sum);
+                                }
+                            }
+                        }
+
+                        Assert.Equal(sum + bias[oc], direct[(((image * o) + oc) * g.Positions) + (y * g.OutWidth) + xo]);
+                    }
+                }
+            }
+        }
+    }
 }
