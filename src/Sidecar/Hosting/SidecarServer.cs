@@ -8,6 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Serilog;
+using SlidePlugin.Engine.Tensors;
 using SlidePlugin.Sidecar.Grpc;
 using SlidePlugin.Sidecar.Grpc.Health;
 using SlidePlugin.Sidecar.Grpc.Reflection;
@@ -81,12 +82,32 @@ public sealed class SidecarServer : IAsyncDisposable
 
     /// <summary>Builds the server; <paramref name="bindServices"/> adds the product's (or a test's) services.</summary>
     /// <exception cref="ServerConfigurationException">The settings cannot be served; the message says why.</exception>
+    /// <summary>Thread-pool threads kept for answering calls beyond the engine's compute threads.</summary>
+    private const int RequestThreads = 4;
+
+    /// <summary>
+    /// Raises the thread pool's minimum so that calls are answered while the engine computes. A training run or an
+    /// analysis keeps every core busy in the engine's parallel loops, which run on pool threads; with the pool's
+    /// default minimum (one thread per core) a second call waited for the whole run (20 s in the training service's
+    /// test, which then saw no ResourceExhausted), as the pool added no thread while its threads were all computing.
+    /// </summary>
+    private static void ReserveThreadsForRequests()
+    {
+        ThreadPool.GetMinThreads(out int workers, out int completionPorts);
+        int wanted = Math.Max(Environment.ProcessorCount, EngineThreads.Count) + RequestThreads;
+        if (workers < wanted)
+        {
+            ThreadPool.SetMinThreads(wanted, completionPorts);
+        }
+    }
+
     public static SidecarServer Create(ServerSettings settings, Serilog.ILogger logger, Action<GrpcServiceRegistry> bindServices)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(logger);
         ArgumentNullException.ThrowIfNull(bindServices);
         Action<KestrelServerOptions> listen = ConfigureListening(settings);
+        ReserveThreadsForRequests();
 
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Logging.ClearProviders();
