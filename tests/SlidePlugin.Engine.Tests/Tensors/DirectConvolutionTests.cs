@@ -95,7 +95,13 @@ public sealed class DirectConvolutionTests
         float[] gradient = [.. Enumerable.Range(0, o * n * g.Positions).Select(_ => (float)((random.NextDouble() * 2) - 1))];   // [O, n·P]
         float[] actual = [.. Enumerable.Repeat(float.NaN, o * g.Patch)];   // overwritten, not added to
 
-        Assert.True(DirectConvolution.SupportsWeightGradient(g));
+        // Without AVX-512 the engine never takes this path (backward uses im2col + GEMM, tested against PyTorch).
+        Assert.Equal(System.Runtime.Intrinsics.X86.Avx512F.IsSupported, DirectConvolution.SupportsWeightGradient(g));
+        if (!DirectConvolution.SupportsWeightGradient(g))
+        {
+            return;
+        }
+
         DirectConvolution.WeightGradient(x, 1, n, gradient, actual, g);   // images 1..n: the first image is not part of the chunk
 
         for (int oc = 0; oc < o; oc++)
@@ -130,6 +136,26 @@ public sealed class DirectConvolutionTests
                     }
                 }
             }
+        }
+    }
+
+    [Fact]
+    public void WeightGradient_BuffersShortOrGeometryUnsupported_ArgumentExceptionBeforeAnyWork()
+    {
+        using Tensor input = Tensor.Zeros(2, 3, 12, 12), kernel = Tensor.Zeros(5, 3, 5, 5), deep = Tensor.Zeros(2, 20, 12, 12), wide = Tensor.Zeros(5, 20, 5, 5);
+        ConvGeometry g = ConvGeometry.Create(input, kernel, 1, 0);
+        var images = new float[2 * 3 * 12 * 12];
+        var gradient = new float[5 * 2 * g.Positions];
+        var partial = new float[5 * g.Patch];
+
+        Assert.Throws<ArgumentException>(() => DirectConvolution.WeightGradient(images, 1, 2, gradient, partial, g));                     // images 1..2 of 2
+        Assert.Throws<ArgumentException>(() => DirectConvolution.WeightGradient(images, 0, 2, gradient[..^1], partial, g));               // gradient short
+        Assert.Throws<ArgumentException>(() => DirectConvolution.WeightGradient(images, 0, 2, gradient, partial[..^1], g));               // weights short
+        Assert.Throws<ArgumentException>(() => DirectConvolution.WeightGradient(new float[2 * 20 * 144], 0, 2, gradient, new float[5 * 500],
+            ConvGeometry.Create(deep, wide, 1, 0)));                                                                                      // a 500-tap patch
+        if (DirectConvolution.SupportsWeightGradient(g))   // AVX-512; elsewhere every call is refused, as above
+        {
+            DirectConvolution.WeightGradient(images, 0, 2, gradient, partial, g);                                                        // exactly enough
         }
     }
 
