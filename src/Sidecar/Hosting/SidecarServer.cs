@@ -80,8 +80,6 @@ public sealed class SidecarServer : IAsyncDisposable
     public IReadOnlyList<string> Addresses =>
         _app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.ToList() ?? [];
 
-    /// <summary>Builds the server; <paramref name="bindServices"/> adds the product's (or a test's) services.</summary>
-    /// <exception cref="ServerConfigurationException">The settings cannot be served; the message says why.</exception>
     /// <summary>Thread-pool threads kept for answering calls beyond the engine's compute threads.</summary>
     private const int RequestThreads = 4;
 
@@ -103,6 +101,8 @@ public sealed class SidecarServer : IAsyncDisposable
         }
     }
 
+    /// <summary>Builds the server; <paramref name="bindServices"/> adds the product's (or a test's) services.</summary>
+    /// <exception cref="ServerConfigurationException">The settings cannot be served; the message says why.</exception>
     public static SidecarServer Create(ServerSettings settings, Serilog.ILogger logger, Action<GrpcServiceRegistry> bindServices)
     {
         ArgumentNullException.ThrowIfNull(settings);
