@@ -150,9 +150,9 @@ internal readonly record struct ConvGeometry(
         }
     }
 
-    /// <summary>Copies a short run with 8-float vectors; the last vector may overlap the previous one.</summary>
+    /// <summary>Copies a short run with 8-float vectors; the last vector may overlap the previous one (rows of 8-30 floats, millions of them a bag).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void Copy(float* source, float* destination, int length)
+    internal static unsafe void Copy(float* source, float* destination, int length)
     {
         if (length < Vector256<float>.Count)
         {

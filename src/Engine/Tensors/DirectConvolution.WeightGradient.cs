@@ -78,7 +78,7 @@ internal static partial class DirectConvolution
                             new Span<float>(target, plane).Clear();
                             for (int row = 0; row < g.Height; row++)
                             {
-                                CopyRow(rows + (row * g.Width), target + ((row + g.Padding) * paddedWidth) + g.Padding, g.Width);
+                                ConvGeometry.Copy(rows + (row * g.Width), target + ((row + g.Padding) * paddedWidth) + g.Padding, g.Width);
                             }
                         }
 
@@ -98,7 +98,7 @@ internal static partial class DirectConvolution
                         float* rows = source + ((long)o * width) + ((long)i * positions);
                         for (int row = 0; row < g.OutHeight; row++, target += paddedWidth)
                         {
-                            CopyRow(rows + (row * g.OutWidth), target, g.OutWidth);
+                            ConvGeometry.Copy(rows + (row * g.OutWidth), target, g.OutWidth);
                             new Span<float>(target + g.OutWidth, slack).Clear();
                         }
 
@@ -197,24 +197,6 @@ internal static partial class DirectConvolution
                 }
             }
         }
-    }
-
-    /// <summary>Copies a short row with 8-float vectors, the last one overlapping the one before (rows of 8-30 floats, millions of them a bag).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void CopyRow(float* source, float* target, int length)
-    {
-        if (length < 8)
-        {
-            new ReadOnlySpan<float>(source, length).CopyTo(new Span<float>(target, length));
-            return;
-        }
-
-        for (int k = 0; k < length - 8; k += 8)
-        {
-            Vector256.Load(source + k).Store(target + k);
-        }
-
-        Vector256.Load(source + length - 8).Store(target + length - 8);
     }
 
     /// <summary>Adds five accumulators to the five vectors stored from <paramref name="sums"/> on.</summary>
