@@ -151,13 +151,20 @@ public static class EngineThreads
     /// <summary>The OpenBLAS kernel family in use (e.g. SkylakeX), for logs and benchmarks.</summary>
     public static string BlasCoreName() => Marshal.PtrToStringUTF8(OpenBlasNative.GetCoreName()) ?? "unknown";
 
+    /// <summary>
+    /// The thread count the engine uses or will use: <see cref="Count"/> without configuring anything, so it does not
+    /// load OpenBLAS (a server sizes its thread pool with it before any model runs).
+    /// </summary>
+    public static int Planned => Volatile.Read(ref s_applied) != 0 ? s_count : FromEnvironment();
+
     internal static void EnsureConfigured()
     {
         if (Volatile.Read(ref s_applied) == 0)
         {
-            Set(int.TryParse(Environment.GetEnvironmentVariable(Variable), out int configured) && configured > 0
-                ? configured
-                : Environment.ProcessorCount);
+            Set(FromEnvironment());
         }
     }
+
+    private static int FromEnvironment() =>
+        int.TryParse(Environment.GetEnvironmentVariable(Variable), out int configured) && configured > 0 ? configured : Environment.ProcessorCount;
 }

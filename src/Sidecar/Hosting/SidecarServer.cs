@@ -92,9 +92,7 @@ public sealed class SidecarServer : IAsyncDisposable
     private static void ReserveThreadsForRequests()
     {
         ThreadPool.GetMinThreads(out int workers, out int completionPorts);
-        // The engine's thread count as configured, read without configuring it (that would load OpenBLAS here).
-        int engine = int.TryParse(Environment.GetEnvironmentVariable(EngineThreads.Variable), out int configured) && configured > 0 ? configured : 0;
-        int wanted = Math.Max(Environment.ProcessorCount, engine) + RequestThreads;
+        int wanted = Math.Max(Environment.ProcessorCount, EngineThreads.Planned) + RequestThreads;
         if (workers < wanted)
         {
             ThreadPool.SetMinThreads(wanted, completionPorts);
