@@ -17,21 +17,24 @@ internal static class Gemm
     /// <summary>Below this many multiply-adds one thread is faster than splitting.</summary>
     private const long ParallelThreshold = 1L << 21;
 
-    /// <summary>C = alpha·op(A)·op(B) + beta·C, split over <see cref="EngineThreads.Count"/> threads when large.</summary>
+    /// <summary>
+    /// C = alpha·op(A)·op(B) + beta·C; large ones split into blocks (<see cref="PartsFor"/>) run on
+    /// <see cref="EngineThreads.Count"/> threads. The result is the same on any number of threads.
+    /// </summary>
     public static void Multiply(
         bool transposeA, bool transposeB, int m, int n, int k,
         ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, float alpha = 1f, float beta = 0f) =>
-        Multiply(transposeA, transposeB, m, n, k, a, b, c, alpha, beta, EngineThreads.Count);
+        Multiply(transposeA, transposeB, m, n, k, a, b, c, alpha, beta, split: true);
 
     /// <summary>The same on the calling thread only, for callers that already run in parallel.</summary>
     public static void MultiplySingleThreaded(
         bool transposeA, bool transposeB, int m, int n, int k,
         ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, float alpha = 1f, float beta = 0f) =>
-        Multiply(transposeA, transposeB, m, n, k, a, b, c, alpha, beta, threads: 1);
+        Multiply(transposeA, transposeB, m, n, k, a, b, c, alpha, beta, split: false);
 
     private static unsafe void Multiply(
         bool transposeA, bool transposeB, int m, int n, int k,
-        ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, float alpha, float beta, int threads)
+        ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, float alpha, float beta, bool split)
     {
         if (m == 0 || n == 0)
         {
@@ -49,8 +52,7 @@ internal static class Gemm
         fixed (float* pc = &MemoryMarshal.GetReference(c))
         {
             var call = new Call(transposeA, transposeB, m, n, k, alpha, beta, (nint)pa, (nint)pb, (nint)pc);
-            long work = (long)m * n * k;
-            int parts = work < ParallelThreshold ? 1 : Math.Min(threads, Math.Max(m, n));
+            int parts = split ? PartsFor(m, n, k) : 1;
             if (parts <= 1)
             {
                 call.Run(0, m, 0, n);
@@ -74,6 +76,30 @@ internal static class Gemm
             });
         }
     }
+
+    /// <summary>
+    /// How many blocks of C a GEMM is split into: from its size alone, never from the thread count. OpenBLAS' kernels
+    /// round a row differently depending on where it falls in a block (Haswell's edge kernels sum in another order than
+    /// its main one), so a split that followed the thread count made results depend on it.
+    /// </summary>
+    internal static int PartsFor(int m, int n, int k)
+    {
+        long work = (long)m * n * k;
+        if (work < ParallelThreshold)
+        {
+            return 1;
+        }
+
+        // Blocks of at least MinimumPartSize rows (or columns), about ParallelThreshold multiply-adds each, at most MaximumParts.
+        long byWork = work / ParallelThreshold;
+        return (int)Math.Max(1, Math.Min(Math.Min(byWork, MaximumParts), Math.Max(m, n) / MinimumPartSize));
+    }
+
+    /// <summary>Enough blocks to keep 16 threads busy; more only adds packing of the shared operand.</summary>
+    private const int MaximumParts = 16;
+
+    /// <summary>The smallest block of rows or columns worth a GEMM call of its own (a few of the kernels' unrolls).</summary>
+    private const int MinimumPartSize = 32;
 
     /// <summary>One GEMM over raw pointers, runnable on a block [rows) × [columns) of C.</summary>
     private readonly record struct Call(bool TransposeA, bool TransposeB, int M, int N, int K, float Alpha, float Beta, nint A, nint B, nint C)
