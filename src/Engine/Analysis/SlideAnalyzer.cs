@@ -103,7 +103,17 @@ public sealed class SlideAnalyzer
             index[grid.Tiles[i]] = i;
         }
 
-        TileGrid remaining = grid with { Tiles = [.. grid.Tiles.Where(t => !done.Contains(index[t]))] };
+        // Batches are cut at multiples of the batch size in the reading order of the whole grid, so a resumed run puts
+        // every tile into the batch an uninterrupted run would have: a tile's score then has the same bits (BLAS kernels
+        // round a row differently by where it falls in the batch).
+        Tile[] order = TileReader.InBlockOrder(grid.Tiles, ReadBlockTiles);
+        var position = new Dictionary<Tile, int>(order.Length, ReferenceEqualityComparer.Instance);
+        for (int i = 0; i < order.Length; i++)
+        {
+            position[order[i]] = i;
+        }
+
+        TileGrid remaining = grid with { Tiles = [.. order.Where(t => !done.Contains(index[t]))] };
         int patchSize = _model.Card.Spec.PatchSize, patchBytes = patchSize * patchSize * 3;
         var batch = new List<(Tile Tile, byte[] Pixels)>(options.BatchSize);
         timings.Scored = done.Count;
@@ -111,12 +121,11 @@ public sealed class SlideAnalyzer
         Task commit = Task.CompletedTask;
         try
         {
-            // Small tiles are read eight by eight as one region: per-tile reads cost more than the model.
             await foreach ((Tile tile, byte[] pixels) in TileReader.ReadInBlocksAsync(remaining, slide, (_, raster) => PatchPixels(raster, patchSize),
-                               blockTiles: 8, lookaheadBlocks: Math.Max(2, options.BatchSize / 32), timings.AddRead, cancellationToken).ConfigureAwait(false))
+                               ReadBlockTiles, lookaheadBlocks: Math.Max(2, options.BatchSize / 32), timings.AddRead, cancellationToken).ConfigureAwait(false))
             {
                 batch.Add((tile, pixels));
-                if (batch.Count == options.BatchSize)
+                if ((position[tile] + 1) % options.BatchSize == 0)
                 {
                     commit = await ScoreBatchAsync(key, batch, index, patchBytes, commit, grid.Tiles.Count, timings, report, cancellationToken).ConfigureAwait(false);
                     batch.Clear();
@@ -180,6 +189,9 @@ public sealed class SlideAnalyzer
 
         return result;
     }
+
+    /// <summary>Small tiles are read eight by eight as one region: per-tile reads cost more than the model.</summary>
+    private const int ReadBlockTiles = 8;
 
     private double TargetMppOf(AnalysisOptions options) =>
         options.TargetMpp ?? _model.Card.Mpp

@@ -55,6 +55,7 @@ public static class TileReader
         ArgumentOutOfRangeException.ThrowIfLessThan(blockTiles, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(lookaheadBlocks, 1);
         List<Tile[]> blocks = [.. grid.Tiles.GroupBy(t => (t.Row / blockTiles, t.Column / blockTiles)).Select(g => g.ToArray())];
+        // A grid already in block order (InBlockOrder, then filtered) keeps that order: its blocks appear in it one after another.
         await foreach ((Tile, T)[] block in AheadAsync(blocks, block => Timed(() => ReadBlock(grid, slide, block, process), readTime), lookaheadBlocks, cancellationToken).ConfigureAwait(false))
         {
             foreach ((Tile Tile, T Result) item in block)
@@ -62,6 +63,17 @@ public static class TileReader
                 yield return item;
             }
         }
+    }
+
+    /// <summary>
+    /// The tiles in the order <see cref="ReadInBlocksAsync{T}"/> yields them for a grid of all of them. A subset taken from
+    /// this order (a resumed analysis leaving out the tiles it has) is read in the same relative order.
+    /// </summary>
+    public static Tile[] InBlockOrder(IEnumerable<Tile> tiles, int blockTiles)
+    {
+        ArgumentNullException.ThrowIfNull(tiles);
+        ArgumentOutOfRangeException.ThrowIfLessThan(blockTiles, 1);
+        return [.. tiles.GroupBy(t => (t.Row / blockTiles, t.Column / blockTiles)).SelectMany(g => g)];
     }
 
     /// <summary>
