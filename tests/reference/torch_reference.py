@@ -12,6 +12,9 @@ CASES_DIR/NAME.torch.safetensors. A case's __metadata__ holds "kind" (op | model
              C# ModelCheckpoint, loaded with strict state_dict names), in float32 and again in float64: probabilities, attention,
              loss and every parameter gradient for the bag and label; then parameters after five Adam steps
              (lr 5e-4, betas 0.9/0.999, weight decay 1e-4) and after five SGD steps (lr 1e-2, momentum 0.9, wd 1e-4).
+             For Adam in float32 also each step's gradients (adam.stepT.grad.<name>) and adam.spread.<name>: the
+             largest distance from float64 of the same five steps on eight reorderings of the bag, and of the float64
+             steps with every ReLU and max-pool kink nearer than float32 resolves taken the other way.
   torch_init a model initialised by PyTorch (torch.manual_seed(params["seed"])), its weights written to
              NAME.weights.safetensors, and its probabilities and attention on the case's bag.
 
@@ -138,6 +141,41 @@ def run_op(t, p):
 
 # ---- Ilse et al.'s models (github.com/AMLab-Amsterdam/AttentionDeepMIL, model.py), input size configurable ----------
 
+def max_pool2(x):
+    return F.max_pool2d(x, 2, stride=2)
+
+
+# Where the gradient jumps. Kinked.threshold None: plain ReLU and max-pooling, as Ilse et al. A number t: the other side
+# of every kink closer than t times the layer's largest value (a ReLU input that near zero passes the other way; a
+# pooling window whose two largest values are that close takes the runner-up), which is what float32 rounding may
+# decide differently from exact arithmetic.
+class Kinked(nn.Module):
+    threshold = None
+
+    def __init__(self, plain, flipped):
+        super().__init__()
+        self.plain, self.flipped = plain, flipped
+
+    def forward(self, x):
+        if Kinked.threshold is None:
+            return self.plain(x)
+        return self.flipped(x, Kinked.threshold * x.detach().abs().max())
+
+
+def flip_relu(x, near):
+    gate = (x > 0) ^ (x.abs() < near)
+    return x * gate.to(x.dtype)
+
+
+def flip_pool(x, near):
+    n, c, h, w = x.shape
+    windows = x[:, :, :h // 2 * 2, :w // 2 * 2].reshape(n, c, h // 2, 2, w // 2, 2).permute(0, 1, 2, 4, 3, 5).reshape(n, c, h // 2, w // 2, 4)
+    top = windows.detach().topk(2, dim=-1)
+    tied = (top.values[..., 0] - top.values[..., 1]) < near
+    index = torch.where(tied, top.indices[..., 1], top.indices[..., 0])
+    return windows.gather(-1, index.unsqueeze(-1)).squeeze(-1)
+
+
 class AttentionMil(nn.Module):
     def __init__(self, spec):
         super().__init__()
@@ -148,11 +186,11 @@ class AttentionMil(nn.Module):
             side = ((spec["patch_size"] - 4) // 2 - 4) // 2
             self.flat = 50 * side * side
             self.feature_extractor_part1 = nn.Sequential(
-                nn.Conv2d(spec["channels"], 20, kernel_size=5), nn.ReLU(), nn.MaxPool2d(2, stride=2),
-                nn.Conv2d(20, 50, kernel_size=5), nn.ReLU(), nn.MaxPool2d(2, stride=2))
+                nn.Conv2d(spec["channels"], 20, kernel_size=5), Kinked(F.relu, flip_relu), Kinked(max_pool2, flip_pool),
+                nn.Conv2d(20, 50, kernel_size=5), Kinked(F.relu, flip_relu), Kinked(max_pool2, flip_pool))
         else:
             self.flat = spec["feature_size"]
-        self.feature_extractor_part2 = nn.Sequential(nn.Linear(self.flat, L), nn.ReLU())
+        self.feature_extractor_part2 = nn.Sequential(nn.Linear(self.flat, L), Kinked(F.relu, flip_relu))
         self.gated = spec["attention"] == "gated"
         if self.gated:
             self.attention_V = nn.Sequential(nn.Linear(L, D), nn.Tanh())
@@ -208,16 +246,66 @@ def evaluate_model(spec, weights, bag, label, dtype):
     loss.backward()
     result = {"probabilities": probabilities(model, out).detach(), "attention": A.detach()[0], "loss": loss.detach().reshape(())}
     result.update({f"grad.{n}": q.grad for n, q in model.named_parameters()})
-    for name, make in (("adam", lambda ps: torch.optim.Adam(ps, lr=5e-4, betas=(0.9, 0.999), weight_decay=1e-4)),
-                       ("sgd", lambda ps: torch.optim.SGD(ps, lr=1e-2, momentum=0.9, weight_decay=1e-4))):
-        trained = build()
-        optimizer = make(trained.parameters())
-        for _ in range(5):
-            optimizer.zero_grad()
-            trained.objective(bag, label)[0].backward()
-            optimizer.step()
+    for name, make in OPTIMIZERS:
+        trained, gradients = train(build, make, bag, label)
         result.update({f"{name}.{n}": q.detach() for n, q in trained.named_parameters()})
+        if name == "adam" and dtype == torch.float32:
+            # The gradients of each step, so the engine's Adam can be checked on exactly PyTorch's gradients.
+            result.update({f"adam.step{t}.grad.{n}": g for t, step in enumerate(gradients) for n, g in step.items()})
+            # MIL is invariant to the order of a bag, but float32 sums are not: the same five steps on reordered bags are
+            # equally valid float32 computations. Their distance from float64 is float32's own along this trajectory,
+            # including where a max-pool window's two largest values lie within rounding and either may win.
+            spread = {n: torch.zeros_like(q) for n, q in trained.named_parameters()}
+            generator = torch.Generator().manual_seed(1)
+            exact = evaluate_adam_f64(spec, weights, bag, label)
+            for _ in range(ORDERINGS):
+                order = torch.randperm(bag.shape[0], generator=generator)
+                member, _ = train(build, make, bag[order], label)
+                for n, q in member.named_parameters():
+                    spread[n] = torch.maximum(spread[n], (q.detach().double() - exact[n]).abs().float())
+            # And the same five steps in float64 with every kink nearer than float32 can resolve taken the other way.
+            Kinked.threshold = KINK_THRESHOLD
+            try:
+                flipped = evaluate_adam_f64(spec, weights, bag, label)
+            finally:
+                Kinked.threshold = None
+            for n in spread:
+                spread[n] = torch.maximum(spread[n], (flipped[n] - exact[n]).abs().float())
+            result.update({f"adam.spread.{n}": v for n, v in spread.items()})
     return result
+
+
+OPTIMIZERS = (("adam", lambda ps: torch.optim.Adam(ps, lr=5e-4, betas=(0.9, 0.999), weight_decay=1e-4)),
+              ("sgd", lambda ps: torch.optim.SGD(ps, lr=1e-2, momentum=0.9, weight_decay=1e-4)))
+
+ORDERINGS = 8
+
+# Float32 conv and linear outputs of two implementations (ours, PyTorch's) differ by up to 6.4e-7 of the layer's largest
+# value (measured on gated_ucsb_rgb32); kinks nearer than this are ones either may resolve either way.
+KINK_THRESHOLD = 1e-6
+
+
+def train(build, make, bag, label):
+    """Five steps of the optimizer from the checkpoint's weights; the model and each step's gradients."""
+    trained = build()
+    optimizer = make(trained.parameters())
+    gradients = []
+    for _ in range(5):
+        optimizer.zero_grad()
+        trained.objective(bag, label)[0].backward()
+        gradients.append({n: q.grad.detach().clone() for n, q in trained.named_parameters()})
+        optimizer.step()
+    return trained, gradients
+
+
+def evaluate_adam_f64(spec, weights, bag, label):
+    def build():
+        model = AttentionMil(spec)
+        model.load_state_dict(weights, strict=True)
+        return model.double()
+
+    trained, _ = train(build, OPTIMIZERS[0][1], bag.double(), label)
+    return {n: q.detach() for n, q in trained.named_parameters()}
 
 
 def run_torch_init(t, p, weights_path):

@@ -1,3 +1,4 @@
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using System.Text.Json;
 using SlidePlugin.Engine.Checkpoints;
 using SlidePlugin.Engine.Tensors;
@@ -74,19 +75,31 @@ internal static class Reference
     /// <summary>
     /// Asserts <paramref name="actual"/> matches PyTorch's float32 result <c>results[key]</c> within 1e-4, or, where
     /// float32 arithmetic cannot promise that, is no more than twice as far from PyTorch's float64 result
-    /// <c>results[key@f64]</c> as PyTorch's own float32 result is. Adam divides each gradient element by its own
-    /// magnitude, so elements that are sums of cancelling terms carry float32 rounding into the parameters: after five
-    /// steps PyTorch float32 and float64 differ by up to 3e-3 (gated_ucsb_rgb32), more than any 1e-4 could hold.
+    /// <c>results[key@f64]</c> as float32 arithmetic itself may land: PyTorch's float32 result and, for Adam,
+    /// <c>adam.spread.*</c> (the same steps on eight reorderings of the bag, and in float64 with every ReLU and
+    /// max-pool kink within float32 resolution taken the other way). Adam divides each gradient element by its own
+    /// magnitude, so rounding noise in a gradient that is zero in exact arithmetic reaches the parameters; and where a
+    /// pooling window's two largest values are within rounding, the BLAS kernel's summation order decides which takes
+    /// the gradient (gated_ucsb_rgb32 under OpenBLAS' Haswell kernels: one window at step 2 moves conv2's weights by
+    /// 3.4e-3 and conv1's by 8.8e-4 of their size, and the flipped float64 run moves them by the same).
     /// </summary>
     public static void AssertCloseToPyTorch(string what, IReadOnlyDictionary<string, Tensor> results, string key, Tensor actual)
     {
         Tensor torch32 = results[key], torch64 = results[key + "@f64"];
         double fromTorch = RelativeError(torch32, actual);
         double fromExact = RelativeError(torch64, actual);
-        double torchFromExact = RelativeError(torch64, torch32);
-        Assert.True(fromTorch <= RelativeTolerance || fromExact <= 2 * torchFromExact,
+        double float32FromExact = RelativeError(torch64, torch32);
+        string spreadKey = key.Replace("adam.", "adam.spread.", StringComparison.Ordinal);
+        if (key.StartsWith("adam.", StringComparison.Ordinal) && results.TryGetValue(spreadKey, out Tensor? spread))
+        {
+            float largest = torch64.Data.Length == 0 ? 0 : TensorPrimitives.MaxMagnitude(torch64.Data);
+            float farthest = spread.Data.Length == 0 ? 0 : TensorPrimitives.MaxMagnitude(spread.Data);
+            float32FromExact = Math.Max(float32FromExact, farthest / Math.Max(largest, NoiseFloor));
+        }
+
+        Assert.True(fromTorch <= RelativeTolerance || fromExact <= 2 * float32FromExact,
             $"{what}: relative error {fromTorch:E2} from PyTorch float32 (> {RelativeTolerance:E0}); {fromExact:E2} from float64, " +
-            $"where PyTorch float32 is {torchFromExact:E2} from float64.");
+            $"where float32 gets to {float32FromExact:E2} of float64.");
     }
 
     /// <summary>‖actual − expected‖∞ / max(‖expected‖∞, <see cref="NoiseFloor"/>).</summary>

@@ -82,6 +82,33 @@ public sealed class TorchReferenceTests(TorchReferenceFixture torch) : IClassFix
 
     [Theory]
     [MemberData(nameof(ModelNames))]
+    public void Adam_PyTorchsGradients_ParametersMatchTorchOptimAdam(string name)
+    {
+        // The optimizer alone: fed each step's gradients as PyTorch computed them, our Adam must take PyTorch's steps.
+        // Both sides then round the same float32 updates, so only a few units in the last place may differ.
+        ModelCase model = ReferenceCases.Models.Single(c => c.Name == name);
+        IReadOnlyDictionary<string, Tensor> expected = torch.Result(name);
+        AttentionMil ours = model.NewModel();
+        var adam = new Adam(ours.Parameters(), learningRate: 5e-4f, beta1: 0.9f, beta2: 0.999f, weightDecay: 1e-4f);
+        for (int step = 0; step < 5; step++)
+        {
+            adam.ZeroGrad();
+            foreach ((string parameter, Tensor value) in ours.NamedParameters())
+            {
+                expected[$"adam.step{step}.grad.{parameter}"].Data.CopyTo(value.GradData());
+            }
+
+            adam.Step();
+        }
+
+        foreach ((string parameter, Tensor value) in ours.NamedParameters())
+        {
+            Reference.AssertClose($"{name} {parameter} after 5 adam steps on PyTorch's gradients", expected["adam." + parameter], value, tolerance: 1e-6);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(ModelNames))]
     public void Sgd_FiveStepsWithMomentum_ParametersMatchTorchOptimSgd(string name) =>
         AssertTrainedLikePyTorch(name, "sgd", model => new Sgd(model.Parameters(), learningRate: 1e-2f, momentum: 0.9f, weightDecay: 1e-4f));
 
