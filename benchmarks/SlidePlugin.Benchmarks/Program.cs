@@ -13,6 +13,11 @@ using SlidePlugin.Benchmarks.Slides;
 //   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- segment-mnist [train] [test] [epochs]
 //   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- class-stats [size] [repeats]
 string which = args.Length > 0 ? args[0] : "help";
+if (which is "grpc" or "tiles" or "amil" or "reproduce" or "analyze" or "segment-mnist" or "class-stats")
+{
+    Console.WriteLine(SlidePlugin.Benchmarks.MachineInfo.Line());
+}
+
 int Arg(int index, int fallback) => args.Length > index ? int.Parse(args[index], System.Globalization.CultureInfo.InvariantCulture) : fallback;
 switch (which)
 {

@@ -7,7 +7,8 @@ internal static class NativeCheck
 {
     /// <summary>
     /// True when every native library loads. Otherwise writes one line per missing library, naming its
-    /// Debian package, and returns false: the caller exits with <see cref="ExitCodes.MissingNativeDependency"/>.
+    /// Debian package, and returns false: the caller exits with <see cref="ExitCodes.MissingNativeDependency"/>. Also
+    /// warns when an inherited OpenBLAS kernel setting is slower than the engine's own choice.
     /// </summary>
     public static bool Passes(TextWriter error, out IReadOnlyList<NativeDependencyStatus> statuses)
     {
@@ -17,6 +18,11 @@ internal static class NativeCheck
         foreach (NativeDependencyStatus status in missing)
         {
             error.WriteLine($"slideplugin: {status.Error}");
+        }
+
+        if (missing.Count == 0 && OpenBlasCoreType.SlowerInheritedWarning() is { } warning)
+        {
+            error.WriteLine($"slideplugin: warning: {warning}");
         }
 
         return missing.Count == 0;
