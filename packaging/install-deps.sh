@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs from Debian what SlidePlugin needs, and nothing twice.
 #   packaging/install-deps.sh          run-time libraries: OpenSlide, libvips, OpenBLAS, TurboJPEG, libpng
-#   packaging/install-deps.sh --test   also the test references: python3-torch, python3-openslide,
+#   packaging/install-deps.sh --test   also the test references: python3-torch, python3-openslide, TIFF tools,
 #                                      python3-grpcio (Debian's /usr/bin/python3), Node.js and npm
 #   packaging/install-deps.sh --bench  the test references and OpenCV (python3-opencv), which the analysis
 #                                      benchmark's reference pipeline uses for CLAM's tissue step
@@ -20,7 +20,8 @@ for arg in "$@"; do
 done
 
 runtime_packages=(libopenslide0 libvips42 libopenblas0 libturbojpeg0 libpng16-16)
-test_packages=(python3-openslide python3-grpcio python3-numpy)
+# python3-tifffile, libtiff-tools (tiffcp) and libopenjp2-tools (opj_compress) make the TIFF and Aperio JPEG 2000 test slides.
+test_packages=(python3-openslide python3-grpcio python3-numpy python3-tifffile libtiff-tools libopenjp2-tools)
 # torch pulls in a compiler tool chain and CUDA stubs through its recommends: install it lean.
 test_packages_lean=(python3-torch)
 

@@ -60,7 +60,7 @@ public sealed class Slide : IDisposable
         ThrowIfError();
         Properties = properties;
         AssociatedImageDimensions = associated;
-        _tiffLevels = new Lazy<TiffLevelReader?>(() => TiffLevelReader.TryOpen(this));
+        _tiffLevels = new Lazy<TiffLevelReader?>(OpenTiffLevels);
     }
 
     /// <summary>The file this slide was opened from.</summary>
@@ -304,6 +304,33 @@ public sealed class Slide : IDisposable
 
     /// <summary>For each level, whether in-level reads bypass OpenSlide's compositing (see <see cref="TiffLevelReader"/>).</summary>
     internal IReadOnlyList<bool> DirectReadLevels => _tiffLevels.Value?.Levels ?? new bool[LevelCount];
+
+    /// <summary>Why levels of this TIFF-family slide are read through OpenSlide rather than directly, or null.</summary>
+    internal string? DirectReadFallback { get; private set; }
+
+    private TiffLevelReader? OpenTiffLevels()
+    {
+        TiffLevelReader? reader = TiffLevelReader.TryOpen(this, out string? fallback, out bool pixelsDiffered);
+        DirectReadFallback = fallback;
+        string name = System.IO.Path.GetFileName(Path);
+        if (pixelsDiffered)
+        {
+            SlideLog.DirectReadsDisagree(EngineLog.For("SlidePlugin.Slides"), name, fallback!);
+        }
+        else if (fallback is not null)
+        {
+            SlideLog.DirectReadsOff(EngineLog.For("SlidePlugin.Slides"), name, reader is null ? "every level" : "some levels", fallback);
+        }
+
+        return reader;
+    }
+
+    /// <summary>A region composited on the background as RGB, read by OpenSlide alone (the direct path's check).</summary>
+    internal Raster ReadRgbThroughOpenSlide(long x, long y, int level, int width, int height)
+    {
+        ValidateRegion(level, width, height);
+        return ReadArgb(x, y, level, width, height, static (argb, w, h, background) => PixelConversion.ToRgbRaster(argb, w, h, background), BackgroundColor);
+    }
 
     /// <summary>Reads an associated image (label, macro, thumbnail, ...) as straight RGBA.</summary>
     /// <exception cref="SlideException"><see cref="SlideErrorKind.InvalidRequest"/> for an unknown name; ReadFailed when OpenSlide fails.</exception>

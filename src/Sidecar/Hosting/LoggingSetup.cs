@@ -42,6 +42,8 @@ internal static class LoggingSetup
             configuration = configuration.WriteTo.File(new JsonFormatter(renderMessage: true), settings.JsonFile);
         }
 
-        return configuration.CreateLogger();
+        Serilog.Core.Logger logger = configuration.CreateLogger();
+        SlidePlugin.Engine.EngineLog.LoggerFactory = new SerilogLoggerFactory(logger);
+        return logger;
     }
 }

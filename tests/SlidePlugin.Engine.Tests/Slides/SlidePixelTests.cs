@@ -22,8 +22,8 @@ public class SlidePixelTests
         { "boxes.tiff", 0, 0, 0, 300, 250 },
         { "boxes.tiff", 0, 0, 1, 150, 125 },
         { "boxes.tiff", 50, 40, 2, 30, 20 },
-        { "boxes.tiff", 200, 200, 3, 20, 20 },                  // level 3, past the edge
-        { "boxes.tiff", 0, 0, 3, 37, 31 },
+        // Not boxes.tiff level 3 (37 x 31, Deflate, 64 px tiles): OpenSlide 3.4.1 reads levels smaller than a tile through
+        // libtiff's RGBA interface, which with libtiff 4.5 leaves rows unwritten; the bytes depend on earlier reads.
     };
 
     [Theory]
@@ -222,8 +222,8 @@ public class SlidePixelTests
 
     [Theory]
     [InlineData("CMU-1-Small-Region.svs", new[] { true })]
-    [InlineData("boxes.tiff", new[] { true, true, true, true })]
-    [InlineData("unreadable.svs", new[] { true })]  // its corrupt tile falls back to OpenSlide, which reports and latches the error
+    [InlineData("boxes.tiff", new[] { true, true, false, false })] // levels 2 and 3 (Deflate) are smaller than a 64 px tile
+    [InlineData("unreadable.svs", new[] { false })] // libvips cannot decode its corrupt tile: OpenSlide reads it, and reports and latches the error
     public void DirectReadLevels_TiffFamilySlides_EveryLevelReadWithoutCompositing(string file, bool[] expected)
     {
         // The pixel tests above then prove the direct path gives openslide-python's bytes.
