@@ -3,7 +3,7 @@
 compressed as asked, so tests can compare our reads with openslide-python pixel for pixel.
 
     make_tiff_slide.py OUT.svs --compression {jpeg,jpeg-rgb,lzw,deflate,none,j2k-ycbcr,j2k-rgb}
-                       [--width 2000 --height 1500 --tile 256 --levels 2 --format aperio|generic]
+                       [--width 2000 --height 1500 --tile 256 --levels 2 --format aperio|generic] [--strips]
 
 Run with Debian's /usr/bin/python3. Needs python3-numpy, python3-tifffile, libtiff-tools (tiffcp: JPEG,
 LZW, Deflate) and libopenjp2-tools (opj_compress: J2K). Output is deterministic for given arguments.
@@ -136,6 +136,7 @@ def main():
     p.add_argument("--tile", type=int, default=256)
     p.add_argument("--levels", type=int, default=2)
     p.add_argument("--format", choices=("aperio", "generic"), default="aperio")
+    p.add_argument("--strips", action="store_true", help="store pages in strips, not tiles (a TIFF OpenSlide cannot open)")
     a = p.parse_args()
     if a.format == "generic" and a.compression in J2K_CODES:
         p.error("J2K tiles (33003/33005) are Aperio-only: use --format aperio")
@@ -158,7 +159,8 @@ def main():
         with tifffile.TiffWriter(first) as tw:
             for i, img in enumerate(levels):
                 h, w = img.shape[:2]
-                kw = dict(tile=(a.tile, a.tile), photometric="rgb", metadata=None)
+                kw = dict(rowsperstrip=16) if a.strips else dict(tile=(a.tile, a.tile))
+                kw.update(photometric="rgb", metadata=None)
                 if a.format == "aperio":
                     kw["description"] = f"{head}{f' -> {w}x{h}' if i else ''} {APERIO_WORDS[a.compression]}{meta}"
                 else:  # generic-tiff counts later pages as levels only when marked reduced-resolution

@@ -107,7 +107,8 @@ public sealed class Slide : IDisposable
     /// <summary>Opens a slide.</summary>
     /// <exception cref="SlideException">
     /// <see cref="SlideErrorKind.NotFound"/> when the file is missing; <see cref="SlideErrorKind.Unsupported"/>
-    /// with OpenSlide's reason when it cannot be opened.
+    /// with OpenSlide's reason when it cannot be opened, and what the file is and how to convert it when its first
+    /// bytes tell (a TIFF in strips, DICOM, a plain PNG or JPEG).
     /// </exception>
     public static Slide Open(string path)
     {
@@ -120,8 +121,7 @@ public sealed class Slide : IDisposable
         IntPtr raw = OpenSlideNative.Open(path);
         if (raw == IntPtr.Zero)
         {
-            throw new SlideException(SlideErrorKind.Unsupported,
-                $"OpenSlide cannot open '{path}': Unsupported or missing image file.");
+            throw Unopenable(path, "Unsupported or missing image file.");
         }
 
         var handle = new OpenSlideHandle(raw);
@@ -129,7 +129,7 @@ public sealed class Slide : IDisposable
         if (error is not null)
         {
             handle.Dispose();
-            throw new SlideException(SlideErrorKind.Unsupported, $"OpenSlide cannot open '{path}': {error}");
+            throw Unopenable(path, error);
         }
 
         try
@@ -142,6 +142,9 @@ public sealed class Slide : IDisposable
             throw;
         }
     }
+
+    private static SlideException Unopenable(string path, string reason) =>
+        new(SlideErrorKind.Unsupported, $"OpenSlide cannot open '{path}': {reason}" + (UnopenableFile.Hint(path) is { } hint ? " " + hint : ""));
 
     /// <summary>The level whose downsample is the largest not above <paramref name="downsample"/>.</summary>
     public int GetBestLevelForDownsample(double downsample)

@@ -88,7 +88,8 @@ public sealed record SlideResolution(double? MppX, double? MppY, MppSource Sourc
     /// <exception cref="SlideException"><see cref="SlideErrorKind.InvalidRequest"/> when the resolution is unknown.</exception>
     public double RequireMppX(string slideName) => MppX ?? throw new SlideException(SlideErrorKind.InvalidRequest,
         $"'{slideName}' needs a resolution for this request. {Explanation} Pass the slide's µm per pixel as an override " +
-        "(CLI: --mpp MICRONS_PER_PIXEL, e.g. 0.25 for a 40x scan or 0.5 for 20x; gRPC: mpp_override).");
+        "(CLI: --mpp MICRONS_PER_PIXEL; gRPC: mpp_override). Take it from the scanner's report or the file's metadata, not " +
+        "from the objective: scanners called 20x range from about 0.5 to 1.0 µm/px, and a wrong value silently scales every tile.");
 
     private static double? TiffMpp(IReadOnlyDictionary<string, string> properties, string key)
     {

@@ -84,7 +84,33 @@ public sealed record TileGrid(
             }
         }
 
-        return new TileGrid(targetMpp, tileL0, strideL0, columns, rows, options.TileSize, ReadLevelFor(slide, slideMpp, options), tiles);
+        var grid = new TileGrid(targetMpp, tileL0, strideL0, columns, rows, options.TileSize, ReadLevelFor(slide, slideMpp, options), tiles);
+        if (grid.ResolutionWarning is { } warning)
+        {
+            TissueLog.Upsampled(EngineLog.For("SlidePlugin.Tissue"), Path.GetFileName(slide.Path), warning);
+        }
+
+        return grid;
+    }
+
+    /// <summary>
+    /// Set when the target resolution is finer than the slide's: tiles are then enlarged from fewer scanned pixels and
+    /// hold no more detail than the scan (a model trained at 0.25 µm/px sees a blurred 0.5 µm/px slide). Null otherwise.
+    /// </summary>
+    public string? ResolutionWarning
+    {
+        get
+        {
+            double enlargement = TileSize / Level0TileSize;
+            if (enlargement <= 1 + 1e-6)
+            {
+                return null;
+            }
+
+            double slideMpp = TargetMpp * enlargement;
+            return string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"{TargetMpp:0.###} µm/px is finer than the slide's {slideMpp:0.###} µm/px: each {TileSize} px tile is enlarged {enlargement:0.##}x from {Level0TileSize:0.#} px of the scan and holds no more detail than it.");
+        }
     }
 
     /// <summary>The level a grid built with <paramref name="options"/> reads its tiles from (<see cref="ReadLevel"/>), known before tissue detection.</summary>

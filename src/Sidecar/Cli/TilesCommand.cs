@@ -91,6 +91,10 @@ internal static class TilesCommand
             {
                 tissue = TissueDetector.Detect(slide, mpp);
                 grid = TileGrid.Build(slide, mpp, options, tissue);
+                if (grid.ResolutionWarning is { } warning)
+                {
+                    stderr.WriteLine($"slideplugin: warning: {warning}");
+                }
             }
             catch (Exception e) when (e is SlideException or ArgumentException)
             {

@@ -172,6 +172,7 @@ public sealed class SlideService : IDisposable
                 ReadLevel = grid.ReadLevel,
                 TileCount = grid.Tiles.Count,
                 SlideResolution = ToProto(resolution),
+                ResolutionWarning = grid.ResolutionWarning ?? "",
             };
             await responses.WriteAsync(new StreamTilesResponse { Grid = info, TilesTotal = grid.Tiles.Count }, context.CancellationToken).ConfigureAwait(false);
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using SlidePlugin.Engine.Imaging;
 using SlidePlugin.Engine.Slides;
 using SlidePlugin.Tests;
 
@@ -58,6 +59,46 @@ public class SlideMetadataTests
         Assert.Equal(SlideErrorKind.Unsupported, error.Kind);
         Assert.Contains(reason, error.Message, StringComparison.Ordinal);
         Assert.Contains(file, error.Message, StringComparison.Ordinal);
+    }
+
+    public static TheoryData<string, string> UnopenableKinds => new()
+    {
+        { "strips.tif", "It is a TIFF stored in strips, not tiles: OpenSlide reads tiled TIFF only. Convert it with vips tiffsave INPUT OUTPUT.tiff --tile --pyramid" },
+        { "scan.dcm", "It is a DICOM file: DICOM whole-slide images need OpenSlide 4" },
+        { "photo.png", "It is a plain PNG image, not a whole-slide image." },
+        { "photo.jpg", "It is a plain JPEG image, not a whole-slide image." },
+    };
+
+    [Theory]
+    [MemberData(nameof(UnopenableKinds))]
+    public async Task Open_FileOpenSlide34CannotOpen_SaysWhatItIsAndTheWayOut(string file, string hint)
+    {
+        string folder = Directory.CreateTempSubdirectory("slideplugin-unopenable").FullName;
+        try
+        {
+            string path = System.IO.Path.Combine(folder, file);
+            var image = new Raster(64, 48, 3, [.. Enumerable.Range(0, 64 * 48 * 3).Select(i => (byte)(i * 7))]);
+            switch (System.IO.Path.GetExtension(file))
+            {
+                case ".png": await File.WriteAllBytesAsync(path, ImageCodec.EncodePng(image)); break;
+                case ".jpg": await File.WriteAllBytesAsync(path, ImageCodec.EncodeJpeg(image)); break;
+                case ".dcm": await File.WriteAllBytesAsync(path, [.. new byte[128], .. "DICM"u8.ToArray(), 0x02, 0x00, 0x00, 0x00, 0x55, 0x4C, 0x04, 0x00, 0, 0, 0, 0]); break;
+                default:
+                    // A TIFF as most tools write one by default: RGB in strips.
+                    await ExternalProcess.RunReferenceScriptAsync("make_tiff_slide.py", path, "--compression", "none", "--format", "generic", "--strips", "--levels", "1");
+                    break;
+            }
+
+            var error = Assert.Throws<SlideException>(() => Slide.Open(path));
+
+            Assert.Equal(SlideErrorKind.Unsupported, error.Kind);
+            Assert.Contains($"OpenSlide cannot open '{path}': ", error.Message, StringComparison.Ordinal);
+            Assert.Contains(hint, error.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
     }
 
     [Fact]

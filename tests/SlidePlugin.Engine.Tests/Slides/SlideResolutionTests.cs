@@ -87,6 +87,10 @@ public class SlideResolutionTests
         Assert.Contains("--mpp", error.Message, StringComparison.Ordinal);
         Assert.Contains("mpp_override", error.Message, StringComparison.Ordinal);
         Assert.Contains("boxes.tiff", error.Message, StringComparison.Ordinal);
+        // No value offered as the likely answer: a user copies it, and every tile is scaled wrongly without a word.
+        Assert.DoesNotContain("e.g.", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotMatch(@"--mpp \d", error.Message);
+        Assert.Contains("scanner's report", error.Message, StringComparison.Ordinal);
     }
 
     [Theory]

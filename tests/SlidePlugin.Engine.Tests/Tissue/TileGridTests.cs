@@ -32,6 +32,26 @@ public class TileGridTests
         Assert.Equal((long)Math.Round((columns - 1) * (tileSize - overlap) * targetMpp / CmuMpp), last.X);
     }
 
+    [Theory]
+    [InlineData(0.25, "0.25 µm/px is finer than the slide's 0.499 µm/px: each 256 px tile is enlarged 2x from 128.3 px of the scan")]
+    [InlineData(0.499, null)]
+    [InlineData(1.0, null)]
+    public void Build_TargetFinerThanTheSlide_WarnsThatTilesAreEnlarged(double targetMpp, string? warning)
+    {
+        using Slide slide = Slide.Open(TestData.Path("slides", "CMU-1-Small-Region.svs"));
+
+        TileGrid grid = TileGrid.Build(slide, 0.499, new TileGridOptions { TileSize = 256, TargetMpp = targetMpp, MinTissueFraction = 0 });
+
+        if (warning is null)
+        {
+            Assert.Null(grid.ResolutionWarning);
+        }
+        else
+        {
+            Assert.StartsWith(warning, grid.ResolutionWarning, StringComparison.Ordinal);
+        }
+    }
+
     [Fact]
     public void Build_WithTissueMask_KeepsExactlyTheTilesAtOrAboveTheFraction()
     {

@@ -60,6 +60,20 @@ public sealed class SlideServiceTests(SlideServerFixture server) : IClassFixture
     }
 
     [Theory]
+    [InlineData(0.25, true)]
+    [InlineData(0.5, false)]
+    public async Task StreamTiles_TargetFinerThanTheSlide_GridCarriesTheWarning(double targetMpp, bool warned)
+    {
+        using AsyncServerStreamingCall<StreamTilesResponse> call = Client.StreamTiles(new StreamTilesRequest { Path = Cmu, TargetMpp = targetMpp, TileSize = 256 });
+
+        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+        TileGridInfo grid = call.ResponseStream.Current.Grid;
+
+        Assert.Equal(warned, grid.ResolutionWarning.Contains("is finer than the slide's 0.499 µm/px", StringComparison.Ordinal));
+        Assert.Equal(warned, grid.ResolutionWarning.Length > 0);
+    }
+
+    [Theory]
     [InlineData(0, 0, 0, 256, 256)]
     [InlineData(2100, 2900, 0, 200, 100)] // past the edges: transparent there
     public async Task ReadRegion_RawAndPng_PixelsIdenticalToOpenSlidePython(long x, long y, int level, int width, int height)
