@@ -83,7 +83,7 @@ public sealed class SlideAnalyzer
         }
 
         var timings = new TimingCounters();
-        (TileGrid grid, IDisposable? heldLevel) = await Task.Run(() => BuildGrid(slide, slideMpp, options), cancellationToken).ConfigureAwait(false);
+        (TileGrid grid, IDisposable? heldLevel) = await Task.Run(() => BuildGrid(slide, slideMpp, options, cancellationToken), cancellationToken).ConfigureAwait(false);
         using IDisposable? releaseHeldLevel = heldLevel;
         timings.Tissue = clock.Elapsed.TotalSeconds;
         if (grid.Tiles.Count == 0)
@@ -206,7 +206,7 @@ public sealed class SlideAnalyzer
     private const long MaxHeldLevelPixels = 1L << 24;
 
     /// <summary>The tile grid on the slide's tissue, and the level held for reading its tiles (null when none is); the caller disposes it.</summary>
-    private (TileGrid Grid, IDisposable? HeldLevel) BuildGrid(Slide slide, double slideMpp, AnalysisOptions options)
+    private (TileGrid Grid, IDisposable? HeldLevel) BuildGrid(Slide slide, double slideMpp, AnalysisOptions options, CancellationToken cancellationToken)
     {
         var gridOptions = new TileGridOptions
         {
@@ -216,6 +216,7 @@ public sealed class SlideAnalyzer
             MinTissueFraction = options.MinTissueFraction,
             RegionOfInterest = options.RegionOfInterest,
         };
+        TileGrid.CheckLimits(slide, slideMpp, gridOptions); // before the tissue step: an absurd grid costs nothing
         int readLevel = TileGrid.ReadLevelFor(slide, slideMpp, gridOptions);
         (long levelWidth, long levelHeight) = slide.LevelDimensions[readLevel];
         IDisposable? held = TissueDetector.ViewLevel(slide, slideMpp) == readLevel && levelWidth * levelHeight <= MaxHeldLevelPixels
@@ -223,7 +224,7 @@ public sealed class SlideAnalyzer
             : null;
         try
         {
-            return (TileGrid.Build(slide, slideMpp, gridOptions, TissueDetector.Detect(slide, slideMpp)), held);
+            return (TileGrid.Build(slide, slideMpp, gridOptions, TissueDetector.Detect(slide, slideMpp), cancellationToken), held);
         }
         catch
         {

@@ -1,3 +1,4 @@
+using System.Globalization;
 using SlidePlugin.Engine.Imaging;
 using SlidePlugin.Engine.Slides;
 
@@ -44,34 +45,44 @@ public sealed record TileGrid(
     int ReadLevel,
     IReadOnlyList<Tile> Tiles)
 {
+    /// <summary>The largest tile edge, in pixels at the target resolution.</summary>
+    public const int MaxTileSize = 4096;
+
+    /// <summary>How much finer than the slide's own resolution a grid may be (each tile enlarged at most this much).</summary>
+    public const double MaxEnlargement = 16;
+
+    /// <summary>
+    /// The most grid cells (columns x rows) one grid may have: 32 px tiles at 0.5 µm/px on a 200,000 x 100,000 px scan at
+    /// 0.25 µm/px make 4.9 million; the tile list of a full grid this size holds about 700 MB.
+    /// </summary>
+    public const long MaxCells = 1L << 23;
+
     /// <summary>Builds the grid for <paramref name="slide"/> at level-0 resolution <paramref name="slideMpp"/>.</summary>
     /// <exception cref="ArgumentException">Options that cannot make a grid (no target, overlap not below tile size, ...).</exception>
-    public static TileGrid Build(Slide slide, double slideMpp, TileGridOptions options, TissueMask? tissue = null)
+    /// <exception cref="SlideException">
+    /// <see cref="SlideErrorKind.InvalidRequest"/> for a tile larger than <see cref="MaxTileSize"/> or a target more than
+    /// <see cref="MaxEnlargement"/> times finer than the slide; <see cref="SlideErrorKind.TooLarge"/> for a grid of more
+    /// than <see cref="MaxCells"/> cells. Both are checked before anything is allocated.
+    /// </exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired while the grid was built.</exception>
+    public static TileGrid Build(Slide slide, double slideMpp, TileGridOptions options, TissueMask? tissue = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(slide);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(slideMpp);
-        if (options.TileSize < 1 || options.Overlap < 0 || options.Overlap >= options.TileSize)
-        {
-            throw new ArgumentException($"Tile size {options.TileSize} with overlap {options.Overlap}: the overlap must be at least 0 and below the tile size.", nameof(options));
-        }
-
+        (double targetMpp, double tileL0, double strideL0, SlideBounds region) = Checked(slide, slideMpp, options);
         if (options.MinTissueFraction > 0 && tissue is null)
         {
             throw new ArgumentException("A minimum tissue fraction needs a tissue mask (or set it to 0).", nameof(tissue));
         }
 
-        double targetMpp = TargetMppOf(slide, slideMpp, options);
-        double scale = targetMpp / slideMpp; // level-0 pixels per target pixel
-        double tileL0 = options.TileSize * scale;
-        double strideL0 = (options.TileSize - options.Overlap) * scale;
-        SlideBounds region = options.RegionOfInterest ?? new SlideBounds(0, 0, slide.Dimensions.Width, slide.Dimensions.Height);
-        int columns = Count(region.Width, tileL0, strideL0);
-        int rows = Count(region.Height, tileL0, strideL0);
+        int columns = (int)CountOf(region.Width, tileL0, strideL0);
+        int rows = (int)CountOf(region.Height, tileL0, strideL0);
         long size = (long)Math.Round(tileL0);
         var tiles = new List<Tile>();
         for (int row = 0; row < rows; row++)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             for (int column = 0; column < columns; column++)
             {
                 long x = region.X + (long)Math.Round(column * strideL0);
@@ -91,6 +102,52 @@ public sealed record TileGrid(
         }
 
         return grid;
+    }
+
+    /// <summary>
+    /// Checks the limits <see cref="Build"/> enforces (tile size, enlargement, cell count) without building: services call
+    /// it before tissue detection, so that an absurd request costs nothing.
+    /// </summary>
+    /// <exception cref="SlideException">As <see cref="Build"/>.</exception>
+    public static void CheckLimits(Slide slide, double slideMpp, TileGridOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(slide);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(slideMpp);
+        _ = Checked(slide, slideMpp, options);
+    }
+
+    private static (double TargetMpp, double TileL0, double StrideL0, SlideBounds Region) Checked(Slide slide, double slideMpp, TileGridOptions options)
+    {
+        if (options.TileSize < 1 || options.Overlap < 0 || options.Overlap >= options.TileSize)
+        {
+            throw new ArgumentException($"Tile size {options.TileSize} with overlap {options.Overlap}: the overlap must be at least 0 and below the tile size.", nameof(options));
+        }
+
+        if (options.TileSize > MaxTileSize)
+        {
+            throw new SlideException(SlideErrorKind.InvalidRequest, $"Tile size {options.TileSize} px is larger than the limit of {MaxTileSize} px.");
+        }
+
+        double targetMpp = TargetMppOf(slide, slideMpp, options);
+        double scale = targetMpp / slideMpp; // level-0 pixels per target pixel
+        if (scale < 1 / MaxEnlargement)
+        {
+            throw new SlideException(SlideErrorKind.InvalidRequest, string.Create(CultureInfo.InvariantCulture,
+                $"Target {targetMpp:G4} µm/px is {1 / scale:G3}x finer than the slide's {slideMpp:G4} µm/px; at most {MaxEnlargement:0}x is allowed (the scan holds no finer detail)."));
+        }
+
+        double tileL0 = options.TileSize * scale;
+        double strideL0 = (options.TileSize - options.Overlap) * scale;
+        SlideBounds region = options.RegionOfInterest ?? new SlideBounds(0, 0, slide.Dimensions.Width, slide.Dimensions.Height);
+        double cells = CountOf(region.Width, tileL0, strideL0) * CountOf(region.Height, tileL0, strideL0);
+        if (cells > MaxCells)
+        {
+            throw new SlideException(SlideErrorKind.TooLarge, string.Create(CultureInfo.InvariantCulture,
+                $"A grid of {options.TileSize} px tiles at {targetMpp:G4} µm/px on '{Path.GetFileName(slide.Path)}' has {cells:0} cells; the limit is {MaxCells}. Use larger tiles, a coarser resolution or a region of interest."));
+        }
+
+        return (targetMpp, tileL0, strideL0, region);
     }
 
     /// <summary>
@@ -140,8 +197,9 @@ public sealed record TileGrid(
         return (int)Math.Round(tile.Width / slide.LevelDownsamples[ReadLevel]);
     }
 
-    private static int Count(long extent, double tile, double stride) =>
-        extent < tile ? 0 : (int)Math.Floor(((extent - tile) / stride) + 1e-9) + 1;
+    /// <summary>Tiles along one axis, as a double so that an absurd request is measured before it is cast.</summary>
+    private static double CountOf(long extent, double tile, double stride) =>
+        extent < tile ? 0 : Math.Floor(((extent - tile) / stride) + 1e-9) + 1;
 
     private static double TargetMppOf(Slide slide, double slideMpp, TileGridOptions options)
     {

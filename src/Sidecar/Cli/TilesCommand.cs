@@ -89,8 +89,9 @@ internal static class TilesCommand
             TileGrid grid;
             try
             {
+                TileGrid.CheckLimits(slide, mpp, options);
                 tissue = TissueDetector.Detect(slide, mpp);
-                grid = TileGrid.Build(slide, mpp, options, tissue);
+                grid = TileGrid.Build(slide, mpp, options, tissue, cancellationToken);
                 if (grid.ResolutionWarning is { } warning)
                 {
                     stderr.WriteLine($"slideplugin: warning: {warning}");

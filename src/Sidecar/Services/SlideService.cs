@@ -160,7 +160,7 @@ public sealed class SlideService : IDisposable
         Slide slide = lease.Slide;
         try
         {
-            (TileGrid grid, EngineSlideResolution resolution) = await Task.Run(() => BuildGrid(slide, request), context.CancellationToken).ConfigureAwait(false);
+            (TileGrid grid, EngineSlideResolution resolution) = await Task.Run(() => BuildGrid(slide, request, context.CancellationToken), context.CancellationToken).ConfigureAwait(false);
             var info = new TileGridInfo
             {
                 TargetMpp = grid.TargetMpp,
@@ -208,7 +208,7 @@ public sealed class SlideService : IDisposable
         }
     }
 
-    private static (TileGrid Grid, EngineSlideResolution Resolution) BuildGrid(Slide slide, StreamTilesRequest request)
+    private static (TileGrid Grid, EngineSlideResolution Resolution) BuildGrid(Slide slide, StreamTilesRequest request, CancellationToken cancellationToken)
     {
         EngineSlideResolution resolution = ResolutionOf(slide, request.HasMppOverride ? request.MppOverride : null);
         double mpp = resolution.RequireMppX(Path.GetFileName(slide.Path));
@@ -238,8 +238,9 @@ public sealed class SlideService : IDisposable
             throw Invalid("Give a resolution: target_mpp (µm per pixel) or magnification.");
         }
 
+        TileGrid.CheckLimits(slide, mpp, options); // before the tissue step: an absurd grid costs nothing
         TissueMask? tissue = minTissue > 0 ? TissueDetector.Detect(slide, mpp, TissueOptionsOf(request.TissueParameters)) : null;
-        return (TileGrid.Build(slide, mpp, options, tissue), resolution);
+        return (TileGrid.Build(slide, mpp, options, tissue, cancellationToken), resolution);
     }
 
     private static GetDeepZoomInfoResponse GetDeepZoomInfo(Slide slide, GetDeepZoomInfoRequest request)

@@ -33,6 +33,43 @@ public class TileGridTests
     }
 
     [Theory]
+    [InlineData(1e-6, 256, SlideErrorKind.InvalidRequest, "finer than the slide's 0.499 µm/px; at most 16x")]
+    [InlineData(0.001, 1, SlideErrorKind.InvalidRequest, "finer than the slide's 0.499 µm/px; at most 16x")]
+    [InlineData(0.0624, 1, SlideErrorKind.TooLarge, "cells; the limit is 8388608")]   // 8x finer, 1 px tiles: 4.2e8 cells
+    [InlineData(0.5, 5000, SlideErrorKind.InvalidRequest, "larger than the limit of 4096 px")]
+    public void Build_AbsurdGrid_RefusedNamingTheLimitBeforeAnyTileIsMade(double targetMpp, int tileSize, SlideErrorKind kind, string message)
+    {
+        using Slide slide = Slide.Open(TestData.Path("slides", "CMU-1-Small-Region.svs"));
+        var options = new TileGridOptions { TileSize = tileSize, TargetMpp = targetMpp, MinTissueFraction = 0 };
+
+        SlideException checkedFirst = Assert.Throws<SlideException>(() => TileGrid.CheckLimits(slide, 0.499, options));
+        SlideException built = Assert.Throws<SlideException>(() => TileGrid.Build(slide, 0.499, options));
+
+        Assert.Equal((kind, kind), (checkedFirst.Kind, built.Kind));
+        Assert.Contains(message, built.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Build_Magnification1e9_RefusedAsFinerThanTheSlide()
+    {
+        using Slide slide = Slide.Open(TestData.Path("slides", "CMU-1-Small-Region.svs"));
+
+        SlideException error = Assert.Throws<SlideException>(() => TileGrid.Build(slide, 0.499, new TileGridOptions { Magnification = 1e9, MinTissueFraction = 0 }));
+
+        Assert.Equal(SlideErrorKind.InvalidRequest, error.Kind);
+    }
+
+    [Fact]
+    public void Build_Cancelled_StopsWithOperationCanceled()
+    {
+        using Slide slide = Slide.Open(TestData.Path("slides", "CMU-1-Small-Region.svs"));
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+
+        Assert.Throws<OperationCanceledException>(() => TileGrid.Build(slide, 0.499, new TileGridOptions { TileSize = 32, TargetMpp = 0.5, MinTissueFraction = 0 }, cancellationToken: cancelled.Token));
+    }
+
+    [Theory]
     [InlineData(0.25, "0.25 µm/px is finer than the slide's 0.499 µm/px: each 256 px tile is enlarged 2x from 128.3 px of the scan")]
     [InlineData(0.499, null)]
     [InlineData(1.0, null)]

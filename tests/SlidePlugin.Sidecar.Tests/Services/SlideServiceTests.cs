@@ -60,6 +60,32 @@ public sealed class SlideServiceTests(SlideServerFixture server) : IClassFixture
     }
 
     [Theory]
+    [InlineData(1e-6, 0, 256, StatusCode.InvalidArgument, "at most 16x")]
+    [InlineData(0, 1e9, 256, StatusCode.InvalidArgument, "at most 16x")]
+    [InlineData(0.0624, 0, 1, StatusCode.ResourceExhausted, "the limit is 8388608")]
+    public async Task StreamTiles_GridThatWouldExhaustTheServer_RefusedAtOnceAndTheServerStillAnswers(double targetMpp, double magnification, int tileSize, StatusCode status, string message)
+    {
+        var request = new StreamTilesRequest { Path = Cmu, TileSize = tileSize, MinTissueFraction = 0 };
+        if (targetMpp > 0)
+        {
+            request.TargetMpp = targetMpp;
+        }
+        else
+        {
+            request.Magnification = magnification;
+        }
+
+        using AsyncServerStreamingCall<StreamTilesResponse> call = Client.StreamTiles(request, new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(10)));
+
+        RpcException error = await FailsAsync(async () => await call.ResponseStream.MoveNext(CancellationToken.None));
+        GetSlideInfoResponse info = await Client.GetSlideInfoAsync(new GetSlideInfoRequest { Path = Cmu }, new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(5)));
+
+        Assert.Equal(status, error.StatusCode);
+        Assert.Contains(message, error.Status.Detail, StringComparison.Ordinal);
+        Assert.Equal(2220, info.Width);
+    }
+
+    [Theory]
     [InlineData(0.25, true)]
     [InlineData(0.5, false)]
     public async Task StreamTiles_TargetFinerThanTheSlide_GridCarriesTheWarning(double targetMpp, bool warned)
