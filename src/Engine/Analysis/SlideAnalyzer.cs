@@ -353,10 +353,19 @@ public sealed class SlideAnalyzer
     private static PatchNormalization NormalizationOf(AnalysisModel model) => new(model.Card.InputMean, model.Card.InputStd);
 
     /// <summary>A tile's RGB bytes at the model's patch size.</summary>
-    private static byte[] PatchPixels(Raster raster, int patchSize)
+    private static byte[] PatchPixels(Raster raster, int patchSize) => PatchOf(raster, patchSize).Pixels;
+
+    /// <summary>A patch as the model takes it: RGB (grey spread, alpha on white), resized to the model's patch size.</summary>
+    public Raster ToPatch(Raster raster)
     {
-        Raster rgb = raster.Bands == 3 ? raster : raster.Flatten((255, 255, 255));
-        return rgb.Width == patchSize && rgb.Height == patchSize ? rgb.Pixels : ImageCodec.Resize(rgb, patchSize, patchSize).Pixels;
+        ArgumentNullException.ThrowIfNull(raster);
+        return PatchOf(raster, _model.Card.Spec.PatchSize);
+    }
+
+    private static Raster PatchOf(Raster raster, int patchSize)
+    {
+        Raster rgb = raster.ToRgb((255, 255, 255));
+        return rgb.Width == patchSize && rgb.Height == patchSize ? rgb : ImageCodec.Resize(rgb, patchSize, patchSize);
     }
 
     /// <summary>How many of <paramref name="sorted"/> are below <paramref name="value"/> (or at most it, with <paramref name="orEqual"/>).</summary>

@@ -20,6 +20,38 @@ public enum ResizeKernel
     Lanczos3 = 5,
 }
 
+/// <summary>An image whose header announces more pixels than the caller allows; refused before decoding.</summary>
+public sealed class ImageTooLargeException : Exception
+{
+    /// <summary>Creates the exception for an image of <paramref name="width"/> x <paramref name="height"/> against <paramref name="limit"/> pixels.</summary>
+    public ImageTooLargeException(long width, long height, long limit)
+        : base(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"The image is {width}x{height} ({width * height} pixels); at most {limit} pixels are decoded per image."))
+    {
+        Width = width;
+        Height = height;
+        Limit = limit;
+    }
+
+    /// <summary>Creates the exception.</summary>
+    public ImageTooLargeException() { }
+
+    /// <summary>Creates the exception.</summary>
+    public ImageTooLargeException(string message) : base(message) { }
+
+    /// <summary>Creates the exception.</summary>
+    public ImageTooLargeException(string message, Exception innerException) : base(message, innerException) { }
+
+    /// <summary>Width the image announced.</summary>
+    public long Width { get; }
+
+    /// <summary>Height the image announced.</summary>
+    public long Height { get; }
+
+    /// <summary>The most pixels allowed.</summary>
+    public long Limit { get; }
+}
+
 /// <summary>An image could not be decoded, encoded or resized; the message carries libvips' reason.</summary>
 public sealed class ImageCodecException : Exception
 {
@@ -59,9 +91,13 @@ public static class ImageCodec
         return true;
     });
 
-    /// <summary>Decodes an encoded image (PNG, JPEG, TIFF, ...).</summary>
+    /// <summary>
+    /// Decodes an encoded image (PNG, JPEG, TIFF, ...). Its header is read first: an image of more than
+    /// <paramref name="maxPixels"/> pixels is refused before any pixel is decoded (a 900 KB PNG can hold 900 megapixels).
+    /// </summary>
     /// <exception cref="ImageCodecException">The bytes are not an image libvips can decode; the message says why.</exception>
-    public static unsafe Raster Decode(ReadOnlySpan<byte> encoded)
+    /// <exception cref="ImageTooLargeException">The header announces more than <paramref name="maxPixels"/> pixels.</exception>
+    public static unsafe Raster Decode(ReadOnlySpan<byte> encoded, long maxPixels = long.MaxValue)
     {
         EnsureInitialized();
         if (encoded.IsEmpty)
@@ -81,6 +117,12 @@ public static class ImageCodec
             }
 
             using var image = new VipsImageHandle(raw);
+            int width = VipsNative.ImageGetWidth(image), height = VipsNative.ImageGetHeight(image);
+            if ((long)width * height > maxPixels)
+            {
+                throw new ImageTooLargeException(width, height, maxPixels);
+            }
+
             using VipsImageHandle normalized = ToEightBit(image);
             return ToRaster(normalized);
         }

@@ -62,6 +62,31 @@ public sealed class Raster
     /// This RGBA raster over an opaque <paramref name="background"/>, as RGB; rounded as PIL's
     /// <c>Image.composite</c>, so fully opaque and fully transparent pixels are exact.
     /// </summary>
+    /// <summary>
+    /// The raster as opaque RGB: grey copied to three channels, alpha composited on <paramref name="background"/> as
+    /// <see cref="Flatten"/> does; an RGB raster is returned as is.
+    /// </summary>
+    public Raster ToRgb((byte R, byte G, byte B) background)
+    {
+        switch (Bands)
+        {
+            case 3:
+                return this;
+            case 4:
+                return Flatten(background);
+            default:
+                var rgba = new byte[Width * Height * 4];
+                ReadOnlySpan<byte> source = Pixels;
+                for (int i = 0, o = 0; o < rgba.Length; i += Bands, o += 4)
+                {
+                    rgba[o] = rgba[o + 1] = rgba[o + 2] = source[i];
+                    rgba[o + 3] = Bands == 2 ? source[i + 1] : (byte)255;
+                }
+
+                return new Raster(Width, Height, 4, rgba).Flatten(background);
+        }
+    }
+
     public Raster Flatten((byte R, byte G, byte B) background)
     {
         if (Bands != 4)

@@ -53,13 +53,13 @@ public sealed class LabelMask
 
     /// <summary>Decodes a single-band mask image (<paramref name="source"/> names it in errors) and checks every code against <paramref name="table"/>.</summary>
     /// <exception cref="LabelMaskException">Not an image, not single-band, or holding a code the table does not name.</exception>
-    public static LabelMask Decode(ReadOnlySpan<byte> encoded, LabelTable table, string source)
+    public static LabelMask Decode(ReadOnlySpan<byte> encoded, LabelTable table, string source, long maxPixels = long.MaxValue)
     {
         ArgumentNullException.ThrowIfNull(table);
         Raster image;
         try
         {
-            image = ImageCodec.Decode(encoded);
+            image = ImageCodec.Decode(encoded, maxPixels);
         }
         catch (ImageCodecException e)
         {

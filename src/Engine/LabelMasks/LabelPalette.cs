@@ -52,7 +52,7 @@ public static class LabelPalette
     /// pixel's colour looked up in the table.
     /// </summary>
     /// <exception cref="LabelMaskException">A colour that is no class's (with where it first occurs), or colours shared by two classes.</exception>
-    public static LabelMask Decode(ReadOnlySpan<byte> encoded, LabelTable table, string source)
+    public static LabelMask Decode(ReadOnlySpan<byte> encoded, LabelTable table, string source, long maxPixels = long.MaxValue)
     {
         ArgumentNullException.ThrowIfNull(table);
         var codeOf = new Dictionary<int, byte>();
@@ -64,7 +64,7 @@ public static class LabelPalette
             }
         }
 
-        Raster rgb = ImageCodec.Decode(encoded);
+        Raster rgb = ImageCodec.Decode(encoded, maxPixels);
         if (rgb.Bands == 4)
         {
             rgb = rgb.Flatten((0, 0, 0));

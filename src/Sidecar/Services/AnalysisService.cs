@@ -24,6 +24,12 @@ public sealed class AnalysisService : IDisposable
     /// <summary>Tiles per final_tiles message: about 0.5 MiB.</summary>
     public const int FinalTilesPerMessage = 10_000;
 
+    /// <summary>The most patches one ScoreBag call scores.</summary>
+    public const int MaxBagPatches = 65_536;
+
+    /// <summary>The most pixels of one ScoreBag patch before it is resized to the model's patch size.</summary>
+    public const long MaxPatchPixels = 4096L * 4096;
+
     private readonly SlideRoots _roots;
     private readonly string _defaultModelPath;
     private readonly int _capacity;
@@ -174,19 +180,25 @@ public sealed class AnalysisService : IDisposable
 
     private async Task ScoreBagAsync(IAsyncStreamReader<ScoreBagRequest> requests, IServerStreamWriter<ScoreBagResponse> responses, ServerCallContext context)
     {
-        string? modelPath = null;
+        SlideAnalyzer? analyzer = null;
         var patches = new List<Raster>();
         while (await requests.MoveNext(context.CancellationToken).ConfigureAwait(false))
         {
             ScoreBagRequest request = requests.Current;
-            modelPath ??= request.ModelPath;
+            analyzer ??= AnalyzerFor(request.ModelPath);
             foreach (EncodedImage image in request.Patches)
             {
-                patches.Add(EncodedImages.Decode(image, $"Patch {patches.Count}"));
+                if (patches.Count == MaxBagPatches)
+                {
+                    throw new RpcException(new Status(StatusCode.ResourceExhausted, $"A bag holds at most {MaxBagPatches} patches; score larger bags with AnalyzeSlide."));
+                }
+
+                // Kept at the model's patch size only: a client's large images are never held, one at a time is decoded.
+                patches.Add(analyzer.ToPatch(EncodedImages.Decode(image, $"Patch {patches.Count}", MaxPatchPixels)));
             }
         }
 
-        SlideAnalyzer analyzer = AnalyzerFor(modelPath ?? string.Empty);
+        analyzer ??= AnalyzerFor(string.Empty);
         if (patches.Count == 0)
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, "The bag is empty: send at least one patch before half-closing."));

@@ -61,7 +61,7 @@ public sealed class DatasetService(SlideRoots roots)
         (LabelTable table, LabelMask mask) = Guarded(() =>
         {
             LabelTable parsed = LabelTable.Parse(request.TableTsv, "table_tsv");
-            return (parsed, LabelMask.Decode(request.Mask.Span, parsed, "mask"));
+            return (parsed, LabelMask.Decode(request.Mask.Span, parsed, "mask", EncodedImages.MaxPixels));
         });
         if ((long)mask.Width * mask.Height > MaxCutPixels)
         {
@@ -114,7 +114,7 @@ public sealed class DatasetService(SlideRoots roots)
     private static ComputeClassStatisticsResponse Statistics(ComputeClassStatisticsRequest request)
     {
         LabelTable table = LabelTable.Parse(request.TableTsv, "table_tsv");
-        LabelMask mask = LabelMask.Decode(request.Mask.Span, table, "mask");
+        LabelMask mask = LabelMask.Decode(request.Mask.Span, table, "mask", EncodedImages.MaxPixels);
         ClassCounts counts = ClassStatistics.Of("mask", mask, table);
         var response = new ComputeClassStatisticsResponse { PixelCount = counts.Pixels };
         response.Classes.AddRange(table.Classes.Select(c => new ClassCount { Code = c.Code, Name = c.Name, Pixels = counts.Counts[c.Code], Fraction = counts.FractionOf(c.Code) }));
@@ -124,21 +124,21 @@ public sealed class DatasetService(SlideRoots roots)
     private static ColorMaskResponse Color(ColorMaskRequest request)
     {
         LabelTable table = LabelTable.Parse(request.TableTsv, "table_tsv");
-        LabelMask mask = LabelMask.Decode(request.Mask.Span, table, "mask");
+        LabelMask mask = LabelMask.Decode(request.Mask.Span, table, "mask", EncodedImages.MaxPixels);
         return new ColorMaskResponse { Png = ByteString.CopyFrom(LabelPalette.EncodeIndexedPng(mask, table)) };
     }
 
     private static MaskToCodesResponse Codes(MaskToCodesRequest request)
     {
         LabelTable table = LabelTable.Parse(request.TableTsv, "table_tsv");
-        LabelMask mask = LabelPalette.Decode(request.ColoredMask.Span, table, "colored_mask");
+        LabelMask mask = LabelPalette.Decode(request.ColoredMask.Span, table, "colored_mask", EncodedImages.MaxPixels);
         return new MaskToCodesResponse { Png = ByteString.CopyFrom(ImageCodec.EncodePng(mask.ToRaster())) };
     }
 
     private static MergeClassesResponse Merge(MergeClassesRequest request)
     {
         LabelTable table = LabelTable.Parse(request.TableTsv, "table_tsv");
-        LabelMask mask = LabelMask.Decode(request.Mask.Span, table, "mask");
+        LabelMask mask = LabelMask.Decode(request.Mask.Span, table, "mask", EncodedImages.MaxPixels);
         ClassMerge merge = request.RuleCase switch
         {
             MergeClassesRequest.RuleOneofCase.Map => ClassMerge.FromMap(request.Map, table),
@@ -162,6 +162,10 @@ public sealed class DatasetService(SlideRoots roots)
         catch (Exception e) when (e is LabelMaskException or ImageCodecException)
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
+        }
+        catch (ImageTooLargeException e)
+        {
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, e.Message));
         }
     }
 }

@@ -17,6 +17,7 @@ internal static class SlideStatus
         SlideException { Kind: SlideErrorKind.TooLarge } e => new Status(StatusCode.ResourceExhausted, e.Message),
         SlideException { Kind: SlideErrorKind.ReadFailed } e => new Status(StatusCode.DataLoss, e.Message),
         ImageCodecException e => new Status(StatusCode.Internal, e.Message),
+        ImageTooLargeException e => new Status(StatusCode.ResourceExhausted, e.Message),
         ArgumentException e and not ArgumentNullException => new Status(StatusCode.InvalidArgument, e.Message),
         _ => null,
     };

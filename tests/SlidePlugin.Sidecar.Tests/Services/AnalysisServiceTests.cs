@@ -160,6 +160,70 @@ public sealed class AnalysisServiceTests : IAsyncLifetime
         Assert.Contains("Patch 0", error.Status.Detail, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task ScoreBag_ManyLargeCheapPngs_OnlyModelSizedPatchesAreHeld()
+    {
+        // 300 messages of a 1000 x 1000 black PNG (a few KB each, 3 MB decoded): held decoded, they were 900 MB.
+        byte[] png = HostilePng.Black(1000, 1000);
+        var client = new AnalysisServiceClient(_servers[0].Channel);
+        using AsyncDuplexStreamingCall<ScoreBagRequest, ScoreBagResponse> call = client.ScoreBag();
+        long before = GC.GetTotalMemory(forceFullCollection: true);
+        for (int i = 0; i < 300; i++)
+        {
+            await call.RequestStream.WriteAsync(new ScoreBagRequest { Patches = { new EncodedImage { Format = ImageFormat.Png, Data = ByteString.CopyFrom(png) } } });
+        }
+
+        await Task.Delay(500); // let the server take the last messages in
+        long held = GC.GetTotalMemory(forceFullCollection: true) - before;
+        await call.RequestStream.CompleteAsync();
+        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+
+        Assert.Equal(300, call.ResponseStream.Current.Attention.Count);
+        Assert.InRange(held, long.MinValue, 64L << 20); // 300 patches of 32 x 32 x 3 bytes, plus buffers: far below 64 MiB
+    }
+
+    [Fact]
+    public async Task ScoreBag_PngAnnouncing900Megapixels_ResourceExhaustedBeforeDecoding()
+    {
+        byte[] png = HostilePng.Black(30000, 30000); // under a megabyte
+        var client = new AnalysisServiceClient(_servers[0].Channel);
+        using AsyncDuplexStreamingCall<ScoreBagRequest, ScoreBagResponse> call = client.ScoreBag();
+        long before = GC.GetTotalMemory(forceFullCollection: true);
+
+        await call.RequestStream.WriteAsync(new ScoreBagRequest { Patches = { new EncodedImage { Format = ImageFormat.Png, Data = ByteString.CopyFrom(png) } } });
+        RpcException error = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext(CancellationToken.None));
+
+        Assert.Equal(StatusCode.ResourceExhausted, error.StatusCode);
+        Assert.Contains("Patch 0: The image is 30000x30000", error.Status.Detail, StringComparison.Ordinal);
+        Assert.InRange(GC.GetTotalMemory(forceFullCollection: true) - before, long.MinValue, 64L << 20);
+    }
+
+    [Theory]
+    [InlineData("grey")]
+    [InlineData("raw -2 x -2")]
+    public async Task ScoreBag_GreyPngScoredAndNegativeRawRefused(string kind)
+    {
+        var client = new AnalysisServiceClient(_servers[0].Channel);
+        using AsyncDuplexStreamingCall<ScoreBagRequest, ScoreBagResponse> call = client.ScoreBag();
+        EncodedImage image = kind == "grey"
+            ? new EncodedImage { Format = ImageFormat.Png, Data = ByteString.CopyFrom(HostilePng.Black(40, 40)) }
+            : new EncodedImage { Format = ImageFormat.Raw, Width = -2, Height = -2, Channels = 3, Data = ByteString.CopyFrom(new byte[12]) };
+        await call.RequestStream.WriteAsync(new ScoreBagRequest { Patches = { image } });
+        await call.RequestStream.CompleteAsync();
+
+        if (kind == "grey")
+        {
+            Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+            Assert.Single(call.ResponseStream.Current.Attention);
+        }
+        else
+        {
+            RpcException error = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext(CancellationToken.None));
+            Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+            Assert.Contains("-2x-2", error.Status.Detail, StringComparison.Ordinal);
+        }
+    }
+
     [Theory]
     [InlineData("missing.svs", StatusCode.NotFound)]
     [InlineData("boxes.tiff", StatusCode.InvalidArgument)] // no resolution and no mpp_override

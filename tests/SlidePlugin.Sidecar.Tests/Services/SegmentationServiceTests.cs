@@ -195,6 +195,19 @@ public sealed class SegmentationServiceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ColorMask_MaskAnnouncing900Megapixels_ResourceExhaustedBeforeDecoding()
+    {
+        var client = new DatasetServiceClient(_channel);
+        string table = await File.ReadAllTextAsync(TestData.Path("bcss", "gtruth_codes.tsv"));
+
+        RpcException error = await Assert.ThrowsAsync<RpcException>(async () =>
+            await client.ColorMaskAsync(new ColorMaskRequest { TableTsv = table, Mask = ByteString.CopyFrom(HostilePng.Black(30000, 30000)) }));
+
+        Assert.Equal(StatusCode.ResourceExhausted, error.StatusCode);
+        Assert.Contains("30000x30000", error.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task CutPatches_SlideRegionAndMask_AlignedPatchesStreamedAndMismatchRejected()
     {
         var client = new DatasetServiceClient(_channel);
