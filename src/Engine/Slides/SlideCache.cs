@@ -33,16 +33,21 @@ public sealed class SlideCache : IDisposable
         }
     }
 
-    /// <summary>A lease on the slide at <paramref name="path"/> (a full path), opening it when it is not cached. Dispose the lease when done.</summary>
+    /// <summary>
+    /// A lease on the slide at <paramref name="path"/> (a full path), opening it when it is not cached. Entries are kept
+    /// under <paramref name="key"/> when given (what the file is, e.g. its device and inode), else under the path.
+    /// Dispose the lease when done.
+    /// </summary>
     /// <exception cref="SlideException">The slide is missing or OpenSlide cannot open it.</exception>
-    public SlideLease Open(string path)
+    public SlideLease Open(string path, string? key = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        string cacheKey = key ?? path;
         DateTime written = File.Exists(path) ? File.GetLastWriteTimeUtc(path) : DateTime.MinValue;
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            if (_entries.TryGetValue(path, out LinkedListNode<Entry>? node))
+            if (_entries.TryGetValue(cacheKey, out LinkedListNode<Entry>? node))
             {
                 if (node.Value.Written == written)
                 {
@@ -65,7 +70,7 @@ public sealed class SlideCache : IDisposable
                 throw new ObjectDisposedException(nameof(SlideCache));
             }
 
-            if (_entries.TryGetValue(path, out LinkedListNode<Entry>? raced) && raced.Value.Written == written)
+            if (_entries.TryGetValue(cacheKey, out LinkedListNode<Entry>? raced) && raced.Value.Written == written)
             {
                 opened.Dispose();
                 _recency.Remove(raced);
@@ -78,8 +83,8 @@ public sealed class SlideCache : IDisposable
                 RemoveLocked(raced);
             }
 
-            var entry = new Entry(path, opened, written);
-            _entries[path] = _recency.AddFirst(entry);
+            var entry = new Entry(cacheKey, opened, written);
+            _entries[cacheKey] = _recency.AddFirst(entry);
             while (_entries.Count > _capacity)
             {
                 RemoveLocked(_recency.Last!);
@@ -95,7 +100,7 @@ public sealed class SlideCache : IDisposable
         ArgumentNullException.ThrowIfNull(slide);
         lock (_gate)
         {
-            if (_entries.TryGetValue(slide.Path, out LinkedListNode<Entry>? node) && ReferenceEquals(node.Value.Slide, slide))
+            if (_entries.Values.FirstOrDefault(n => ReferenceEquals(n.Value.Slide, slide)) is { } node)
             {
                 RemoveLocked(node);
             }
@@ -124,7 +129,7 @@ public sealed class SlideCache : IDisposable
     private void RemoveLocked(LinkedListNode<Entry> node)
     {
         _recency.Remove(node);
-        _entries.Remove(node.Value.Path);
+        _entries.Remove(node.Value.Key);
         node.Value.Evicted = true;
         if (node.Value.Leases == 0)
         {
@@ -144,9 +149,9 @@ public sealed class SlideCache : IDisposable
         }
     }
 
-    internal sealed class Entry(string path, Slide slide, DateTime written)
+    internal sealed class Entry(string key, Slide slide, DateTime written)
     {
-        public string Path { get; } = path;
+        public string Key { get; } = key;
 
         public Slide Slide { get; } = slide;
 

@@ -75,8 +75,8 @@ public sealed class AnalysisService : IDisposable
     {
         SlideAnalyzer analyzer = AnalyzerFor(request.ModelPath);
         AnalysisOptions options = OptionsOf(request);
-        string slidePath = _roots.Resolve(request.Path);
-        using Slide slide = OpenSlide(slidePath);
+        using Slide slide = _roots.OpenSlide(request.Path);
+        string slidePath = slide.Path;
         double mpp;
         string key;
         try
@@ -150,7 +150,8 @@ public sealed class AnalysisService : IDisposable
             try
             {
                 // The slide is opened by the job, not the call: the first watcher may leave while others stay.
-                using Slide slide = OpenSlide(slidePath);
+                // Opened again through the roots: the queued path may have been swapped for a way out since it was checked.
+                using Slide slide = _roots.OpenSlide(slidePath);
                 await analyzer.AnalyzeAsync(slide, mpp, options, job.Post, job.Stopping).ConfigureAwait(false);
             }
             finally
@@ -234,7 +235,7 @@ public sealed class AnalysisService : IDisposable
         }
     }
 
-    private static byte[] Export(EngineResult result, ExportFormat format)
+    private byte[] Export(EngineResult result, ExportFormat format)
     {
         switch (format)
         {
@@ -243,7 +244,7 @@ public sealed class AnalysisService : IDisposable
             case ExportFormat.SummaryJson:
                 return System.Text.Encoding.UTF8.GetBytes(AnalysisExports.ToSummaryJson(result));
             case ExportFormat.Geojson or ExportFormat.HeatmapPng or ExportFormat.AttentionPng:
-                using (Slide slide = OpenSlide(result.Header.SlidePath))
+                using (Slide slide = _roots.OpenSlide(result.Header.SlidePath))
                 {
                     if (format == ExportFormat.Geojson)
                     {
@@ -314,18 +315,6 @@ public sealed class AnalysisService : IDisposable
             MinTissueFraction = request.HasMinTissueFraction ? request.MinTissueFraction : defaults.MinTissueFraction,
             RegionOfInterest = request.RegionOfInterest is { Width: > 0, Height: > 0 } roi ? new SlideBounds(roi.X, roi.Y, roi.Width, roi.Height) : null,
         };
-    }
-
-    private static Slide OpenSlide(string path)
-    {
-        try
-        {
-            return Slide.Open(path);
-        }
-        catch (SlideException e)
-        {
-            throw new RpcException(SlideStatus.From(e)!.Value);
-        }
     }
 
     private static Status? StatusOf(Exception exception) => exception switch

@@ -98,10 +98,9 @@ public sealed class DatasetService(SlideRoots roots)
 
     private Raster ReadRegion(SlideRegion source, LabelMask mask)
     {
-        string path = _roots.Resolve(source.Path);
         try
         {
-            using Slide slide = Slide.Open(path);
+            using Slide slide = _roots.OpenSlide(source.Path);
             (long x, long y, long width, long height) = RequestRegions.OrWholeSlide(source.Region, slide);
             return SlideRegionReader.ReadToSize(slide, x, y, width, height, mask.Width, mask.Height);
         }

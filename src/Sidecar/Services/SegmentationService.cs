@@ -142,14 +142,14 @@ public sealed class SegmentationService : IDisposable
     }
 
     /// <summary>Segments the uploaded image or the slide region; the slide's bounds offset comes back for the GeoJSON.</summary>
-    private static (SegmentationResult Result, (double X, double Y) Bounds) Segment(SegmentationModel model, Raster? uploaded, string? slidePath, SegmentRequest request, CancellationToken cancellationToken)
+    private (SegmentationResult Result, (double X, double Y) Bounds) Segment(SegmentationModel model, Raster? uploaded, string? slidePath, SegmentRequest request, CancellationToken cancellationToken)
     {
         if (uploaded is not null)
         {
             return (model.SegmentImage(uploaded, cancellationToken), (0, 0));
         }
 
-        using Slide slide = Slide.Open(slidePath!);
+        using Slide slide = _roots.OpenSlide(slidePath!);
         double slideMpp = Engine.Slides.SlideResolution.Resolve(slide.Properties, request.HasMppOverride ? request.MppOverride : null).RequireMppX(Path.GetFileName(slidePath!));
         (long x, long y, long width, long height) = RequestRegions.OrWholeSlide(request.SlideRegion.Region, slide);
         SlideBounds? bounds = SlideInfo.BoundsOf(slide.Properties);

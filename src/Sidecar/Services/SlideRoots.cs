@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using SlidePlugin.Engine.Slides;
 using SlidePlugin.Grpc;
 
 namespace SlidePlugin.Sidecar.Services;
@@ -70,6 +71,12 @@ public sealed partial class SlideRoots
                 throw new RpcException(new Status(StatusCode.PermissionDenied, $"'{requested}' leads outside the slide roots (through a symlink); the server only serves slides under --slide-root."));
             }
 
+            if (!folderAllowed && FileIdentity.Of(real) is not { IsRegularFile: true })
+            {
+                // A FIFO or device would block OpenSlide's open forever, holding a thread.
+                throw new RpcException(new Status(StatusCode.InvalidArgument, $"'{requested}' is not a regular file."));
+            }
+
             return real;
         }
 
@@ -79,6 +86,44 @@ public sealed partial class SlideRoots
         }
 
         throw new RpcException(new Status(StatusCode.NotFound, $"{(folderAllowed ? "Data" : "Slide")} '{requested}' not found under the slide roots."));
+    }
+
+    /// <summary>
+    /// Opens the slide <paramref name="requested"/> names, the one way services open slides: resolved inside the roots
+    /// (<see cref="Resolve"/>), then checked after the open that the path still names the same file, inside the roots,
+    /// so that a folder swapped for a symlink while the slide was opened does not hand out a slide from outside.
+    /// </summary>
+    /// <exception cref="RpcException">As <see cref="Resolve"/>; PERMISSION_DENIED when the file changed during the open; the engine's status when it cannot be opened.</exception>
+    public Slide OpenSlide(string requested) => Open(requested, (path, _) => Slide.Open(path), slide => slide.Dispose());
+
+    /// <summary>
+    /// As <see cref="OpenSlide"/>, with <paramref name="open"/> given the real path and the identity of the file it
+    /// names (a cache keys its entries by that identity); <paramref name="discard"/> closes what was opened when the
+    /// check after the open fails.
+    /// </summary>
+    internal T Open<T>(string requested, Func<string, FileIdentity, T> open, Action<T> discard)
+    {
+        ArgumentNullException.ThrowIfNull(open);
+        ArgumentNullException.ThrowIfNull(discard);
+        string real = Resolve(requested);
+        FileIdentity before = FileIdentity.Of(real) ?? throw new RpcException(new Status(StatusCode.NotFound, $"Slide '{requested}' not found under the slide roots."));
+        T opened;
+        try
+        {
+            opened = open(real, before);
+        }
+        catch (SlideException e)
+        {
+            throw new RpcException(SlideStatus.From(e)!.Value);
+        }
+
+        if (RealPath(real) != real || FileIdentity.Of(real) != before)
+        {
+            discard(opened);
+            throw new RpcException(new Status(StatusCode.PermissionDenied, $"'{requested}' changed while it was opened; the server only serves slides under --slide-root."));
+        }
+
+        return opened;
     }
 
     private static string WithSeparator(string path) => path.EndsWith('/') ? path : path + "/";

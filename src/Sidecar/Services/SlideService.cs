@@ -293,18 +293,11 @@ public sealed class SlideService : IDisposable
         return new RpcException(status);
     }
 
-    private SlideLease Open(string path)
+    private SlideLease Open(string path) => _roots.Open(path, (real, identity) => _cache.Open(real, identity.ToString()), lease =>
     {
-        string resolved = _roots.Resolve(path);
-        try
-        {
-            return _cache.Open(resolved);
-        }
-        catch (SlideException e)
-        {
-            throw new RpcException(SlideStatus.From(e)!.Value);
-        }
-    }
+        _cache.Invalidate(lease.Slide);
+        lease.Dispose();
+    });
 
     private static EngineSlideResolution ResolutionOf(Slide slide, double? mppOverride) => EngineSlideResolution.Resolve(slide.Properties, mppOverride);
 
