@@ -31,59 +31,62 @@ public sealed class AnalysisStore
         Path = System.IO.Path.GetFullPath(path);
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(Path)!);
         _connectionString = new SqliteConnectionStringBuilder { DataSource = Path, Pooling = true }.ToString();
-        using SqliteConnection connection = Open();
-        Execute(connection, "PRAGMA journal_mode = WAL;");
-        using SqliteTransaction transaction = connection.BeginTransaction();
-        long version = Scalar(connection, "PRAGMA user_version");
-        if (version > SchemaVersion)
+        Guarded(() =>
         {
-            throw new InvalidOperationException($"'{Path}' was written by a newer SlidePlugin (store schema {version}; this one reads up to {SchemaVersion}).");
-        }
+            using SqliteConnection connection = Open();
+            Execute(connection, "PRAGMA journal_mode = WAL;");
+            using SqliteTransaction transaction = connection.BeginTransaction();
+            long version = Scalar(connection, "PRAGMA user_version");
+            if (version > SchemaVersion)
+            {
+                throw new InvalidOperationException($"'{Path}' was written by a newer SlidePlugin (store schema {version}; this one reads up to {SchemaVersion}).");
+            }
 
-        bool firstLayout = version == 0 && Scalar(connection, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'tiles'") == 1;
-        Execute(connection, """
-            CREATE TABLE IF NOT EXISTS analyses (
-                key TEXT PRIMARY KEY,
-                header TEXT NOT NULL,
-                created TEXT NOT NULL,
-                result TEXT);
-            CREATE TABLE IF NOT EXISTS embeddings (
-                key TEXT NOT NULL,
-                idx INTEGER NOT NULL,
-                vector BLOB NOT NULL,
-                PRIMARY KEY (key, idx)) WITHOUT ROWID;
-            """);
-        if (firstLayout)
-        {
-            // Schema 0 kept the embedding in the tile row: move it out, then rebuild the tile table without it.
+            bool firstLayout = version == 0 && Scalar(connection, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'tiles'") == 1;
             Execute(connection, """
-                INSERT INTO embeddings (key, idx, vector) SELECT key, idx, embedding FROM tiles;
-                ALTER TABLE tiles RENAME TO tiles_schema0;
+                CREATE TABLE IF NOT EXISTS analyses (
+                    key TEXT PRIMARY KEY,
+                    header TEXT NOT NULL,
+                    created TEXT NOT NULL,
+                    result TEXT);
+                CREATE TABLE IF NOT EXISTS embeddings (
+                    key TEXT NOT NULL,
+                    idx INTEGER NOT NULL,
+                    vector BLOB NOT NULL,
+                    PRIMARY KEY (key, idx)) WITHOUT ROWID;
                 """);
-        }
+            if (firstLayout)
+            {
+                // Schema 0 kept the embedding in the tile row: move it out, then rebuild the tile table without it.
+                Execute(connection, """
+                    INSERT INTO embeddings (key, idx, vector) SELECT key, idx, embedding FROM tiles;
+                    ALTER TABLE tiles RENAME TO tiles_schema0;
+                    """);
+            }
 
-        Execute(connection, """
-            CREATE TABLE IF NOT EXISTS tiles (
-                key TEXT NOT NULL,
-                idx INTEGER NOT NULL,
-                x INTEGER NOT NULL, y INTEGER NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL,
-                score REAL NOT NULL,
-                probabilities BLOB NOT NULL,
-                attention REAL,
-                percentile REAL,
-                PRIMARY KEY (key, idx)) WITHOUT ROWID;
-            """);
-        if (firstLayout)
-        {
             Execute(connection, """
-                INSERT INTO tiles (key, idx, x, y, width, height, score, probabilities, attention, percentile)
-                    SELECT key, idx, x, y, width, height, score, probabilities, attention, percentile FROM tiles_schema0;
-                DROP TABLE tiles_schema0;
+                CREATE TABLE IF NOT EXISTS tiles (
+                    key TEXT NOT NULL,
+                    idx INTEGER NOT NULL,
+                    x INTEGER NOT NULL, y INTEGER NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL,
+                    score REAL NOT NULL,
+                    probabilities BLOB NOT NULL,
+                    attention REAL,
+                    percentile REAL,
+                    PRIMARY KEY (key, idx)) WITHOUT ROWID;
                 """);
-        }
+            if (firstLayout)
+            {
+                Execute(connection, """
+                    INSERT INTO tiles (key, idx, x, y, width, height, score, probabilities, attention, percentile)
+                        SELECT key, idx, x, y, width, height, score, probabilities, attention, percentile FROM tiles_schema0;
+                    DROP TABLE tiles_schema0;
+                    """);
+            }
 
-        Execute(connection, $"PRAGMA user_version = {SchemaVersion};");
-        transaction.Commit();
+            Execute(connection, $"PRAGMA user_version = {SchemaVersion};");
+            transaction.Commit();
+        });
     }
 
     /// <summary>The layout this code writes; <c>PRAGMA user_version</c> records it in the file.</summary>
@@ -95,205 +98,265 @@ public sealed class AnalysisStore
     /// <summary>Records the header of an analysis unless it is already there (a resumed analysis keeps its first).</summary>
     public void Begin(AnalysisHeader header)
     {
-        ArgumentNullException.ThrowIfNull(header);
-        using SqliteConnection connection = Open();
-        using SqliteCommand command = connection.CreateCommand();
-        command.CommandText = "INSERT OR IGNORE INTO analyses (key, header, created) VALUES ($key, $header, $created)";
-        command.Parameters.AddWithValue("$key", header.Key);
-        command.Parameters.AddWithValue("$header", JsonSerializer.Serialize(header));
-        command.Parameters.AddWithValue("$created", DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture));
-        command.ExecuteNonQuery();
+        Guarded(() =>
+        {
+            ArgumentNullException.ThrowIfNull(header);
+            using SqliteConnection connection = Open();
+            using SqliteCommand command = connection.CreateCommand();
+            command.CommandText = "INSERT OR IGNORE INTO analyses (key, header, created) VALUES ($key, $header, $created)";
+            command.Parameters.AddWithValue("$key", header.Key);
+            command.Parameters.AddWithValue("$header", JsonSerializer.Serialize(header));
+            command.Parameters.AddWithValue("$created", DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture));
+            command.ExecuteNonQuery();
+        });
     }
 
     /// <summary>Grid indices of the tiles of <paramref name="key"/> already scored.</summary>
     public HashSet<int> ScoredIndices(string key)
     {
-        using SqliteConnection connection = Open();
-        using SqliteCommand command = connection.CreateCommand();
-        command.CommandText = "SELECT idx FROM tiles WHERE key = $key";
-        command.Parameters.AddWithValue("$key", key);
-        var indices = new HashSet<int>();
-        using SqliteDataReader reader = command.ExecuteReader();
-        while (reader.Read())
+        return Guarded(() =>
         {
-            indices.Add(reader.GetInt32(0));
-        }
+            using SqliteConnection connection = Open();
+            using SqliteCommand command = connection.CreateCommand();
+            command.CommandText = "SELECT idx FROM tiles WHERE key = $key";
+            command.Parameters.AddWithValue("$key", key);
+            var indices = new HashSet<int>();
+            using SqliteDataReader reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                indices.Add(reader.GetInt32(0));
+            }
 
-        return indices;
+            return indices;
+        });
     }
 
     /// <summary>Stores a batch of scored tiles with their embeddings (row i of <paramref name="embeddings"/>, <paramref name="embeddingSize"/> floats each) in one transaction.</summary>
     public void AddTiles(string key, IReadOnlyList<TileScore> tiles, ReadOnlySpan<float> embeddings, int embeddingSize)
     {
-        ArgumentNullException.ThrowIfNull(tiles);
-        using SqliteConnection connection = Open();
-        using SqliteTransaction transaction = connection.BeginTransaction();
-        using SqliteCommand command = connection.CreateCommand();
-        command.CommandText = """
-            INSERT OR REPLACE INTO tiles (key, idx, x, y, width, height, score, probabilities)
-            VALUES ($key, $idx, $x, $y, $width, $height, $score, $probabilities)
-            """;
-        SqliteParameter[] p = [.. TileColumns.Select(n => command.Parameters.AddWithValue(n, DBNull.Value))];
-        using SqliteCommand vector = connection.CreateCommand();
-        vector.CommandText = "INSERT OR REPLACE INTO embeddings (key, idx, vector) VALUES ($key, $idx, $vector)";
-        vector.Parameters.AddWithValue("$key", key);
-        SqliteParameter vectorIndex = vector.Parameters.Add("$idx", SqliteType.Integer);
-        SqliteParameter vectorBytes = vector.Parameters.Add("$vector", SqliteType.Blob);
-        p[0].Value = key;
-        for (int i = 0; i < tiles.Count; i++)
+        float[] rows = embeddings.ToArray();
+        Guarded(() =>
         {
-            TileScore tile = tiles[i];
-            p[1].Value = tile.Index;
-            p[2].Value = tile.X;
-            p[3].Value = tile.Y;
-            p[4].Value = tile.Width;
-            p[5].Value = tile.Height;
-            p[6].Value = (double)tile.Score;
-            p[7].Value = MemoryMarshal.AsBytes(tile.Probabilities.AsSpan()).ToArray();
-            command.ExecuteNonQuery();
-            vectorIndex.Value = tile.Index;
-            vectorBytes.Value = MemoryMarshal.AsBytes(embeddings.Slice(i * embeddingSize, embeddingSize)).ToArray();
-            vector.ExecuteNonQuery();
-        }
+            ArgumentNullException.ThrowIfNull(tiles);
+            using SqliteConnection connection = Open();
+            using SqliteTransaction transaction = connection.BeginTransaction();
+            using SqliteCommand command = connection.CreateCommand();
+            command.CommandText = """
+                INSERT OR REPLACE INTO tiles (key, idx, x, y, width, height, score, probabilities)
+                VALUES ($key, $idx, $x, $y, $width, $height, $score, $probabilities)
+                """;
+            SqliteParameter[] p = [.. TileColumns.Select(n => command.Parameters.AddWithValue(n, DBNull.Value))];
+            using SqliteCommand vector = connection.CreateCommand();
+            vector.CommandText = "INSERT OR REPLACE INTO embeddings (key, idx, vector) VALUES ($key, $idx, $vector)";
+            vector.Parameters.AddWithValue("$key", key);
+            SqliteParameter vectorIndex = vector.Parameters.Add("$idx", SqliteType.Integer);
+            SqliteParameter vectorBytes = vector.Parameters.Add("$vector", SqliteType.Blob);
+            p[0].Value = key;
+            for (int i = 0; i < tiles.Count; i++)
+            {
+                TileScore tile = tiles[i];
+                p[1].Value = tile.Index;
+                p[2].Value = tile.X;
+                p[3].Value = tile.Y;
+                p[4].Value = tile.Width;
+                p[5].Value = tile.Height;
+                p[6].Value = (double)tile.Score;
+                p[7].Value = MemoryMarshal.AsBytes(tile.Probabilities.AsSpan()).ToArray();
+                command.ExecuteNonQuery();
+                vectorIndex.Value = tile.Index;
+                vectorBytes.Value = MemoryMarshal.AsBytes(rows.AsSpan(i * embeddingSize, embeddingSize)).ToArray();
+                vector.ExecuteNonQuery();
+            }
 
-        transaction.Commit();
+            transaction.Commit();
+        });
     }
 
     /// <summary>Raw scores of every stored tile of <paramref name="key"/>, by grid index.</summary>
     public (int[] Indices, float[] Scores) Scores(string key)
     {
-        var indices = new List<int>();
-        var scores = new List<float>();
-        using SqliteConnection connection = Open();
-        using SqliteCommand command = connection.CreateCommand();
-        command.CommandText = "SELECT idx, score FROM tiles WHERE key = $key ORDER BY idx";
-        command.Parameters.AddWithValue("$key", key);
-        using SqliteDataReader reader = command.ExecuteReader();
-        while (reader.Read())
+        return Guarded<(int[], float[])>(() =>
         {
-            indices.Add(reader.GetInt32(0));
-            scores.Add((float)reader.GetDouble(1));
-        }
+            var indices = new List<int>();
+            var scores = new List<float>();
+            using SqliteConnection connection = Open();
+            using SqliteCommand command = connection.CreateCommand();
+            command.CommandText = "SELECT idx, score FROM tiles WHERE key = $key ORDER BY idx";
+            command.Parameters.AddWithValue("$key", key);
+            using SqliteDataReader reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                indices.Add(reader.GetInt32(0));
+                scores.Add((float)reader.GetDouble(1));
+            }
 
-        return ([.. indices], [.. scores]);
+            return ([.. indices], [.. scores]);
+        });
     }
 
     /// <summary>Σ weights[i] · embedding of the i-th tile by grid index, read one row at a time (memory flat in slide size).</summary>
     public double[] WeightedEmbeddingSum(string key, IReadOnlyList<double> weights, int embeddingSize)
     {
-        ArgumentNullException.ThrowIfNull(weights);
-        var sum = new double[embeddingSize];
-        using SqliteConnection connection = Open();
-        using SqliteCommand command = connection.CreateCommand();
-        command.CommandText = "SELECT vector FROM embeddings WHERE key = $key ORDER BY idx";
-        command.Parameters.AddWithValue("$key", key);
-        using SqliteDataReader reader = command.ExecuteReader();
-        int row = 0;
-        var buffer = new byte[embeddingSize * sizeof(float)];
-        while (reader.Read())
+        return Guarded(() =>
         {
-            reader.GetBytes(0, 0, buffer, 0, buffer.Length);
-            ReadOnlySpan<float> embedding = MemoryMarshal.Cast<byte, float>(buffer);
-            double weight = weights[row++];
-            for (int j = 0; j < embeddingSize; j++)
+            ArgumentNullException.ThrowIfNull(weights);
+            var sum = new double[embeddingSize];
+            using SqliteConnection connection = Open();
+            using SqliteCommand command = connection.CreateCommand();
+            command.CommandText = "SELECT vector FROM embeddings WHERE key = $key ORDER BY idx";
+            command.Parameters.AddWithValue("$key", key);
+            using SqliteDataReader reader = command.ExecuteReader();
+            int row = 0;
+            var buffer = new byte[embeddingSize * sizeof(float)];
+            while (reader.Read())
             {
-                sum[j] += weight * embedding[j];
+                reader.GetBytes(0, 0, buffer, 0, buffer.Length);
+                ReadOnlySpan<float> embedding = MemoryMarshal.Cast<byte, float>(buffer);
+                double weight = weights[row++];
+                for (int j = 0; j < embeddingSize; j++)
+                {
+                    sum[j] += weight * embedding[j];
+                }
             }
-        }
 
-        return row == weights.Count ? sum : throw new InvalidOperationException($"Analysis {key}: {row} embeddings stored for {weights.Count} weights.");
+            return row == weights.Count ? sum : throw new InvalidOperationException($"Analysis {key}: {row} embeddings stored for {weights.Count} weights.");
+        });
     }
 
     /// <summary>Writes attention and percentiles of every tile and the result, in one transaction: the analysis is then complete.</summary>
     public void Complete(string key, IReadOnlyList<int> indices, IReadOnlyList<double> attention, IReadOnlyList<double> percentiles, StoredResult result)
     {
-        ArgumentNullException.ThrowIfNull(indices);
-        using SqliteConnection connection = Open();
-        using SqliteTransaction transaction = connection.BeginTransaction();
-        using (SqliteCommand update = connection.CreateCommand())
+        Guarded(() =>
         {
-            update.CommandText = "UPDATE tiles SET attention = $attention, percentile = $percentile WHERE key = $key AND idx = $idx";
-            update.Parameters.AddWithValue("$key", key);
-            SqliteParameter idx = update.Parameters.Add("$idx", SqliteType.Integer);
-            SqliteParameter a = update.Parameters.Add("$attention", SqliteType.Real);
-            SqliteParameter p = update.Parameters.Add("$percentile", SqliteType.Real);
-            for (int i = 0; i < indices.Count; i++)
+            ArgumentNullException.ThrowIfNull(indices);
+            using SqliteConnection connection = Open();
+            using SqliteTransaction transaction = connection.BeginTransaction();
+            using (SqliteCommand update = connection.CreateCommand())
             {
-                idx.Value = indices[i];
-                a.Value = attention[i];
-                p.Value = percentiles[i];
-                update.ExecuteNonQuery();
+                update.CommandText = "UPDATE tiles SET attention = $attention, percentile = $percentile WHERE key = $key AND idx = $idx";
+                update.Parameters.AddWithValue("$key", key);
+                SqliteParameter idx = update.Parameters.Add("$idx", SqliteType.Integer);
+                SqliteParameter a = update.Parameters.Add("$attention", SqliteType.Real);
+                SqliteParameter p = update.Parameters.Add("$percentile", SqliteType.Real);
+                for (int i = 0; i < indices.Count; i++)
+                {
+                    idx.Value = indices[i];
+                    a.Value = attention[i];
+                    p.Value = percentiles[i];
+                    update.ExecuteNonQuery();
+                }
             }
-        }
 
-        using (SqliteCommand finish = connection.CreateCommand())
-        {
-            finish.CommandText = "UPDATE analyses SET result = $result WHERE key = $key";
-            finish.Parameters.AddWithValue("$key", key);
-            finish.Parameters.AddWithValue("$result", JsonSerializer.Serialize(result));
-            finish.ExecuteNonQuery();
-        }
+            using (SqliteCommand finish = connection.CreateCommand())
+            {
+                finish.CommandText = "UPDATE analyses SET result = $result WHERE key = $key";
+                finish.Parameters.AddWithValue("$key", key);
+                finish.Parameters.AddWithValue("$result", JsonSerializer.Serialize(result));
+                finish.ExecuteNonQuery();
+            }
 
-        transaction.Commit();
+            transaction.Commit();
+        });
     }
 
     /// <summary>The finished analysis <paramref name="key"/>, or null when it is unknown or not complete.</summary>
     public AnalysisResult? Load(string key)
     {
-        using SqliteConnection connection = Open();
-        AnalysisHeader header;
-        StoredResult stored;
-        using (SqliteCommand command = connection.CreateCommand())
+        return Guarded(() =>
         {
-            command.CommandText = "SELECT header, result FROM analyses WHERE key = $key AND result IS NOT NULL";
-            command.Parameters.AddWithValue("$key", key);
-            using SqliteDataReader reader = command.ExecuteReader();
-            if (!reader.Read())
+            using SqliteConnection connection = Open();
+            AnalysisHeader header;
+            StoredResult stored;
+            using (SqliteCommand command = connection.CreateCommand())
             {
-                return null;
+                command.CommandText = "SELECT header, result FROM analyses WHERE key = $key AND result IS NOT NULL";
+                command.Parameters.AddWithValue("$key", key);
+                using SqliteDataReader reader = command.ExecuteReader();
+                if (!reader.Read())
+                {
+                    return null;
+                }
+
+                header = JsonSerializer.Deserialize<AnalysisHeader>(reader.GetString(0))!;
+                stored = JsonSerializer.Deserialize<StoredResult>(reader.GetString(1))!;
             }
 
-            header = JsonSerializer.Deserialize<AnalysisHeader>(reader.GetString(0))!;
-            stored = JsonSerializer.Deserialize<StoredResult>(reader.GetString(1))!;
-        }
-
-        var tiles = new List<AnalyzedTile>(header.TileCount);
-        using (SqliteCommand command = connection.CreateCommand())
-        {
-            command.CommandText = "SELECT idx, x, y, width, height, score, probabilities, attention, percentile FROM tiles WHERE key = $key ORDER BY idx";
-            command.Parameters.AddWithValue("$key", key);
-            using SqliteDataReader reader = command.ExecuteReader();
-            while (reader.Read())
+            var tiles = new List<AnalyzedTile>(header.TileCount);
+            using (SqliteCommand command = connection.CreateCommand())
             {
-                float[] probabilities = MemoryMarshal.Cast<byte, float>((byte[])reader.GetValue(6)).ToArray();
-                tiles.Add(new AnalyzedTile(reader.GetInt32(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4),
-                    (float)reader.GetDouble(5), probabilities, reader.GetDouble(7), reader.GetDouble(8)));
-            }
-        }
+                command.CommandText = "SELECT idx, x, y, width, height, score, probabilities, attention, percentile FROM tiles WHERE key = $key ORDER BY idx";
+                command.Parameters.AddWithValue("$key", key);
+                using SqliteDataReader reader = command.ExecuteReader();
+                while (reader.Read())
+                {
+                    var blob = (byte[])reader.GetValue(6);
+                    if (blob.Length != header.Classes.Count * sizeof(float))
+                    {
+                        throw new AnalysisStoreCorruptException(Path, $"tile {reader.GetInt32(0)} of analysis {key} has {blob.Length} bytes of class probabilities, not {header.Classes.Count * sizeof(float)}");
+                    }
 
-        return new AnalysisResult(header, stored.Probabilities, stored.PredictedClass, tiles, stored.Seconds, stored.Finished, FromStore: true);
+                    float[] probabilities = MemoryMarshal.Cast<byte, float>(blob).ToArray();
+                    tiles.Add(new AnalyzedTile(reader.GetInt32(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4),
+                        (float)reader.GetDouble(5), probabilities, reader.GetDouble(7), reader.GetDouble(8)));
+                }
+            }
+
+            if (tiles.Count != header.TileCount)
+            {
+                throw new AnalysisStoreCorruptException(Path, $"analysis {key} holds {tiles.Count} of its {header.TileCount} tiles");
+            }
+
+            return new AnalysisResult(header, stored.Probabilities, stored.PredictedClass, tiles, stored.Seconds, stored.Finished, FromStore: true);
+        });
     }
 
     /// <summary>Every stored analysis, newest first.</summary>
     public IReadOnlyList<StoredAnalysis> List()
     {
-        using SqliteConnection connection = Open();
-        using SqliteCommand command = connection.CreateCommand();
-        command.CommandText = """
-            SELECT a.key, a.header, a.created, a.result, (SELECT COUNT(*) FROM tiles t WHERE t.key = a.key)
-            FROM analyses a ORDER BY a.created DESC
-            """;
-        using SqliteDataReader reader = command.ExecuteReader();
-        var analyses = new List<StoredAnalysis>();
-        while (reader.Read())
+        return Guarded(() =>
         {
-            AnalysisHeader header = JsonSerializer.Deserialize<AnalysisHeader>(reader.GetString(1))!;
-            StoredResult? result = reader.IsDBNull(3) ? null : JsonSerializer.Deserialize<StoredResult>(reader.GetString(3));
-            analyses.Add(new StoredAnalysis(header.Key, header.SlidePath, header.ModelName, header.TileCount, reader.GetInt32(4), result is not null, reader.GetString(2), result?.Finished));
-        }
+            using SqliteConnection connection = Open();
+            using SqliteCommand command = connection.CreateCommand();
+            command.CommandText = """
+                SELECT a.key, a.header, a.created, a.result, (SELECT COUNT(*) FROM tiles t WHERE t.key = a.key)
+                FROM analyses a ORDER BY a.created DESC
+                """;
+            using SqliteDataReader reader = command.ExecuteReader();
+            var analyses = new List<StoredAnalysis>();
+            while (reader.Read())
+            {
+                AnalysisHeader header = JsonSerializer.Deserialize<AnalysisHeader>(reader.GetString(1))!;
+                StoredResult? result = reader.IsDBNull(3) ? null : JsonSerializer.Deserialize<StoredResult>(reader.GetString(3));
+                analyses.Add(new StoredAnalysis(header.Key, header.SlidePath, header.ModelName, header.TileCount, reader.GetInt32(4), result is not null, reader.GetString(2), result?.Finished));
+            }
 
-        return analyses;
+            return analyses;
+        });
     }
+
+    /// <summary>
+    /// Runs <paramref name="work"/>, turning SQLite's "corrupt" and "not a database" into <see cref="AnalysisStoreCorruptException"/>
+    /// naming the file, so that callers answer with one clear error (DATA_LOSS) instead of a stack trace.
+    /// </summary>
+    private T Guarded<T>(Func<T> work)
+    {
+        try
+        {
+            return work();
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode is SqliteCorrupt or SqliteNotADatabase)
+        {
+            throw new AnalysisStoreCorruptException(Path, e.Message, e);
+        }
+    }
+
+    private void Guarded(Action work) => Guarded(() =>
+    {
+        work();
+        return 0;
+    });
+
+    private const int SqliteCorrupt = 11, SqliteNotADatabase = 26;
 
     private SqliteConnection Open()
     {
@@ -320,3 +383,26 @@ public sealed class AnalysisStore
 
 /// <summary>The slide-level part of a finished analysis, as stored.</summary>
 public sealed record StoredResult(float[] Probabilities, int PredictedClass, double Seconds, string Finished);
+
+/// <summary>The analysis store file is damaged: SQLite reports corruption, or its rows contradict each other.</summary>
+public sealed class AnalysisStoreCorruptException : Exception
+{
+    /// <summary>Creates the exception for the store at <paramref name="path"/>.</summary>
+    public AnalysisStoreCorruptException(string path, string problem, Exception? inner = null)
+        : base($"The analysis store '{path}' is damaged ({problem}). Move it away to start a new one (its analyses are then run again), or restore it from a copy.", inner)
+    {
+        StorePath = path;
+    }
+
+    /// <summary>Creates the exception.</summary>
+    public AnalysisStoreCorruptException() { }
+
+    /// <summary>Creates the exception.</summary>
+    public AnalysisStoreCorruptException(string message) : base(message) { }
+
+    /// <summary>Creates the exception.</summary>
+    public AnalysisStoreCorruptException(string message, Exception innerException) : base(message, innerException) { }
+
+    /// <summary>The store file.</summary>
+    public string StorePath { get; } = "";
+}

@@ -6,7 +6,7 @@ namespace SlidePlugin.Engine.IO;
 /// Writes files so that a reader (or a crash) never sees half of one: the bytes go to a temporary file
 /// beside the target, which is then renamed over it (atomic on one file system).
 /// </summary>
-public static class AtomicFile
+public static partial class AtomicFile
 {
     /// <summary>Writes <paramref name="bytes"/> to <paramref name="path"/> atomically.</summary>
     public static void WriteAllBytes(string path, byte[] bytes) => Write(path, string.Empty, temporary => File.WriteAllBytes(temporary, bytes));
@@ -22,13 +22,48 @@ public static class AtomicFile
         try
         {
             writeTo(temporary);
+            // On disk before it gets its name, and the name on disk before the caller goes on: after a power cut the
+            // file is the old one or the whole new one, never an empty or short file under the new name.
+            using (var written = new FileStream(temporary, FileMode.Open, FileAccess.ReadWrite))
+            {
+                written.Flush(flushToDisk: true);
+            }
+
             File.Move(temporary, path, overwrite: true);
+            SyncFolder(Path.GetDirectoryName(Path.GetFullPath(path))!);
         }
         finally
         {
             File.Delete(temporary);
         }
     }
+
+    /// <summary>fsync(2) of a folder, so that a rename in it is durable; best effort where the file system refuses.</summary>
+    private static void SyncFolder(string folder)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        int descriptor = NativeOpen(folder, ReadOnlyDirectory);
+        if (descriptor >= 0)
+        {
+            _ = NativeFsync(descriptor);
+            _ = NativeClose(descriptor);
+        }
+    }
+
+    private const int ReadOnlyDirectory = 0x10000; // O_RDONLY | O_DIRECTORY
+
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "open", StringMarshalling = System.Runtime.InteropServices.StringMarshalling.Utf8)]
+    private static partial int NativeOpen(string path, int flags);
+
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "fsync")]
+    private static partial int NativeFsync(int descriptor);
+
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "close")]
+    private static partial int NativeClose(int descriptor);
 
     /// <summary>Writes UTF-8 <paramref name="text"/> (no BOM) to <paramref name="path"/> atomically.</summary>
     public static void WriteAllText(string path, string text) => WriteAllBytes(path, Encoding.UTF8.GetBytes(text));

@@ -101,7 +101,22 @@ internal static partial class AnalyzeCommand
 
         using (slide)
         {
-            var analyzer = new SlideAnalyzer(new AnalysisStore(storePath), model);
+            SlideAnalyzer analyzer;
+            try
+            {
+                analyzer = new SlideAnalyzer(new AnalysisStore(storePath), model);
+            }
+            catch (AnalysisStoreCorruptException e)
+            {
+                stderr.WriteLine($"slideplugin: {e.Message}");
+                return ExitCodes.Failure;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                stderr.WriteLine($"slideplugin: cannot open the analysis store '{storePath}': {e.Message}");
+                return ExitCodes.Failure;
+            }
+
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"Analysing {slideFile.Name} ({slide.Dimensions.Width} x {slide.Dimensions.Height} px, {mpp:0.####} µm/px) with {model.Card.Name} ({model.Card.Spec.PatchSize} px tiles at {options.TargetMpp ?? model.Card.Mpp:0.###} µm/px)"));
             AnalysisResult result;
@@ -116,13 +131,24 @@ internal static partial class AnalyzeCommand
                 stdout.WriteLine($"Stopped: the tiles scored so far are kept in {storePath}; the same command resumes.");
                 return ExitCodes.Interrupted;
             }
-            catch (Exception e) when (e is SlideException or ArgumentException or InvalidOperationException)
+            catch (Exception e) when (e is SlideException or ArgumentException or InvalidOperationException or AnalysisStoreCorruptException)
             {
                 stderr.WriteLine($"slideplugin: {e.Message}");
                 return ExitCodes.Failure;
             }
 
-            IReadOnlyList<string> files = AnalysisFiles.Write(result, slide, outDir);
+            IReadOnlyList<string> files;
+            try
+            {
+                files = AnalysisFiles.Write(result, slide, outDir);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Every file is written to a temporary name and renamed: none is left half-written.
+                stderr.WriteLine($"slideplugin: cannot write the results into '{outDir}': {e.Message}");
+                return ExitCodes.Failure;
+            }
+
             Report(result, files, stdout);
         }
 

@@ -110,7 +110,7 @@ public sealed class GrpcEndpoint
                 trailers.Add(entry);
             }
         }
-        catch (Exception) when (call.DeadlineExceeded)
+        catch (OperationCanceledException) when (call.DeadlineExceeded)
         {
             status = new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded");
         }
@@ -119,6 +119,10 @@ public sealed class GrpcEndpoint
             status = _serverStopping.IsCancellationRequested
                 ? new Status(StatusCode.Unavailable, "The server is shutting down.")
                 : new Status(StatusCode.Cancelled, "The call was cancelled.");
+        }
+        catch (Exception e) when (_options.StatusOf?.Invoke(e) is { } mapped)
+        {
+            status = mapped;
         }
         catch (Exception e)
         {

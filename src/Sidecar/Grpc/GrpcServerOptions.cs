@@ -11,4 +11,10 @@ public sealed class GrpcServerOptions
 
     /// <summary>When set, every call must carry <c>authorization: Bearer &lt;token&gt;</c>; otherwise UNAUTHENTICATED.</summary>
     public string? AuthToken { get; set; }
+
+    /// <summary>
+    /// The status for an exception a handler let through, or null for an unexpected one (logged, then UNKNOWN). The
+    /// sidecar maps engine failures here in one place (SlideStatus).
+    /// </summary>
+    public Func<Exception, SlidePlugin.Grpc.Status?>? StatusOf { get; set; }
 }

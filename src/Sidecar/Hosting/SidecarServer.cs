@@ -144,6 +144,7 @@ public sealed class SidecarServer : IAsyncDisposable
             health.EnterShutdown();
             server._graceOver.CancelAfter(settings.ShutdownGrace);
         });
+        settings.Grpc.StatusOf ??= SlidePlugin.Sidecar.Services.SlideStatus.From;
         var endpoint = new GrpcEndpoint(registry, settings.Grpc, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("SlidePlugin.Grpc"), server._graceOver.Token);
         app.Run(endpoint.HandleAsync);
         return server;

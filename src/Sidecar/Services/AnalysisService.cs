@@ -31,6 +31,7 @@ public sealed class AnalysisService : IDisposable
     public const long MaxPatchPixels = 4096L * 4096;
 
     private readonly SlideRoots _roots;
+    private readonly Lazy<AnalysisStore> _store;
     private readonly string _defaultModelPath;
     private readonly int _capacity;
     private readonly ConcurrentDictionary<string, SlideAnalyzer> _analyzers = new(StringComparer.Ordinal);
@@ -50,11 +51,15 @@ public sealed class AnalysisService : IDisposable
         _roots = roots;
         _defaultModelPath = defaultModelPath;
         _capacity = capacity;
-        Store = new AnalysisStore(Path.Combine(Path.GetFullPath(workDirectory), "analyses.sqlite"));
+        string storePath = Path.Combine(Path.GetFullPath(workDirectory), "analyses.sqlite");
+        // Opened on first use, and again on each use until it opens: a damaged store fails the calls that need it
+        // (DATA_LOSS naming the file) instead of the server's start, and a replaced file is picked up without a restart.
+        _store = new Lazy<AnalysisStore>(() => new AnalysisStore(storePath), LazyThreadSafetyMode.PublicationOnly);
     }
 
     /// <summary>The store of results.</summary>
-    public AnalysisStore Store { get; }
+    /// <exception cref="AnalysisStoreCorruptException">The store file is damaged.</exception>
+    public AnalysisStore Store => _store.Value;
 
     /// <summary>Binds the service's methods.</summary>
     public void BindTo(GrpcServiceRegistry registry)

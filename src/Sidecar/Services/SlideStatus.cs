@@ -1,3 +1,4 @@
+using SlidePlugin.Engine.Analysis;
 using SlidePlugin.Engine.Imaging;
 using SlidePlugin.Engine.Slides;
 using SlidePlugin.Grpc;
@@ -18,6 +19,7 @@ internal static class SlideStatus
         SlideException { Kind: SlideErrorKind.ReadFailed } e => new Status(StatusCode.DataLoss, e.Message),
         ImageCodecException e => new Status(StatusCode.Internal, e.Message),
         ImageTooLargeException e => new Status(StatusCode.ResourceExhausted, e.Message),
+        AnalysisStoreCorruptException e => new Status(StatusCode.DataLoss, e.Message),
         ArgumentException e and not ArgumentNullException => new Status(StatusCode.InvalidArgument, e.Message),
         _ => null,
     };

@@ -27,6 +27,54 @@ public sealed class AnalysisStoreTests : IDisposable
 
     private static float[] EmbeddingOf(int index) => [index, index * 0.5f, -index, 1];
 
+    private AnalysisStore CompleteOfThreeTiles()
+    {
+        var store = new AnalysisStore(Path.Combine(_folder, "analyses.sqlite"));
+        store.Begin(Header(3));
+        for (int i = 0; i < 3; i++)
+        {
+            store.AddTiles(Key, [new TileScore(i, i * 64, 0, 64, 64, 0.1f * i, [0.4f, 0.6f])], EmbeddingOf(i), EmbeddingSize);
+        }
+
+        store.Complete(Key, [0, 1, 2], [0.2, 0.3, 0.5], [10, 50, 90], new StoredResult([0.25f, 0.75f], 1, 1.5, "2026-01-01T00:00:00Z"));
+        return store;
+    }
+
+    private void Sql(string sql)
+    {
+        using var connection = new SqliteConnection($"Data Source={Path.Combine(_folder, "analyses.sqlite")};Pooling=False");
+        connection.Open();
+        using SqliteCommand command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+
+    [Theory]
+    [InlineData("DELETE FROM tiles WHERE idx = 1", "holds 2 of its 3 tiles")]
+    [InlineData("UPDATE tiles SET probabilities = x'0102030405' WHERE idx = 2", "tile 2 of analysis 0123456789abcdef0123456789abcdef has 5 bytes of class probabilities, not 8")]
+    public void Load_RowsThatContradictTheHeader_CorruptNamingTheFileAndTheProblem(string damage, string problem)
+    {
+        AnalysisStore store = CompleteOfThreeTiles();
+        Sql(damage);
+
+        var error = Assert.Throws<AnalysisStoreCorruptException>(() => store.Load(Key));
+
+        Assert.Contains(store.Path, error.Message, StringComparison.Ordinal);
+        Assert.Contains(problem, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Open_FileThatIsNoDatabase_CorruptNamingTheFile()
+    {
+        string path = Path.Combine(_folder, "analyses.sqlite");
+        File.WriteAllBytes(path, [.. Enumerable.Range(0, 8192).Select(i => (byte)(i * 31))]);
+
+        var error = Assert.Throws<AnalysisStoreCorruptException>(() => new AnalysisStore(path));
+
+        Assert.Contains(path, error.Message, StringComparison.Ordinal);
+        Assert.Contains("Move it away", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Open_FirstLayoutStore_ConvertedWithItsTilesEmbeddingsAndResult()
     {

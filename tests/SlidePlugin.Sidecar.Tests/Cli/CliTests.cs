@@ -112,6 +112,50 @@ public class CliTests
     }
 
     [Fact]
+    public async Task Analyze_DamagedStore_OneLineNamingTheFile()
+    {
+        string folder = Directory.CreateTempSubdirectory("slideplugin-analyze-damaged").FullName;
+        try
+        {
+            string store = Path.Combine(folder, "analyses.sqlite");
+            await File.WriteAllBytesAsync(store, [.. Enumerable.Range(0, 8192).Select(i => (byte)(i * 31))]);
+
+            (int exitCode, _, string error) = await RunAsync("analyze", TestData.Path("slides", "CMU-1-Small-Region.svs"), "--out", folder);
+
+            Assert.Equal(ExitCodes.Failure, exitCode);
+            Assert.Contains($"The analysis store '{store}' is damaged", error, StringComparison.Ordinal);
+            Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.StartsWith("slideplugin:", StringComparison.Ordinal) && !l.StartsWith("slideplugin: warning:", StringComparison.Ordinal));
+            Assert.DoesNotContain("   at ", error, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Analyze_OutputCannotBeWritten_OneLineNamingTheFolderAndNoPartialFile()
+    {
+        string folder = Directory.CreateTempSubdirectory("slideplugin-analyze-unwritable").FullName;
+        try
+        {
+            // A folder where the GeoJSON goes: its rename fails as a full disk's write would, after the analysis ran.
+            Directory.CreateDirectory(Path.Combine(folder, "CMU-1-Small-Region.geojson"));
+
+            (int exitCode, _, string error) = await RunAsync("analyze", TestData.Path("slides", "CMU-1-Small-Region.svs"), "--out", folder);
+
+            Assert.Equal(ExitCodes.Failure, exitCode);
+            Assert.Contains($"cannot write the results into '{folder}'", error, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", error, StringComparison.Ordinal);
+            Assert.Empty(Directory.GetFiles(folder, "*.partial*", SearchOption.AllDirectories));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Analyze_CmuWithBundledModel_WritesEveryOutputAndSecondRunIsAnsweredFromTheStore()
     {
         string folder = Directory.CreateTempSubdirectory("slideplugin-analyze").FullName;
