@@ -223,9 +223,24 @@ public sealed class MilTrainer
         return candidate.Loss < best.Loss;
     }
 
+    /// <summary>Called with each file's name before SaveEpoch writes it (tests stop the run there, as a kill would).</summary>
+    internal Action<string>? BeforeEpochWrite { get; set; }
+
     private void SaveEpoch(AttentionMil model, Adam adam, TensorRandom random, RunState state, bool best)
     {
-        // The resume state first: if the process dies after this rename, the next run continues from this epoch.
+        // What the user reads first, the resume state last: a run killed between two of these writes resumes from the
+        // epoch before and writes this epoch's files again, the same bits (training is deterministic), so the best
+        // model, the metrics and the summary can never disagree with the state they are resumed from.
+        ModelCard card = CardFor(state);
+        Write("model-last.safetensors", path => ModelCheckpoint.Save(path, model, card));
+        if (best)
+        {
+            Write("model-best.safetensors", path => ModelCheckpoint.Save(path, model, card));
+        }
+
+        Write("metrics.csv", path => AtomicFile.WriteAllText(path, MetricsCsv(state.History)));
+        Write("curves.png", path => AtomicFile.WriteAllBytes(path, TrainingCurves.Render(state.History)));
+
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         foreach ((string name, Tensor value) in model.StateDict())
         {
@@ -241,18 +256,20 @@ public sealed class MilTrainer
         }
 
         RunState saved = state with { RandomState = [.. random.State.Select(v => v.ToString("X16", CultureInfo.InvariantCulture))] };
-        SafeTensors.Save(Path.Combine(_output, RunFile), tensors, new Dictionary<string, string> { [StateKey] = JsonSerializer.Serialize(saved, JsonOptions) });
-        moments.ForEach(m => m.Dispose());
-
-        ModelCard card = CardFor(state);
-        ModelCheckpoint.Save(Path.Combine(_output, "model-last.safetensors"), model, card);
-        if (best)
+        try
         {
-            ModelCheckpoint.Save(Path.Combine(_output, "model-best.safetensors"), model, card);
+            Write(RunFile, path => SafeTensors.Save(path, tensors, new Dictionary<string, string> { [StateKey] = JsonSerializer.Serialize(saved, JsonOptions) }));
         }
+        finally
+        {
+            moments.ForEach(m => m.Dispose());
+        }
+    }
 
-        AtomicFile.WriteAllText(Path.Combine(_output, "metrics.csv"), MetricsCsv(state.History));
-        AtomicFile.WriteAllBytes(Path.Combine(_output, "curves.png"), TrainingCurves.Render(state.History));
+    private void Write(string name, Action<string> write)
+    {
+        BeforeEpochWrite?.Invoke(name);
+        write(Path.Combine(_output, name));
     }
 
     private static RunState LoadState(string runPath, AttentionMil model, Adam adam, TensorRandom random, RunState expected)

@@ -78,6 +78,61 @@ public sealed class MilTrainerTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData("model-last.safetensors")]
+    [InlineData("model-best.safetensors")]
+    [InlineData("metrics.csv")]
+    [InlineData("curves.png")]
+    [InlineData(MilTrainer.RunFile)]
+    public void Resume_KilledBeforeAnEpochsWrite_EveryFileAsInTheUninterruptedRun(string killedBefore)
+    {
+        var bags = new MnistBags(TestData.Path("mnist"), new MnistBagsOptions { TrainBags = 20, TestBags = 10, Seed = 3 });
+        var options = new TrainingOptions { Epochs = 3, Seed = 4, ValidationFraction = 0 }; // no validation: every epoch is the best so far
+        string straight = Path.Combine(_folder, "straight"), killed = Path.Combine(_folder, "killed");
+        TrainingResult uninterrupted = new MilTrainer(bags, options, straight).Run();
+
+        var first = new MilTrainer(bags, options, killed);
+        int seen = 0;
+        first.BeforeEpochWrite = name =>
+        {
+            if (name == killedBefore && ++seen == options.Epochs)
+            {
+                // In the last epoch, before this write: what a kill leaves. A resume then has the least left to put right.
+                throw new OperationCanceledException("killed");
+            }
+        };
+        Assert.Throws<OperationCanceledException>(() => first.Run());
+        TrainingResult resumed = new MilTrainer(bags, options with { Resume = true }, killed).Run();
+
+        Assert.Equal(uninterrupted.BestEpoch, resumed.BestEpoch);
+        foreach (string file in new[] { "model-best.safetensors", "model-last.safetensors" })
+        {
+            Assert.True(SafeTensors.Load(Path.Combine(straight, file)).Sha256() == SafeTensors.Load(Path.Combine(killed, file)).Sha256(), file);
+        }
+
+        // The resume state's tensors (its metadata holds the epochs' wall-clock seconds, which differ).
+        SafeTensorsFile a = SafeTensors.Load(Path.Combine(straight, MilTrainer.RunFile)), b = SafeTensors.Load(Path.Combine(killed, MilTrainer.RunFile));
+        foreach (string name in a.Entries.Keys)
+        {
+            using Engine.Tensors.Tensor x = a.ToTensor(name), y = b.ToTensor(name);
+            Assert.Equal(x.ToArray(), y.ToArray());
+        }
+
+        Assert.Equal(WithoutSeconds(Path.Combine(straight, "metrics.csv")), WithoutSeconds(Path.Combine(killed, "metrics.csv")));
+        ModelCard straightCard = ModelCheckpoint.Load(Path.Combine(straight, "model-best.safetensors")).Card;
+        ModelCard killedCard = ModelCheckpoint.Load(Path.Combine(killed, "model-best.safetensors")).Card; // card and weights agree
+        Assert.Equal(straightCard.Metrics, killedCard.Metrics);
+    }
+
+    /// <summary>metrics.csv without its wall-clock column: every other value must be the same bits.</summary>
+    private static string[][] WithoutSeconds(string path)
+    {
+        string[][] rows = [.. File.ReadAllLines(path).Select(l => l.Split(','))];
+        int seconds = Array.IndexOf(rows[0], "seconds");
+        Assert.True(seconds >= 0, "metrics.csv has a seconds column");
+        return [.. rows.Select(r => r.Where((_, i) => i != seconds).ToArray())];
+    }
+
     [Fact]
     public void Run_FolderHoldingARun_IsRefusedWithoutResume()
     {
