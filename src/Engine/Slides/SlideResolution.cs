@@ -39,6 +39,12 @@ public sealed record SlideResolution(double? MppX, double? MppY, MppSource Sourc
     /// <summary>Finest level-0 resolution believed to come from a scanner.</summary>
     public const double MinPlausibleMpp = 0.05;
 
+    /// <summary>The finest resolution an override may give: finer than any microscope resolves, and tissue detection's kernels would grow without bound.</summary>
+    public const double MinOverrideMpp = 0.01;
+
+    /// <summary>The coarsest resolution an override may give (a 1 cm slide in 10 pixels).</summary>
+    public const double MaxOverrideMpp = 1000;
+
     /// <summary>The assumption behind <see cref="MppSource.ObjectivePower"/>: µm per pixel = this / objective power.</summary>
     public const double MicronsTimesPower = 10.0;
 
@@ -48,9 +54,10 @@ public sealed record SlideResolution(double? MppX, double? MppY, MppSource Sourc
         ArgumentNullException.ThrowIfNull(properties);
         if (overrideMpp is { } given)
         {
-            if (!(given > 0) || double.IsInfinity(given))
+            if (!(given >= MinOverrideMpp && given <= MaxOverrideMpp))
             {
-                throw new SlideException(SlideErrorKind.InvalidRequest, $"The mpp override must be a positive number of µm per pixel, not {given.ToString(CultureInfo.InvariantCulture)}.");
+                throw new SlideException(SlideErrorKind.InvalidRequest, Invariant(
+                    $"The mpp override must be a number of µm per pixel from {MinOverrideMpp} to {MaxOverrideMpp}, not {given}."));
             }
 
             return new(given, given, MppSource.Override, Invariant($"{given:0.####} µm/px given as an override."));

@@ -130,9 +130,9 @@ internal static class ServeCommand
                 {
                     await server.StartAsync(cancellationToken).ConfigureAwait(false);
                 }
-                catch (IOException e)
+                catch (ServerConfigurationException e)
                 {
-                    stderr.WriteLine($"slideplugin: cannot listen on {settings.UnixSocket ?? settings.Listen}: {e.Message}");
+                    stderr.WriteLine($"slideplugin: {e.Message}");
                     return ExitCodes.Failure;
                 }
 

@@ -28,7 +28,7 @@ public sealed class GrpcEndpoint
         _options = options ?? throw new ArgumentNullException(nameof(options));
         _logger = logger ?? throw new ArgumentNullException(nameof(logger));
         _serverStopping = serverStopping;
-        _expectedAuthorization = string.IsNullOrEmpty(options.AuthToken) ? null : Encoding.UTF8.GetBytes("Bearer " + options.AuthToken);
+        _expectedAuthorization = string.IsNullOrWhiteSpace(options.AuthToken) ? null : Encoding.UTF8.GetBytes(options.AuthToken);
     }
 
     /// <summary>Handles one HTTP request.</summary>
@@ -132,13 +132,25 @@ public sealed class GrpcEndpoint
                 : new Status(StatusCode.Unknown, "Exception was thrown by handler.");
         }
 
+        if (status.Detail.Length > MaxDetailLength)
+        {
+            // A message echoing a client's 100 KB field would not fit the client's header limits at all.
+            status = new Status(status.StatusCode, string.Concat(status.Detail.AsSpan(0, MaxDetailLength), "…"));
+        }
+
         await call.EndAsync(status, trailers).ConfigureAwait(false);
         ServerLog.CallEnded(_logger, method.FullName, status.StatusCode, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
     }
 
+    /// <summary>The longest status message sent (grpc-message is a header: clients refuse large ones).</summary>
+    internal const int MaxDetailLength = 1000;
+
     private bool IsAuthorized(HttpRequest request)
     {
+        // RFC 6750: the scheme is case-insensitive ("bearer" as well as "Bearer"); the token is compared in constant time.
         string? header = request.Headers.Authorization.FirstOrDefault();
-        return header is not null && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(header), _expectedAuthorization);
+        const string Scheme = "Bearer ";
+        return header is not null && header.Length > Scheme.Length && header.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase)
+            && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(header[Scheme.Length..].Trim()), _expectedAuthorization);
     }
 }

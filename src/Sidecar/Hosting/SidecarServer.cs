@@ -153,7 +153,16 @@ public sealed class SidecarServer : IAsyncDisposable
     /// <summary>Starts listening.</summary>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
-        await _app.StartAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _app.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
+        {
+            // Kestrel's bind failures: address in use (IOException around a SocketException), not an address of this machine.
+            throw new ServerConfigurationException($"Cannot listen on {Settings.UnixSocket ?? Settings.Listen}: {e.InnerException?.Message ?? e.Message}");
+        }
+
         if (Settings.UnixSocket is { } socketPath && !OperatingSystem.IsWindows())
         {
             File.SetUnixFileMode(socketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
@@ -199,7 +208,7 @@ public sealed class SidecarServer : IAsyncDisposable
         }
 
         IPEndPoint endpoint = ParseListen(settings.Listen);
-        if (!IPAddress.IsLoopback(endpoint.Address) && string.IsNullOrEmpty(settings.Grpc.AuthToken))
+        if (!IPAddress.IsLoopback(endpoint.Address) && string.IsNullOrWhiteSpace(settings.Grpc.AuthToken))
         {
             throw new ServerConfigurationException(
                 $"Listening on {settings.Listen} exposes slides beyond this machine: give --auth-token (clients then send 'authorization: Bearer <token>'), " +
@@ -217,7 +226,8 @@ public sealed class SidecarServer : IAsyncDisposable
             throw new ServerConfigurationException($"--listen '{listen}' is not HOST:PORT (e.g. 127.0.0.1:50051, [::1]:50051, localhost:50051).");
         }
 
-        return endpoint;
+        // [::ffff:127.0.0.1] is 127.0.0.1 written as IPv6: listen on it as such (a dual-stack bind of it fails).
+        return endpoint.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(endpoint.Address.MapToIPv4(), endpoint.Port) : endpoint;
     }
 
     private static X509Certificate2? LoadCertificate(ServerSettings settings)

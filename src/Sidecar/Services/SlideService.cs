@@ -28,6 +28,9 @@ public sealed class SlideService : IDisposable
     public const int MaxImageEdge = 2048;
 
     private const int DefaultQuality = 90;
+
+    /// <summary>JPEG's largest width or height (its header holds 16 bits).</summary>
+    private const int MaxJpegEdge = 65535;
     private const int DefaultThumbnailSize = 512;
     private const int DefaultTileSize = 256;
     private const double DefaultMinTissueFraction = 0.5;
@@ -121,6 +124,11 @@ public sealed class SlideService : IDisposable
 
     private static ReadRegionResponse ReadRegion(Slide slide, ReadRegionRequest request)
     {
+        if (request.Width < 1 || request.Height < 1)
+        {
+            throw Invalid($"Region {request.Width}x{request.Height}: width and height must be at least 1.");
+        }
+
         if ((long)request.Width * request.Height > MaxRegionPixels)
         {
             throw new RpcException(new Status(StatusCode.ResourceExhausted,
@@ -338,6 +346,11 @@ public sealed class SlideService : IDisposable
         if (format == ImageFormat.Unspecified)
         {
             format = ImageFormat.Jpeg;
+        }
+
+        if (format == ImageFormat.Jpeg && Math.Max(image.Width, image.Height) > MaxJpegEdge)
+        {
+            throw Invalid($"A JPEG holds at most {MaxJpegEdge} pixels a side, not {image.Width}x{image.Height}: ask for PNG or RAW.");
         }
 
         Raster pixels = format == ImageFormat.Jpeg && image.Bands == 4 ? image.Flatten(background) : image;

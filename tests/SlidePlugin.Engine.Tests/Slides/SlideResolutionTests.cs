@@ -70,6 +70,8 @@ public class SlideResolutionTests
     [InlineData(-0.5)]
     [InlineData(double.NaN)]
     [InlineData(double.PositiveInfinity)]
+    [InlineData(1e-9)]   // DetectTissue with it answered INTERNAL
+    [InlineData(5000)]
     public void Resolve_BadOverride_InvalidRequest(double value)
     {
         var error = Assert.Throws<SlideException>(() => SlideResolution.Resolve(Props(), value));

@@ -87,13 +87,38 @@ public class ServerHostingTests
         Directory.Delete(Path.GetDirectoryName(certFile)!, recursive: true); // the private key does not outlive the test
     }
 
-    [Fact]
-    public void Listen_NonLoopbackWithoutToken_RefusesWithMessageNamingAuthToken()
+    [Theory]
+    [InlineData(null)]
+    [InlineData("")]
+    [InlineData("   ")] // a blank token protects nothing
+    public void Listen_NonLoopbackWithoutToken_RefusesWithMessageNamingAuthToken(string? token)
     {
         var error = Assert.Throws<ServerConfigurationException>(() =>
-            SidecarServer.Create(new ServerSettings { Listen = "0.0.0.0:0" }, Serilog.Core.Logger.None, _ => { }));
+            SidecarServer.Create(new ServerSettings { Listen = "0.0.0.0:0", Grpc = new GrpcServerOptions { AuthToken = token } }, Serilog.Core.Logger.None, _ => { }));
 
         Assert.Contains("--auth-token", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Listen_Ipv4MappedLoopback_ServesAsLoopback()
+    {
+        await using SidecarServer server = await TestServers.StartAsync(new ServerSettings { Listen = "[::ffff:127.0.0.1]:0" });
+        using GrpcChannel channel = GrpcChannel.ForAddress(server.Addresses.Single());
+
+        Assert.Equal("mapped", (await channel.AsyncUnaryCall(InteropMethods.Echo, new EchoRequest { Message = "mapped" }, Deadline())).Message);
+        await server.StopAsync();
+    }
+
+    [Fact]
+    public async Task Listen_AddressNotOfThisMachine_ConfigurationErrorNamingIt()
+    {
+        // 192.0.2.1 (TEST-NET-1) is never an address of this machine: the bind fails, nothing is sent anywhere.
+        await using SidecarServer server = SidecarServer.Create(
+            new ServerSettings { Listen = "192.0.2.1:0", Grpc = new GrpcServerOptions { AuthToken = "t" } }, Serilog.Core.Logger.None, _ => { });
+
+        var error = await Assert.ThrowsAsync<ServerConfigurationException>(() => server.StartAsync());
+
+        Assert.Contains("Cannot listen on 192.0.2.1:0", error.Message, StringComparison.Ordinal);
     }
 
     [Theory]
@@ -124,6 +149,11 @@ public class ServerHostingTests
 
         using GrpcChannel authorized = GrpcChannel.ForAddress(address, new GrpcChannelOptions { BearerToken = "s3cret" });
         Assert.Equal("ok", (await authorized.AsyncUnaryCall(InteropMethods.Echo, new EchoRequest { Message = "ok" }, Deadline())).Message);
+
+        // RFC 6750: the scheme is case-insensitive.
+        var lowerCase = new Metadata { { "authorization", "bearer s3cret" } };
+        using GrpcChannel plain = GrpcChannel.ForAddress(address);
+        Assert.Equal("lower", (await plain.AsyncUnaryCall(InteropMethods.Echo, new EchoRequest { Message = "lower" }, new CallOptions(Headers: lowerCase, Deadline: DateTime.UtcNow.AddSeconds(10)))).Message);
         await server.StopAsync();
     }
 

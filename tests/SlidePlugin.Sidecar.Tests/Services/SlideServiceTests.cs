@@ -60,6 +60,40 @@ public sealed class SlideServiceTests(SlideServerFixture server) : IClassFixture
     }
 
     [Theory]
+    [InlineData(0, 0, ImageFormat.Png, StatusCode.InvalidArgument)]
+    [InlineData(1048576, 1, ImageFormat.Jpeg, StatusCode.InvalidArgument)]
+    [InlineData(-5, 10, ImageFormat.Png, StatusCode.InvalidArgument)]
+    public async Task ReadRegion_DegenerateSizes_InvalidArgumentNotInternal(int width, int height, ImageFormat format, StatusCode expected)
+    {
+        RpcException error = await FailsAsync(() => Client.ReadRegionAsync(new ReadRegionRequest
+        {
+            Path = Cmu, Width = width, Height = height, Encoding = new ImageEncoding { Format = format },
+        }).ResponseAsync);
+
+        Assert.Equal(expected, error.StatusCode);
+    }
+
+    [Fact]
+    public async Task DetectTissue_AbsurdMppOverride_InvalidArgumentNamingTheField()
+    {
+        RpcException error = await FailsAsync(() => Client.DetectTissueAsync(new DetectTissueRequest { Path = Cmu, MppOverride = 1e-9 }).ResponseAsync);
+
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        Assert.Contains("mpp", error.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task GetSlideInfo_100KilobytePath_MessageTruncatedNotAMetadataError()
+    {
+        string path = new string('a', 100_000) + ".svs";
+
+        RpcException error = await FailsAsync(() => Client.GetSlideInfoAsync(new GetSlideInfoRequest { Path = path }).ResponseAsync);
+
+        Assert.Equal(StatusCode.NotFound, error.StatusCode);
+        Assert.InRange(error.Status.Detail.Length, 1, 1024);
+    }
+
+    [Theory]
     [InlineData(1e-6, 0, 256, StatusCode.InvalidArgument, "at most 16x")]
     [InlineData(0, 1e9, 256, StatusCode.InvalidArgument, "at most 16x")]
     [InlineData(0.0624, 0, 1, StatusCode.ResourceExhausted, "the limit is 8388608")]
