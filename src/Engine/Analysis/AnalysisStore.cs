@@ -172,6 +172,27 @@ public sealed class AnalysisStore
         });
     }
 
+    /// <summary>Every tile of <paramref name="key"/> scored so far, by grid index (a late watcher's snapshot of a running analysis).</summary>
+    public IReadOnlyList<TileScore> ScoredTiles(string key)
+    {
+        return Guarded<IReadOnlyList<TileScore>>(() =>
+        {
+            var tiles = new List<TileScore>();
+            using SqliteConnection connection = Open();
+            using SqliteCommand command = connection.CreateCommand();
+            command.CommandText = "SELECT idx, x, y, width, height, score, probabilities FROM tiles WHERE key = $key ORDER BY idx";
+            command.Parameters.AddWithValue("$key", key);
+            using SqliteDataReader reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                tiles.Add(new TileScore(reader.GetInt32(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4),
+                    (float)reader.GetDouble(5), MemoryMarshal.Cast<byte, float>((byte[])reader.GetValue(6)).ToArray()));
+            }
+
+            return tiles;
+        });
+    }
+
     /// <summary>Raw scores of every stored tile of <paramref name="key"/>, by grid index.</summary>
     public (int[] Indices, float[] Scores) Scores(string key)
     {

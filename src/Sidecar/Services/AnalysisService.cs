@@ -138,7 +138,7 @@ public sealed class AnalysisService : IDisposable
                     $"{_jobs.Count} analyses are running or queued (the limit is {_capacity}); try again when one finishes."));
             }
 
-            var job = new AnalysisJob(key);
+            var job = new AnalysisJob(key, () => Store.ScoredTiles(key));
             job.TryWatch();
             _jobs[key] = job;
             _ = Task.Run(() => RunJobAsync(job, analyzer, slidePath, mpp, options), CancellationToken.None);
