@@ -27,6 +27,7 @@ internal sealed class GrpcCall<TRequest, TResponse> : ICallState, IAsyncStreamRe
     private PipeReader? _reader;
     private string? _responseEncoding;
     private Status? _status;
+    private int _disposed;
     private Metadata _trailers = new();
     private bool _responseChecked;
 
@@ -262,6 +263,12 @@ internal sealed class GrpcCall<TRequest, TResponse> : ICallState, IAsyncStreamRe
 
     public void Dispose()
     {
+        // Idempotent, as Dispose must be: a second call found the token source disposed and threw.
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         if (_status is null)
         {
             Finish(new Status(StatusCode.Cancelled, "Call disposed."), new Metadata());

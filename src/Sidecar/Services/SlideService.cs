@@ -38,14 +38,26 @@ public sealed class SlideService : IDisposable
     private readonly SlideRoots _roots;
     private readonly SlideCache _cache;
     private readonly int _tileLookahead;
+    private readonly WorkLimiter _streams;
+    private readonly WorkLimiter _tissue;
     private long _tilesRead;
 
-    /// <summary>Creates the service over <paramref name="roots"/>, keeping at most <paramref name="cacheCapacity"/> slides open.</summary>
-    public SlideService(SlideRoots roots, int cacheCapacity = 16, int tileLookahead = 0)
+    /// <summary>Tile streams that may run at once by default (as many more may wait).</summary>
+    public const int DefaultMaxStreams = 16;
+
+    /// <summary>
+    /// Creates the service over <paramref name="roots"/>, keeping at most <paramref name="cacheCapacity"/> slides open,
+    /// streaming tiles to at most <paramref name="maxStreams"/> calls at once (as many more wait, the rest get
+    /// RESOURCE_EXHAUSTED) and detecting tissue for one call per core at a time.
+    /// </summary>
+    public SlideService(SlideRoots roots, int cacheCapacity = 16, int tileLookahead = 0, int maxStreams = DefaultMaxStreams)
     {
         ArgumentNullException.ThrowIfNull(roots);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxStreams, 1);
         _roots = roots;
         _cache = new SlideCache(cacheCapacity);
+        _streams = new WorkLimiter("tile streams", maxStreams, maxStreams);
+        _tissue = new WorkLimiter("tissue detections", Environment.ProcessorCount, 4 * Environment.ProcessorCount);
         // Enough tiles in flight to keep every core busy reading and encoding, few enough to stay small.
         _tileLookahead = tileLookahead > 0 ? tileLookahead : Math.Max(4, 2 * Environment.ProcessorCount);
     }
@@ -65,7 +77,11 @@ public sealed class SlideService : IDisposable
                 Image = Encode(slide.ReadAssociatedImage(r.Name), r.Encoding, slide.BackgroundColor),
             }))
             .Unary<ReadRegionRequest, ReadRegionResponse>("ReadRegion", (r, c) => Run(r.Path, c, slide => ReadRegion(slide, r)))
-            .Unary<DetectTissueRequest, DetectTissueResponse>("DetectTissue", (r, c) => Run(r.Path, c, slide => DetectTissue(slide, r)))
+            .Unary<DetectTissueRequest, DetectTissueResponse>("DetectTissue", async (r, c) =>
+            {
+                using IDisposable slot = await _tissue.EnterAsync(c.CancellationToken).ConfigureAwait(false);
+                return await Run(r.Path, c, slide => DetectTissue(slide, r)).ConfigureAwait(false);
+            })
             .ServerStreaming<StreamTilesRequest, StreamTilesResponse>("StreamTiles", StreamTilesAsync)
             .Unary<GetDeepZoomInfoRequest, GetDeepZoomInfoResponse>("GetDeepZoomInfo", (r, c) => Run(r.Path, c, slide => GetDeepZoomInfo(slide, r)))
             .Unary<GetDeepZoomTileRequest, GetDeepZoomTileResponse>("GetDeepZoomTile", (r, c) => Run(r.Path, c, slide => new GetDeepZoomTileResponse
@@ -75,7 +91,12 @@ public sealed class SlideService : IDisposable
     }
 
     /// <inheritdoc />
-    public void Dispose() => _cache.Dispose();
+    public void Dispose()
+    {
+        _cache.Dispose();
+        _streams.Dispose();
+        _tissue.Dispose();
+    }
 
     private static GetSlideInfoResponse GetSlideInfo(Slide slide, GetSlideInfoRequest request)
     {
@@ -164,11 +185,18 @@ public sealed class SlideService : IDisposable
 
     private async Task StreamTilesAsync(StreamTilesRequest request, IServerStreamWriter<StreamTilesResponse> responses, ServerCallContext context)
     {
+        using IDisposable streamSlot = await _streams.EnterAsync(context.CancellationToken).ConfigureAwait(false);
         using SlideLease lease = Open(request.Path);
         Slide slide = lease.Slide;
         try
         {
-            (TileGrid grid, EngineSlideResolution resolution) = await Task.Run(() => BuildGrid(slide, request, context.CancellationToken), context.CancellationToken).ConfigureAwait(false);
+            TileGrid grid;
+            EngineSlideResolution resolution;
+            using (await _tissue.EnterAsync(context.CancellationToken).ConfigureAwait(false))
+            {
+                (grid, resolution) = await Task.Run(() => BuildGrid(slide, request, context.CancellationToken), context.CancellationToken).ConfigureAwait(false);
+            }
+
             var info = new TileGridInfo
             {
                 TargetMpp = grid.TargetMpp,
