@@ -143,6 +143,19 @@ public static class GrpcFraming
         }
     }
 
+    /// <summary>A read of the gzip stream; corrupt data is INTERNAL, as the gRPC spec says for a failed decompression.</summary>
+    private static int ReadGzip(GZipStream gzip, byte[] chunk)
+    {
+        try
+        {
+            return gzip.Read(chunk, 0, chunk.Length);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new RpcException(new Status(StatusCode.Internal, $"The message could not be decompressed: {e.Message}"));
+        }
+    }
+
     private static T Decompress<T>(ReadOnlySequence<byte> payload, MessageParser<T> parser, int maxMessageSize, string? encoding)
         where T : IMessage<T>
     {
@@ -163,7 +176,7 @@ public static class GrpcFraming
         using var decompressed = new MemoryStream();
         var chunk = new byte[81920];
         int read;
-        while ((read = gzip.Read(chunk, 0, chunk.Length)) > 0)
+        while ((read = ReadGzip(gzip, chunk)) > 0)
         {
             if (decompressed.Length + read > maxMessageSize)
             {

@@ -21,12 +21,29 @@ internal static class Http1Rejection
         "HTTP/1.1 426 Upgrade Required\r\nUpgrade: h2c\r\nConnection: close\r\nContent-Type: text/plain\r\n" +
         $"Content-Length: {UpgradeRequiredBody.Length}\r\n\r\n{UpgradeRequiredBody}");
 
+    /// <summary>How long a new connection may take to send its first four bytes before it is closed.</summary>
+    public static readonly TimeSpan PrefaceTimeout = TimeSpan.FromSeconds(5);
+
     public static Func<ConnectionDelegate, ConnectionDelegate> Middleware => next => async connection =>
     {
         PipeReader input = connection.Transport.Input;
+        // A connection that sends nothing (or 1-3 bytes) would otherwise hold a socket forever: 19,900 of them took the
+        // server to its file-descriptor limit.
+        using var preface = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed);
+        preface.CancelAfter(PrefaceTimeout);
         while (true)
         {
-            ReadResult result = await input.ReadAsync(connection.ConnectionClosed).ConfigureAwait(false);
+            ReadResult result;
+            try
+            {
+                result = await input.ReadAsync(preface.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!connection.ConnectionClosed.IsCancellationRequested)
+            {
+                connection.Abort(new ConnectionAbortedException($"No request within {PrefaceTimeout.TotalSeconds:0} s."));
+                return;
+            }
+
             ReadOnlySequence<byte> buffer = result.Buffer;
             if (buffer.Length >= PrefaceStart.Length || result.IsCompleted)
             {

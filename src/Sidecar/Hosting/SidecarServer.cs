@@ -99,6 +99,9 @@ public sealed class SidecarServer : IAsyncDisposable
         }
     }
 
+    /// <summary>Connections served at once; past it Kestrel refuses new ones (a client's idle sockets cannot exhaust file descriptors).</summary>
+    public const long MaxConnections = 1024;
+
     /// <summary>Builds the server; <paramref name="bindServices"/> adds the product's (or a test's) services.</summary>
     /// <exception cref="ServerConfigurationException">The settings cannot be served; the message says why.</exception>
     public static SidecarServer Create(ServerSettings settings, Serilog.ILogger logger, Action<GrpcServiceRegistry> bindServices)
@@ -116,6 +119,7 @@ public sealed class SidecarServer : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxConcurrentConnections = MaxConnections;
             kestrel.Limits.MaxRequestBodySize = null;
             kestrel.Limits.MinRequestBodyDataRate = null;
             kestrel.Limits.MinResponseDataRate = null;

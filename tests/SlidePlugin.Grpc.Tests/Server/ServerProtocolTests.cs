@@ -94,6 +94,42 @@ public sealed class ServerProtocolTests(InteropServerFixture server) : IClassFix
         Assert.Equal("HTTP/1.1 426 Upgrade Required", statusLine);
     }
 
+    [Fact]
+    public async Task Connection_SendingTwoBytesThenNothing_ClosedAfterThePrefaceTimeout()
+    {
+        var uri = new Uri(server.Address);
+        var sockets = new List<TcpClient>();
+        try
+        {
+            for (int i = 0; i < 20; i++)
+            {
+                var tcp = new TcpClient();
+                sockets.Add(tcp);
+                await tcp.ConnectAsync(uri.Host, uri.Port);
+                await tcp.GetStream().WriteAsync("PR"u8.ToArray());
+            }
+
+            // Each read ends when the server closes the socket (0 bytes or a reset), well within timeout + slack.
+            var closed = sockets.Select(async tcp =>
+            {
+                try
+                {
+                    return await tcp.GetStream().ReadAsync(new byte[16]).AsTask().WaitAsync(Http1Rejection.PrefaceTimeout + TimeSpan.FromSeconds(10));
+                }
+                catch (IOException)
+                {
+                    return 0;
+                }
+            });
+
+            Assert.All(await Task.WhenAll(closed), read => Assert.Equal(0, read));
+        }
+        finally
+        {
+            sockets.ForEach(s => s.Dispose());
+        }
+    }
+
     [Theory]
     [InlineData(0)]
     [InlineData(2)]
@@ -134,6 +170,17 @@ public sealed class ServerProtocolTests(InteropServerFixture server) : IClassFix
 
         Assert.Equal("0", Header(response.TrailingHeaders, "grpc-status"));
         Assert.Equal(GrpcFraming.FrameMessage(new EchoResponse { Message = "zipped" }), body);
+    }
+
+    [Fact]
+    public async Task GzipRequest_CorruptBody_InternalNotUnknown()
+    {
+        byte[] payload = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xde, 0xad, 0xbe, 0xef, 0xde, 0xad];
+        byte[] framed = [1, 0, 0, 0, (byte)payload.Length, .. payload];
+
+        (HttpResponseMessage response, _) = await PostAsync(EchoPath, Grpc(framed), encoding: "gzip");
+
+        Assert.Equal("13", Header(response.TrailingHeaders, "grpc-status") ?? Header(response.Headers, "grpc-status")); // INTERNAL, trailers-only or not
     }
 
     [Fact]
