@@ -95,7 +95,7 @@ internal static class Gemm
         return (int)Math.Max(1, Math.Min(Math.Min(byWork, MaximumParts), Math.Max(m, n) / MinimumPartSize));
     }
 
-    /// <summary>Blocks for up to 8 threads: each block packs the shared operand again (16 made the features model's training step 5-10 % slower on 2 cores).</summary>
+    /// <summary>Blocks for up to 8 threads: each block packs the shared operand again, so more cost more than they gain.</summary>
     private const int MaximumParts = 8;
 
     /// <summary>The smallest block of rows or columns worth a GEMM call of its own (a few of the kernels' unrolls).</summary>
