@@ -192,7 +192,7 @@ public sealed class SlideService : IDisposable
         {
             TileGrid grid;
             EngineSlideResolution resolution;
-            using (await _tissue.EnterAsync(context.CancellationToken).ConfigureAwait(false))
+            using (await _tissue.EnterAsync(context.CancellationToken, admitted: true).ConfigureAwait(false))
             {
                 (grid, resolution) = await Task.Run(() => BuildGrid(slide, request, context.CancellationToken), context.CancellationToken).ConfigureAwait(false);
             }

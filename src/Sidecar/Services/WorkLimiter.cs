@@ -15,11 +15,14 @@ internal sealed class WorkLimiter(string what, int running, int waiting) : IDisp
     /// <summary>How many may run at once.</summary>
     public int Running => running;
 
-    /// <summary>Waits for a slot; the returned handle frees it.</summary>
+    /// <summary>
+    /// Waits for a slot; the returned handle frees it. <paramref name="admitted"/>: the caller was already admitted by
+    /// another limiter that bounds it (a tile stream's tissue step), so it queues without counting against the wait limit.
+    /// </summary>
     /// <exception cref="RpcException">RESOURCE_EXHAUSTED when <c>running</c> run and <c>waiting</c> wait already.</exception>
-    public async Task<IDisposable> EnterAsync(CancellationToken cancellationToken)
+    public async Task<IDisposable> EnterAsync(CancellationToken cancellationToken, bool admitted = false)
     {
-        if (Interlocked.Increment(ref _admitted) > running + waiting)
+        if (Interlocked.Increment(ref _admitted) > running + waiting && !admitted)
         {
             Interlocked.Decrement(ref _admitted);
             throw new RpcException(new Status(StatusCode.ResourceExhausted,
