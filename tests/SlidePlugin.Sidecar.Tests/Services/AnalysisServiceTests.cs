@@ -224,6 +224,21 @@ public sealed class AnalysisServiceTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task AnalyzeSlide_TargetFarFinerThanTheSlide_InvalidArgumentAtOnceNothingStored()
+    {
+        // target_mpp 1e-5 ran the server out of memory and the client saw only DEADLINE_EXCEEDED.
+        var client = new AnalysisServiceClient(_servers[1].Channel);
+        using AsyncServerStreamingCall<AnalyzeSlideResponse> call = client.AnalyzeSlide(new AnalyzeSlideRequest { Path = Cmu, TargetMpp = 1e-5 },
+            new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(30)));
+
+        RpcException error = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext(CancellationToken.None));
+
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        Assert.Contains("at most 16x", error.Status.Detail, StringComparison.Ordinal);
+        Assert.Empty((await client.ListAnalysesAsync(new ListAnalysesRequest())).Analyses);
+    }
+
     [Theory]
     [InlineData("missing.svs", StatusCode.NotFound)]
     [InlineData("boxes.tiff", StatusCode.InvalidArgument)] // no resolution and no mpp_override
