@@ -54,6 +54,61 @@ public partial class ServeProcessTests
     }
 
     [Fact]
+    public async Task Serve_HostileImages_PeakRssStaysUnder600MiBAndSlidesStillAnswer()
+    {
+        string work = Directory.CreateTempSubdirectory("slideplugin-serve-memory").FullName;
+        var startInfo = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (string arg in new[] { Executable, "serve", "--listen", "127.0.0.1:0", "--slide-root", TestData.Path("slides"), "--work-dir", work })
+        {
+            startInfo.ArgumentList.Add(arg);
+        }
+
+        using Process process = Process.Start(startInfo)!;
+        try
+        {
+            using GrpcChannel channel = GrpcChannel.ForAddress(await WaitForAddressAsync(process));
+            var analysis = new AnalysisServiceClient(channel);
+            byte[] large = HostilePng.Black(1000, 1000), huge = HostilePng.Black(30000, 30000);
+
+            // 300 patches of a megapixel each (900 MB if held decoded), then one PNG announcing 900 megapixels.
+            using (AsyncDuplexStreamingCall<ScoreBagRequest, ScoreBagResponse> bag = analysis.ScoreBag())
+            {
+                for (int i = 0; i < 300; i++)
+                {
+                    await bag.RequestStream.WriteAsync(new ScoreBagRequest { Patches = { new EncodedImage { Format = ImageFormat.Png, Data = Google.Protobuf.ByteString.CopyFrom(large) } } });
+                }
+
+                await bag.RequestStream.CompleteAsync();
+                Assert.True(await bag.ResponseStream.MoveNext(CancellationToken.None));
+            }
+
+            using (AsyncDuplexStreamingCall<ScoreBagRequest, ScoreBagResponse> bomb = analysis.ScoreBag())
+            {
+                await bomb.RequestStream.WriteAsync(new ScoreBagRequest { Patches = { new EncodedImage { Format = ImageFormat.Png, Data = Google.Protobuf.ByteString.CopyFrom(huge) } } });
+                RpcException error = await Assert.ThrowsAsync<RpcException>(() => bomb.ResponseStream.MoveNext(CancellationToken.None));
+                Assert.Equal(StatusCode.ResourceExhausted, error.StatusCode);
+            }
+
+            GetSlideInfoResponse info = await new SlideServiceClient(channel).GetSlideInfoAsync(
+                new GetSlideInfoRequest { Path = "CMU-1-Small-Region.svs" }, new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(10)));
+            long peakKib = long.Parse(File.ReadLines($"/proc/{process.Id}/status").First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal))
+                .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture);
+
+            Assert.Equal(2220, info.Width);
+            Assert.InRange(peakKib / 1024, 0, 600); // the server's whole life: start, model, 300 decodes, the refused bomb
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+
+            Directory.Delete(work, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Serve_PublicAddressWithoutToken_ExitsWithMessage()
     {
         ProcessResult result = await ExternalProcess.RunAsync("dotnet", [Executable, "serve", "--listen", "0.0.0.0:0"]);
