@@ -118,9 +118,9 @@ public sealed class SlideAnalyzerTests : IDisposable
         Assert.InRange(reported, 600, 900);
         Assert.Equal(reported, events.OfType<AnalysisEvent.Started>().Single().Header.TilesAlreadyScored);
         Assert.Equal(uninterrupted.Tiles.Count - reported, events.OfType<AnalysisEvent.Scored>().Sum(e => e.Tiles.Count));
-        Assert.Equal(uninterrupted.Probabilities[1], resumed.Probabilities[1], 6);
-        Assert.Equal(uninterrupted.Tiles.Select(t => t.Attention), resumed.Tiles.Select(t => t.Attention), new ToleranceComparer(1e-9));
-        Assert.Equal(uninterrupted.Tiles.Select(t => t.Percentile), resumed.Tiles.Select(t => t.Percentile));
+        // Bit for bit under any BLAS kernel: every tile is scored in the batch the uninterrupted run put it in.
+        Assert.Equal(uninterrupted.Probabilities, resumed.Probabilities);
+        Assert.Equal(uninterrupted.Tiles.Select(t => (t.Score, t.Attention, t.Percentile)), resumed.Tiles.Select(t => (t.Score, t.Attention, t.Percentile)));
     }
 
     [Fact]
@@ -182,12 +182,5 @@ public sealed class SlideAnalyzerTests : IDisposable
         InvalidDataException error = Assert.Throws<InvalidDataException>(() => AnalysisModel.Load(weights));
 
         Assert.Contains("RGB patches", error.Message, StringComparison.Ordinal);
-    }
-
-    private sealed class ToleranceComparer(double tolerance) : IEqualityComparer<double>
-    {
-        public bool Equals(double x, double y) => Math.Abs(x - y) <= tolerance;
-
-        public int GetHashCode(double obj) => 0;
     }
 }
