@@ -110,8 +110,9 @@ public sealed class GrpcEndpoint
                 trailers.Add(entry);
             }
         }
-        catch (OperationCanceledException) when (call.DeadlineExceeded)
+        catch (Exception e) when (call.DeadlineExceeded && e is OperationCanceledException or IOException)
         {
+            // The deadline cancelled the handler, or broke the write it was in; anything else is a real failure (logged below).
             status = new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded");
         }
         catch (OperationCanceledException) when (call.CancellationToken.IsCancellationRequested)
