@@ -165,6 +165,8 @@ internal sealed class TiffLevelReader : IDisposable
                 y = 0;
             }
 
+            (levelX, levelY) = ((long)(x / downsample), (long)(y / downsample)); // where the region really is, for the message
+
             if (TryReadRgb(slide, x, y, level, width, height) is not { } direct)
             {
                 // libvips cannot decode it: reads of this level go to OpenSlide, as any failed direct read does.
