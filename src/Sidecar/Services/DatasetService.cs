@@ -162,9 +162,5 @@ public sealed class DatasetService(SlideRoots roots)
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
         }
-        catch (ImageTooLargeException e)
-        {
-            throw new RpcException(new Status(StatusCode.ResourceExhausted, e.Message));
-        }
     }
 }

@@ -93,7 +93,8 @@ public sealed partial class SlideRoots
     /// (<see cref="Resolve"/>), then checked after the open that the path still names the same file, inside the roots,
     /// so that a folder swapped for a symlink while the slide was opened does not hand out a slide from outside.
     /// </summary>
-    /// <exception cref="RpcException">As <see cref="Resolve"/>; PERMISSION_DENIED when the file changed during the open; the engine's status when it cannot be opened.</exception>
+    /// <exception cref="RpcException">As <see cref="Resolve"/>; PERMISSION_DENIED when the file changed during the open.</exception>
+    /// <exception cref="SlideException">OpenSlide cannot open the file.</exception>
     public Slide OpenSlide(string requested) => Open(requested, (path, _) => Slide.Open(path), slide => slide.Dispose());
 
     /// <summary>
@@ -107,16 +108,7 @@ public sealed partial class SlideRoots
         ArgumentNullException.ThrowIfNull(discard);
         string real = Resolve(requested);
         FileIdentity before = FileIdentity.Of(real) ?? throw new RpcException(new Status(StatusCode.NotFound, $"Slide '{requested}' not found under the slide roots."));
-        T opened;
-        try
-        {
-            opened = open(real, before);
-        }
-        catch (SlideException e)
-        {
-            throw new RpcException(SlideStatus.From(e)!.Value);
-        }
-
+        T opened = open(real, before); // an engine failure gets its status where every handler's does (SlideStatus)
         if (RealPath(real) != real || FileIdentity.Of(real) != before)
         {
             discard(opened);
