@@ -12,8 +12,9 @@ using SlidePlugin.Benchmarks.Slides;
 //   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- analyze [slide-size ...]
 //   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- segment-mnist [train] [test] [epochs]
 //   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- class-stats [size] [repeats]
+//   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- load [slide-size] [streams] [seconds] [tiles|tissue]
 string which = args.Length > 0 ? args[0] : "help";
-if (which is "grpc" or "tiles" or "amil" or "reproduce" or "analyze" or "segment-mnist" or "class-stats")
+if (which is "grpc" or "tiles" or "amil" or "reproduce" or "analyze" or "segment-mnist" or "class-stats" or "load")
 {
     Console.WriteLine(SlidePlugin.Benchmarks.MachineInfo.Line());
 }
@@ -37,6 +38,8 @@ switch (which)
         return SegmentationBenchmark.Run(trainCount: Arg(1, 2000), testCount: Arg(2, 500), epochs: Arg(3, 5), threads: 2);
     case "class-stats":
         return await SlidePlugin.Benchmarks.LabelMasks.ClassStatisticsBenchmark.RunAsync(size: Arg(1, 10000), repeats: Arg(2, 5));
+    case "load":
+        return await LoadLatencyBenchmark.RunAsync(size: Arg(1, 40000), streams: Arg(2, 32), seconds: Arg(3, 20), tissueOnly: args.Length > 4 && args[4] == "tissue");
     case "analyze-worker":
         return await AnalysisBenchmark.RunWorkerAsync(args[1], double.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture), Arg(3, 2));
     default:
@@ -47,5 +50,6 @@ switch (which)
         Console.Error.WriteLine("       SlidePlugin.Benchmarks analyze [slide-size=20000 ...]");
         Console.Error.WriteLine("       SlidePlugin.Benchmarks segment-mnist [train=2000] [test=500] [epochs=5]");
         Console.Error.WriteLine("       SlidePlugin.Benchmarks class-stats [size=10000] [repeats=5]");
+        Console.Error.WriteLine("       SlidePlugin.Benchmarks load [slide-size=40000] [streams=32] [seconds=20] [tiles|tissue]");
         return 2;
 }

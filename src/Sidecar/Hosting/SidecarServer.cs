@@ -37,6 +37,9 @@ public sealed record ServerSettings
     /// <summary>Protocol options: receive limit, detailed errors, bearer token.</summary>
     public GrpcServerOptions Grpc { get; init; } = new();
 
+    /// <summary>Connections served at once (a few more are kept for health checks): idle sockets cannot exhaust file descriptors.</summary>
+    public long MaxConnections { get; init; } = 1024;
+
     /// <summary>How long running calls may go on after SIGTERM before they are cancelled.</summary>
     public TimeSpan ShutdownGrace { get; init; } = TimeSpan.FromSeconds(10);
 }
@@ -99,9 +102,6 @@ public sealed class SidecarServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Connections served at once; past it Kestrel refuses new ones (a client's idle sockets cannot exhaust file descriptors).</summary>
-    public const long MaxConnections = 1024;
-
     /// <summary>Builds the server; <paramref name="bindServices"/> adds the product's (or a test's) services.</summary>
     /// <exception cref="ServerConfigurationException">The settings cannot be served; the message says why.</exception>
     public static SidecarServer Create(ServerSettings settings, Serilog.ILogger logger, Action<GrpcServiceRegistry> bindServices)
@@ -109,7 +109,8 @@ public sealed class SidecarServer : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(logger);
         ArgumentNullException.ThrowIfNull(bindServices);
-        Action<KestrelServerOptions> listen = ConfigureListening(settings);
+        var connections = new ConnectionBudget(settings.MaxConnections);
+        Action<KestrelServerOptions> listen = ConfigureListening(settings, connections);
         ReserveThreadsForRequests();
 
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
@@ -119,7 +120,7 @@ public sealed class SidecarServer : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
-            kestrel.Limits.MaxConcurrentConnections = MaxConnections;
+            kestrel.Limits.MaxConcurrentConnections = connections.KestrelLimit;
             kestrel.Limits.MaxRequestBodySize = null;
             kestrel.Limits.MinRequestBodyDataRate = null;
             kestrel.Limits.MinResponseDataRate = null;
@@ -150,6 +151,7 @@ public sealed class SidecarServer : IAsyncDisposable
         });
         settings.Grpc.StatusOf ??= SlidePlugin.Sidecar.Services.SlideStatus.From;
         var endpoint = new GrpcEndpoint(registry, settings.Grpc, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("SlidePlugin.Grpc"), server._graceOver.Token);
+        app.Use(connections.RequestMiddleware);
         app.Run(endpoint.HandleAsync);
         return server;
     }
@@ -186,11 +188,12 @@ public sealed class SidecarServer : IAsyncDisposable
         _graceOver.Dispose();
     }
 
-    private static Action<KestrelServerOptions> ConfigureListening(ServerSettings settings)
+    private static Action<KestrelServerOptions> ConfigureListening(ServerSettings settings, ConnectionBudget connections)
     {
         X509Certificate2? certificate = LoadCertificate(settings);
         void Configure(ListenOptions options)
         {
+            options.Use(connections.Middleware);
             if (certificate is not null)
             {
                 // ALPN picks the protocol; HTTP/1.1 clients reach the endpoint and get 426 there.

@@ -16,6 +16,9 @@ public class ServerHostingTests
     private static readonly Method<HealthCheckRequest, HealthCheckResponse> HealthWatch =
         Methods.FromDescriptor<HealthCheckRequest, HealthCheckResponse>(HealthReflection.Descriptor.Services[0].FindMethodByName("Watch"));
 
+    private static readonly Method<HealthCheckRequest, HealthCheckResponse> HealthCheck =
+        Methods.FromDescriptor<HealthCheckRequest, HealthCheckResponse>(HealthReflection.Descriptor.Services[0].FindMethodByName("Check"));
+
     private static CallOptions Deadline(int seconds = 10) => new(Deadline: DateTime.UtcNow.AddSeconds(seconds));
 
     [Fact]
@@ -97,6 +100,65 @@ public class ServerHostingTests
             SidecarServer.Create(new ServerSettings { Listen = "0.0.0.0:0", Grpc = new GrpcServerOptions { AuthToken = token } }, Serilog.Core.Logger.None, _ => { }));
 
         Assert.Contains("--auth-token", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Connections_AtTheLimit_HealthStillAnswersOtherCallsRefusedUntilOneCloses()
+    {
+        await using SidecarServer server = await TestServers.StartAsync(new ServerSettings { Listen = "127.0.0.1:0", MaxConnections = 3 });
+        string address = server.Addresses.Single();
+        var held = new List<GrpcChannel>();
+        try
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                var channel = GrpcChannel.ForAddress(address); // one HTTP/2 connection each, kept open
+                held.Add(channel);
+                await channel.AsyncUnaryCall(InteropMethods.Echo, new EchoRequest { Message = "hold" }, Deadline());
+            }
+
+            using (GrpcChannel probe = GrpcChannel.ForAddress(address))
+            {
+                HealthCheckResponse health = await probe.AsyncUnaryCall(HealthCheck, new HealthCheckRequest(), Deadline());
+                var refused = await Assert.ThrowsAsync<RpcException>(async () =>
+                    await probe.AsyncUnaryCall(InteropMethods.Echo, new EchoRequest(), Deadline()));
+
+                Assert.Equal(ServingStatus.Serving, health.Status);
+                Assert.Equal(StatusCode.ResourceExhausted, refused.StatusCode);
+                Assert.Contains("3 connections open, its limit; this connection is kept for health checks", refused.Status.Detail, StringComparison.Ordinal);
+            }
+
+            // An idle socket in the reserve is closed well before the preface timeout would close it.
+            using (var idle = new System.Net.Sockets.TcpClient())
+            {
+                var uri = new Uri(address);
+                await idle.ConnectAsync(uri.Host, uri.Port);
+                Task<int> read = idle.GetStream().ReadAsync(new byte[16]).AsTask();
+                Assert.Same(read, await Task.WhenAny(read, Task.Delay(Http1Rejection.PrefaceTimeout - TimeSpan.FromSeconds(1))));
+            }
+
+            held[0].Dispose(); // a served connection closes: new connections serve every call again
+            string? echoed = null;
+            for (int attempt = 0; attempt < 50 && echoed is null; attempt++)
+            {
+                using GrpcChannel next = GrpcChannel.ForAddress(address);
+                try
+                {
+                    echoed = (await next.AsyncUnaryCall(InteropMethods.Echo, new EchoRequest { Message = "served" }, Deadline())).Message;
+                }
+                catch (RpcException e) when (e.StatusCode == StatusCode.ResourceExhausted)
+                {
+                    await Task.Delay(100); // the server has not seen the close yet
+                }
+            }
+
+            Assert.Equal("served", echoed);
+        }
+        finally
+        {
+            held.ForEach(c => c.Dispose());
+            await server.StopAsync();
+        }
     }
 
     [Fact]
