@@ -144,7 +144,7 @@ def reflection(channel, M):
         services = [s.name for s in responses[0].list_services_response.service]
         requests = [Req(file_containing_symbol=name) for name in services]
         requests.append(Req(file_containing_symbol="no.such.Symbol"))
-        requests.append(Req(file_by_filename="grpc/health/v1/health.proto"))
+        requests.append(Req(file_by_filename="health/v1/health.proto"))
         responses = list(info(iter(requests), timeout=10))
         resolved = {}
         for name, resp in zip(services, responses):
@@ -172,7 +172,6 @@ def reflection(channel, M):
             "resolved": resolved,
             "unknown_symbol_code": error.error_code,
             "file_by_name_count": len(by_name),
-            "original_request_echoed": responses[0].original_request.file_containing_symbol == services[0],
             "interop_files": sorted(descriptor_pb2.FileDescriptorProto.FromString(b).name for b in
                                     responses[services.index(SERVICE)].file_descriptor_response.file_descriptor_proto),
         }

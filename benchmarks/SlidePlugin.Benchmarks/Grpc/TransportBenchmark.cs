@@ -5,8 +5,9 @@ using Serilog;
 using Google.Protobuf;
 using Google.Protobuf.Reflection;
 using SlidePlugin.Benchmarks.V1;
-using SlidePlugin.Grpc;
-using SlidePlugin.Sidecar.Grpc;
+using Grpc.Core;
+using Grpc.Net.Client;
+using SlidePlugin.Client;
 using SlidePlugin.Sidecar.Hosting;
 
 namespace SlidePlugin.Benchmarks.Grpc;
@@ -17,14 +18,10 @@ namespace SlidePlugin.Benchmarks.Grpc;
 /// </summary>
 internal static class TransportBenchmark
 {
-    private static readonly ServiceDescriptor Service = BenchmarkReflection.Descriptor.Services[0];
-    private static readonly Method<PingRequest, PingResponse> Ping = Methods.FromDescriptor<PingRequest, PingResponse>(Service.FindMethodByName("Ping"));
-    private static readonly Method<DownloadRequest, Block> Download = Methods.FromDescriptor<DownloadRequest, Block>(Service.FindMethodByName("Download"));
-
     public static async Task<int> RunAsync(int pings, int blocks, int blockSize)
     {
         Serilog.ILogger logger = new Serilog.LoggerConfiguration().MinimumLevel.Warning().WriteTo.Console().CreateLogger();
-        await using SidecarServer server = SidecarServer.Create(new ServerSettings { Listen = "127.0.0.1:0" }, logger, Bind);
+        await using SidecarServer server = SidecarServer.Create(new ServerSettings { Listen = "127.0.0.1:0" }, logger, registry => registry.Add(new BenchmarkService()));
         await server.StartAsync();
         string address = server.Addresses.Single();
         Console.WriteLine($"server {address}; {pings} unary pings, {blocks} x {blockSize / 1024} KiB streamed; {Environment.ProcessorCount} cores");
@@ -47,46 +44,47 @@ internal static class TransportBenchmark
         return 0;
     }
 
-    private static void Bind(GrpcServiceRegistry registry)
+    private sealed class BenchmarkService : TransportBenchmarkService.TransportBenchmarkServiceBase
     {
-        registry.AddService(Service)
-            .Unary<PingRequest, PingResponse>("Ping", (request, _) => Task.FromResult(new PingResponse { Sequence = request.Sequence }))
-            .ServerStreaming<DownloadRequest, Block>("Download", async (request, responses, context) =>
+        public override Task<PingResponse> Ping(PingRequest request, ServerCallContext context) => Task.FromResult(new PingResponse { Sequence = request.Sequence });
+
+        public override async Task Download(DownloadRequest request, IServerStreamWriter<Block> responseStream, ServerCallContext context)
+        {
+            ByteString data = ByteString.CopyFrom(new byte[request.Size]);
+            for (int i = 0; i < request.Count; i++)
             {
-                ByteString data = ByteString.CopyFrom(new byte[request.Size]);
-                for (int i = 0; i < request.Count; i++)
-                {
-                    await responses.WriteAsync(new Block { Index = i, Data = data }, context.CancellationToken);
-                }
-            });
+                await responseStream.WriteAsync(new Block { Index = i, Data = data }, context.CancellationToken);
+            }
+        }
     }
 
     private static async Task<Result> RunOurClientAsync(string address, int pings, int blocks, int blockSize)
     {
-        using GrpcChannel channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions { MaxReceiveMessageSize = 8 * 1024 * 1024 });
+        using GrpcChannel channel = SlidePluginChannel.ForAddress(address, new SlidePluginClientOptions { MaxReceiveMessageSize = 8 * 1024 * 1024 });
+        var client = new TransportBenchmarkService.TransportBenchmarkServiceClient(channel);
         for (int i = 0; i < 200; i++)
         {
-            await channel.AsyncUnaryCall(Ping, new PingRequest { Sequence = i });
+            await client.PingAsync(new PingRequest { Sequence = i });
         }
 
-        await DrainAsync(channel, 100, blockSize);
+        await DrainAsync(client, 100, blockSize);
         var latencies = new double[pings];
         for (int i = 0; i < pings; i++)
         {
             long t0 = Stopwatch.GetTimestamp();
-            await channel.AsyncUnaryCall(Ping, new PingRequest { Sequence = i });
+            await client.PingAsync(new PingRequest { Sequence = i });
             latencies[i] = Stopwatch.GetElapsedTime(t0).TotalMicroseconds;
         }
 
         Array.Sort(latencies);
         long start = Stopwatch.GetTimestamp();
-        long bytes = await DrainAsync(channel, blocks, blockSize);
+        long bytes = await DrainAsync(client, blocks, blockSize);
         return new Result(latencies, Stopwatch.GetElapsedTime(start).TotalSeconds, bytes, blocks);
     }
 
-    private static async Task<long> DrainAsync(GrpcChannel channel, int blocks, int blockSize)
+    private static async Task<long> DrainAsync(TransportBenchmarkService.TransportBenchmarkServiceClient client, int blocks, int blockSize)
     {
-        using AsyncServerStreamingCall<Block> call = channel.AsyncServerStreamingCall(Download, new DownloadRequest { Count = blocks, Size = blockSize });
+        using AsyncServerStreamingCall<Block> call = client.Download(new DownloadRequest { Count = blocks, Size = blockSize });
         long bytes = 0;
         await foreach (Block block in call.ResponseStream.ReadAllAsync())
         {

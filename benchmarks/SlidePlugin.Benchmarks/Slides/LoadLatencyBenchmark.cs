@@ -2,7 +2,9 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using Grpc.Health.V1;
-using SlidePlugin.Grpc;
+using Grpc.Core;
+using Grpc.Net.Client;
+using SlidePlugin.Client;
 using SlidePlugin.Protos.V1;
 
 namespace SlidePlugin.Benchmarks.Slides;
@@ -32,9 +34,9 @@ internal static partial class LoadLatencyBenchmark
         {
             string address = await WaitForAddressAsync(server);
             _ = DrainAsync(server.StandardError);
-            using GrpcChannel channel = GrpcChannel.ForAddress(address);
-            var slides = new SlideServiceClient(channel);
-            var health = Methods.FromDescriptor<HealthCheckRequest, HealthCheckResponse>(HealthReflection.Descriptor.Services[0].FindMethodByName("Check"));
+            using GrpcChannel channel = SlidePluginChannel.ForAddress(address);
+            var slides = new SlideService.SlideServiceClient(channel);
+            var health = new Health.HealthClient(channel);
             string name = Path.GetFileName(slide);
 
             (List<double> idleInfo, List<double> idleHealth) = await SampleAsync(channel, slides, health, name, TimeSpan.FromSeconds(Math.Min(seconds, 5)), () => true);
@@ -51,11 +53,11 @@ internal static partial class LoadLatencyBenchmark
                     {
                         if (tissueOnly)
                         {
-                            await slides.DetectTissueAsync(new DetectTissueRequest { Path = name }, new CallOptions(CancellationToken: stop.Token));
+                            await slides.DetectTissueAsync(new DetectTissueRequest { Path = name }, new CallOptions(cancellationToken: stop.Token));
                             continue;
                         }
 
-                        using AsyncServerStreamingCall<StreamTilesResponse> call = slides.StreamTiles(request, new CallOptions(CancellationToken: stop.Token));
+                        using AsyncServerStreamingCall<StreamTilesResponse> call = slides.StreamTiles(request, new CallOptions(cancellationToken: stop.Token));
                         await foreach (StreamTilesResponse message in call.ResponseStream.ReadAllAsync(stop.Token))
                         {
                             if (message.ItemCase == StreamTilesResponse.ItemOneofCase.Tile)
@@ -97,7 +99,7 @@ internal static partial class LoadLatencyBenchmark
     }
 
     /// <summary>Alternates GetSlideInfo and Health.Check calls, one at a time, every 20 ms, for <paramref name="duration"/>.</summary>
-    private static async Task<(List<double> Info, List<double> Health)> SampleAsync(GrpcChannel channel, SlideServiceClient slides, Method<HealthCheckRequest, HealthCheckResponse> health, string name, TimeSpan duration, Func<bool> go)
+    private static async Task<(List<double> Info, List<double> Health)> SampleAsync(GrpcChannel channel, SlideService.SlideServiceClient slides, Health.HealthClient health, string name, TimeSpan duration, Func<bool> go)
     {
         var info = new List<double>();
         var check = new List<double>();
@@ -105,10 +107,10 @@ internal static partial class LoadLatencyBenchmark
         while (clock.Elapsed < duration && go())
         {
             long start = Stopwatch.GetTimestamp();
-            await slides.GetSlideInfoAsync(new GetSlideInfoRequest { Path = name }, new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(10)));
+            await slides.GetSlideInfoAsync(new GetSlideInfoRequest { Path = name }, new CallOptions(deadline: DateTime.UtcNow.AddSeconds(10)));
             info.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
             start = Stopwatch.GetTimestamp();
-            await channel.AsyncUnaryCall(health, new HealthCheckRequest(), new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(10)));
+            await health.CheckAsync(new HealthCheckRequest(), new CallOptions(deadline: DateTime.UtcNow.AddSeconds(10)));
             check.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
             await Task.Delay(20);
         }

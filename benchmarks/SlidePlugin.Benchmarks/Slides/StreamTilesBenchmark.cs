@@ -5,7 +5,9 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using SlidePlugin.Engine.Slides;
 using SlidePlugin.Engine.Tissue;
-using SlidePlugin.Grpc;
+using Grpc.Core;
+using Grpc.Net.Client;
+using SlidePlugin.Client;
 using SlidePlugin.Protos.V1;
 using SlidePlugin.Tests;
 
@@ -92,8 +94,8 @@ internal static partial class StreamTilesBenchmark
         try
         {
             string address = await WaitForAddressAsync(server);
-            using GrpcChannel channel = GrpcChannel.ForAddress(address);
-            var client = new SlideServiceClient(channel);
+            using GrpcChannel channel = SlidePluginChannel.ForAddress(address);
+            var client = new SlideService.SlideServiceClient(channel);
             long start = Stopwatch.GetTimestamp();
             long firstTile = 0;
             int tiles = 0;

@@ -1,6 +1,7 @@
 using SlidePlugin.Engine.Analysis;
 using SlidePlugin.Engine.IO;
-using SlidePlugin.Grpc;
+using Grpc.Core;
+using SlidePlugin.Client;
 using SlidePlugin.Protos.V1;
 
 namespace SlidePlugin.Sidecar.Cli;
@@ -28,31 +29,13 @@ internal static class RemoteAnalysis
             request.TargetMpp = target;
         }
 
-        using var channel = GrpcChannel.ForAddress(server.ToString());
-        var client = new AnalysisServiceClient(channel);
+        using global::Grpc.Net.Client.GrpcChannel channel = SlidePluginChannel.ForAddress(server.ToString());
+        var client = new AnalysisService.AnalysisServiceClient(channel);
         try
         {
-            using AsyncServerStreamingCall<AnalyzeSlideResponse> call = client.AnalyzeSlide(request, new CallOptions(CancellationToken: cancellationToken));
             Action<AnalysisEvent> progress = AnalyzeCommand.ProgressLines(stdout);
-            Protos.V1.AnalysisResult? result = null;
-            while (await call.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false))
-            {
-                AnalyzeSlideResponse response = call.ResponseStream.Current;
-                if (response.EventCase == AnalyzeSlideResponse.EventOneofCase.Progress)
-                {
-                    progress(new AnalysisEvent.Scored([], response.Progress.TilesDone, response.Progress.TileCount));
-                }
-                else if (response.EventCase == AnalyzeSlideResponse.EventOneofCase.Result)
-                {
-                    result = response.Result;
-                }
-            }
-
-            if (result is null)
-            {
-                stderr.WriteLine("slideplugin: the server ended the analysis without a result.");
-                return ExitCodes.Failure;
-            }
+            Protos.V1.AnalysisResult result = await client.AnalyzeSlideToResultAsync(request,
+                new Progress(p => progress(new AnalysisEvent.Scored([], p.TilesDone, p.TileCount))), cancellationToken).ConfigureAwait(false);
 
             string name = Path.Combine(outDir, Path.GetFileNameWithoutExtension(slidePath));
             Directory.CreateDirectory(outDir);
@@ -75,5 +58,16 @@ internal static class RemoteAnalysis
             stderr.WriteLine($"slideplugin: {server}: {e.StatusCode}: {e.Status.Detail}");
             return ExitCodes.Failure;
         }
+        catch (InvalidDataException e)
+        {
+            stderr.WriteLine($"slideplugin: {server}: {e.Message}");
+            return ExitCodes.Failure;
+        }
+    }
+
+    /// <summary>Reports on the caller's thread, in order (<see cref="Progress{T}"/> would post to the thread pool).</summary>
+    private sealed class Progress(Action<AnalysisProgress> report) : IProgress<AnalysisProgress>
+    {
+        public void Report(AnalysisProgress value) => report(value);
     }
 }

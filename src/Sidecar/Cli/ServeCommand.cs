@@ -1,5 +1,6 @@
 using System.CommandLine;
 using SlidePlugin.Engine.Interop;
+using SlidePlugin.Sidecar.Grpc;
 using SlidePlugin.Sidecar.Hosting;
 using SlidePlugin.Sidecar.Services;
 
@@ -26,7 +27,7 @@ internal static class ServeCommand
         var maxReceive = new Option<int>("--max-receive-message-size")
         {
             Description = "Largest request message in bytes; larger ones end with RESOURCE_EXHAUSTED.",
-            DefaultValueFactory = _ => SlidePlugin.Grpc.GrpcProtocol.DefaultMaxReceiveMessageSize,
+            DefaultValueFactory = _ => GrpcServerOptions.DefaultMaxReceiveMessageSize,
         };
         var grace = new Option<double>("--shutdown-grace")
         {
@@ -101,21 +102,21 @@ internal static class ServeCommand
             }
 
             using Serilog.Core.Logger logger = LoggingSetup.CreateSerilogLogger(SlidePluginCli.LogSettingsOf(parseResult, global));
-            using var slides = new SlideService(slideRootPolicy, parseResult.GetValue(slideCache));
-            var training = new TrainingService(slideRootPolicy, parseResult.GetRequiredValue(workDir).FullName);
-            using var analysis = new AnalysisService(slideRootPolicy, parseResult.GetRequiredValue(workDir).FullName, BundledModel.Path);
-            using var segmentation = new SegmentationService(slideRootPolicy);
+            using var slides = new SlideServiceImpl(slideRootPolicy, parseResult.GetValue(slideCache));
+            var training = new TrainingServiceImpl(slideRootPolicy, parseResult.GetRequiredValue(workDir).FullName);
+            using var analysis = new AnalysisServiceImpl(slideRootPolicy, parseResult.GetRequiredValue(workDir).FullName, BundledModel.Path);
+            using var segmentation = new SegmentationServiceImpl(slideRootPolicy);
             SidecarServer server;
             try
             {
                 server = SidecarServer.Create(settings, logger, registry =>
                 {
-                    new SystemService(natives).BindTo(registry);
+                    new SystemServiceImpl(natives).BindTo(registry);
                     slides.BindTo(registry);
                     training.BindTo(registry);
                     analysis.BindTo(registry);
                     segmentation.BindTo(registry);
-                    new DatasetService(slideRootPolicy).BindTo(registry);
+                    new DatasetServiceImpl(slideRootPolicy).BindTo(registry);
                 });
             }
             catch (ServerConfigurationException e)

@@ -1,14 +1,13 @@
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
-using SlidePlugin.Grpc;
 
 namespace SlidePlugin.Sidecar.Grpc;
 
 /// <summary>
 /// Connections the server serves, and a few more kept for health checks. Past <see cref="Limit"/> open connections,
 /// a new one is accepted as health-only: it may call <c>grpc.health.v1.Health</c>, any other call gets
-/// RESOURCE_EXHAUSTED, and it is closed after <see cref="HealthOnlyLifetime"/>, so idle sockets cannot hold the
+/// RESOURCE_EXHAUSTED (from <see cref="CallInterceptor"/>), and it is closed after <see cref="HealthOnlyLifetime"/>, so idle sockets cannot hold the
 /// reserve the way they can hold the served connections. Kestrel refuses anything past <see cref="KestrelLimit"/>.
 /// </summary>
 public sealed class ConnectionBudget(long limit)
@@ -43,7 +42,7 @@ public sealed class ConnectionBudget(long limit)
                 return;
             }
 
-            connection.Items[HealthOnlyKey] = true;
+            connection.Items[HealthOnlyKey] = Limit;
             using var lifetime = new CancellationTokenSource(HealthOnlyLifetime);
             using CancellationTokenRegistration close = lifetime.Token.Register(() =>
                 connection.Abort(new ConnectionAbortedException($"A health-only connection lasts {HealthOnlyLifetime.TotalSeconds:0} s.")));
@@ -55,16 +54,11 @@ public sealed class ConnectionBudget(long limit)
         }
     };
 
-    /// <summary>Refuses every call but health on a health-only connection (request middleware, before routing).</summary>
-    public Func<HttpContext, RequestDelegate, Task> RequestMiddleware => (httpContext, next) =>
-    {
-        bool healthOnly = httpContext.Features.Get<IConnectionItemsFeature>()?.Items.ContainsKey(HealthOnlyKey) == true;
-        if (!healthOnly || (httpContext.Request.Path.Value ?? "").StartsWith(HealthService, StringComparison.Ordinal))
-        {
-            return next(httpContext);
-        }
+    /// <summary>Whether the request came on a connection past the limit.</summary>
+    internal static bool IsHealthOnly(HttpContext httpContext) =>
+        httpContext.Features.Get<IConnectionItemsFeature>()?.Items.ContainsKey(HealthOnlyKey) == true;
 
-        return GrpcServerCall.WriteTrailersOnlyAsync(httpContext, new Status(StatusCode.ResourceExhausted,
-            $"The server has {Limit} connections open, its limit; this connection is kept for health checks. Reuse an open connection or try again later."));
-    };
+    /// <summary>The refusal of a call other than health on a health-only connection.</summary>
+    internal static string HealthOnlyMessage(HttpContext httpContext) =>
+        $"The server has {httpContext.Features.Get<IConnectionItemsFeature>()?.Items[HealthOnlyKey]} connections open, its limit; this connection is kept for health checks. Reuse an open connection or try again later.";
 }

@@ -1,103 +1,57 @@
-using Google.Protobuf;
-using Google.Protobuf.Reflection;
-using ServiceDescriptor = Google.Protobuf.Reflection.ServiceDescriptor;
-using SlidePlugin.Grpc;
+using System.Reflection;
+using Grpc.Core;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace SlidePlugin.Sidecar.Grpc;
 
 /// <summary>
-/// The services a server offers, keyed by <c>/package.Service/Method</c> as the protobuf descriptors
-/// declare them. A method the descriptor declares but no handler binds answers UNIMPLEMENTED; a handler
-/// whose call kind differs from the descriptor's is refused at start-up, not at call time.
+/// The service instances a server hosts. Each is a class on its generated <c>*Base</c>, registered as a singleton
+/// and mapped with <c>MapGrpcService</c>; the product and the tests build their instances, the server maps them.
 /// </summary>
 public sealed class GrpcServiceRegistry
 {
-    private readonly Dictionary<string, ServerMethod> _methods = new(StringComparer.Ordinal);
-    private readonly List<ServiceDescriptor> _services = [];
+    private readonly List<Action<IServiceCollection>> _registrations = [];
+    private readonly List<Action<IEndpointRouteBuilder>> _mappings = [];
+    private readonly HashSet<Type> _registered = [];
+    private readonly List<string> _names = [];
 
-    /// <summary>Every registered service, in registration order.</summary>
-    public IReadOnlyList<ServiceDescriptor> Services => _services;
+    /// <summary>The full names of the hosted services (<c>package.Service</c>), in the order added.</summary>
+    public IReadOnlyList<string> ServiceNames => _names;
 
-    /// <summary>Starts binding the methods of <paramref name="service"/>.</summary>
-    public ServiceBinder AddService(ServiceDescriptor service)
+    /// <summary>Hosts <paramref name="service"/> (an instance of a generated service base).</summary>
+    public GrpcServiceRegistry Add<TService>(TService service)
+        where TService : class
     {
         ArgumentNullException.ThrowIfNull(service);
-        if (_services.Any(s => s.FullName == service.FullName))
+        if (!_registered.Add(typeof(TService)))
         {
-            throw new InvalidOperationException($"Service '{service.FullName}' is already registered.");
+            throw new InvalidOperationException($"'{typeof(TService).Name}' is already hosted.");
         }
 
-        _services.Add(service);
-        return new ServiceBinder(this, service);
+        _names.Add(ServiceNameOf(typeof(TService)));
+        _registrations.Add(services => services.AddSingleton(service));
+        _mappings.Add(endpoints => endpoints.MapGrpcService<TService>());
+        return this;
     }
 
-    internal bool TryGetMethod(string path, out ServerMethod method) => _methods.TryGetValue(path, out method!);
-
-    internal bool HasService(string fullName) => _services.Any(s => s.FullName == fullName);
-
-    internal void Bind(ServiceDescriptor service, string methodName, MethodType type, Func<string, ServerMethod> create)
+    /// <summary>The service's name from the descriptor of the generated class its base was made from.</summary>
+    private static string ServiceNameOf(Type type)
     {
-        MethodDescriptor descriptor = service.FindMethodByName(methodName)
-            ?? throw new InvalidOperationException($"Service '{service.FullName}' has no method '{methodName}'.");
-        MethodType declared = Methods.TypeOf(descriptor);
-        if (declared != type)
+        for (Type? t = type; t is not null; t = t.BaseType)
         {
-            throw new InvalidOperationException($"'{service.FullName}/{methodName}' is {declared} in its .proto, but a {type} handler was bound.");
+            if (t.GetCustomAttribute<BindServiceMethodAttribute>(inherit: false) is { } bind
+                && bind.BindType.GetProperty("Descriptor", BindingFlags.Public | BindingFlags.Static)?.GetValue(null) is Google.Protobuf.Reflection.ServiceDescriptor descriptor)
+            {
+                return descriptor.FullName;
+            }
         }
 
-        string path = $"/{service.FullName}/{methodName}";
-        if (!_methods.TryAdd(path, create(path)))
-        {
-            throw new InvalidOperationException($"'{path}' is already bound.");
-        }
-    }
-}
-
-/// <summary>Binds handlers to the methods of one service.</summary>
-public sealed class ServiceBinder
-{
-    private readonly GrpcServiceRegistry _registry;
-    private readonly ServiceDescriptor _service;
-
-    internal ServiceBinder(GrpcServiceRegistry registry, ServiceDescriptor service)
-    {
-        _registry = registry;
-        _service = service;
+        throw new ArgumentException($"'{type.Name}' does not derive from a generated gRPC service base.", nameof(type));
     }
 
-    /// <summary>Binds a unary handler.</summary>
-    public ServiceBinder Unary<TRequest, TResponse>(string method, UnaryServerMethod<TRequest, TResponse> handler)
-        where TRequest : class, IMessage<TRequest>, new()
-        where TResponse : class, IMessage<TResponse>
-    {
-        _registry.Bind(_service, method, MethodType.Unary, path => new UnaryServerCallHandler<TRequest, TResponse>(path, handler));
-        return this;
-    }
+    internal void Register(IServiceCollection services) => _registrations.ForEach(r => r(services));
 
-    /// <summary>Binds a server-streaming handler.</summary>
-    public ServiceBinder ServerStreaming<TRequest, TResponse>(string method, ServerStreamingServerMethod<TRequest, TResponse> handler)
-        where TRequest : class, IMessage<TRequest>, new()
-        where TResponse : class, IMessage<TResponse>
-    {
-        _registry.Bind(_service, method, MethodType.ServerStreaming, path => new ServerStreamingServerCallHandler<TRequest, TResponse>(path, handler));
-        return this;
-    }
-
-    /// <summary>Binds a client-streaming handler.</summary>
-    public ServiceBinder ClientStreaming<TRequest, TResponse>(string method, ClientStreamingServerMethod<TRequest, TResponse> handler)
-        where TRequest : class, IMessage<TRequest>, new()
-        where TResponse : class, IMessage<TResponse>
-    {
-        _registry.Bind(_service, method, MethodType.ClientStreaming, path => new ClientStreamingServerCallHandler<TRequest, TResponse>(path, handler));
-        return this;
-    }
-
-    /// <summary>Binds a bidirectional streaming handler.</summary>
-    public ServiceBinder DuplexStreaming<TRequest, TResponse>(string method, DuplexStreamingServerMethod<TRequest, TResponse> handler)
-        where TRequest : class, IMessage<TRequest>, new()
-        where TResponse : class, IMessage<TResponse>
-    {
-        _registry.Bind(_service, method, MethodType.DuplexStreaming, path => new DuplexStreamingServerCallHandler<TRequest, TResponse>(path, handler));
-        return this;
-    }
+    internal void Map(IEndpointRouteBuilder endpoints) => _mappings.ForEach(m => m(endpoints));
 }

@@ -31,6 +31,7 @@ internal static class LoggingSetup
         LoggerConfiguration configuration = new LoggerConfiguration()
             .MinimumLevel.Is(settings.MinimumLevel)
             .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
+            .MinimumLevel.Override("Grpc", LogEventLevel.Warning) // our interceptor writes the one line per call
             .MinimumLevel.Override("Microsoft.Hosting.Lifetime", LogEventLevel.Information)
             .Enrich.FromLogContext()
             .WriteTo.Console(

@@ -6,12 +6,10 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Serilog;
 using SlidePlugin.Engine.Tensors;
 using SlidePlugin.Sidecar.Grpc;
 using SlidePlugin.Sidecar.Grpc.Health;
-using SlidePlugin.Sidecar.Grpc.Reflection;
 using ServingStatus = Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus;
 
 namespace SlidePlugin.Sidecar.Hosting;
@@ -58,17 +56,18 @@ public sealed class ServerConfigurationException : Exception
 }
 
 /// <summary>
-/// The sidecar's server: Kestrel carrying HTTP/2, our gRPC layer on top, and the services bound into a
-/// <see cref="GrpcServiceRegistry"/>. Health and reflection are always there.
+/// The sidecar's server: Kestrel carrying HTTP/2, Grpc.AspNetCore on top, and the services added to a
+/// <see cref="GrpcServiceRegistry"/>. Health and reflection are always there; every call passes <see cref="CallInterceptor"/>.
 /// </summary>
 public sealed class SidecarServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
-    private readonly CancellationTokenSource _graceOver = new();
+    private readonly CancellationTokenSource _graceOver;
 
-    private SidecarServer(WebApplication app, HealthService health, ServerSettings settings)
+    private SidecarServer(WebApplication app, HealthService health, ServerSettings settings, CancellationTokenSource graceOver)
     {
         _app = app;
+        _graceOver = graceOver;
         Health = health;
         Settings = settings;
     }
@@ -113,10 +112,32 @@ public sealed class SidecarServer : IAsyncDisposable
         Action<KestrelServerOptions> listen = ConfigureListening(settings, connections);
         ReserveThreadsForRequests();
 
+        var registry = new GrpcServiceRegistry();
+        var health = new HealthService();
+        health.BindTo(registry);
+        bindServices(registry);
+        health.SetStatus(string.Empty, ServingStatus.Serving);
+        foreach (string service in registry.ServiceNames)
+        {
+            health.SetStatus(service, ServingStatus.Serving);
+        }
+
+        var graceOver = new CancellationTokenSource();
+        settings.Grpc.StatusOf ??= SlidePlugin.Sidecar.Services.SlideStatus.From;
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
-        builder.Logging.ClearProviders();
-        builder.Logging.AddSerilog(logger, dispose: false);
+        builder.Services.AddSerilog(logger, dispose: false);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.ShutdownGrace + TimeSpan.FromSeconds(1));
+        builder.Services.AddSingleton(new ServerStopping(graceOver.Token));
+        builder.Services.AddGrpc(grpc =>
+        {
+            grpc.MaxReceiveMessageSize = settings.Grpc.MaxReceiveMessageSize;
+            grpc.MaxSendMessageSize = null;
+            grpc.EnableDetailedErrors = settings.Grpc.EnableDetailedErrors;
+            grpc.Interceptors.Add<CallInterceptor>(settings.Grpc);
+            grpc.CompressionProviders = [new GzipRequests()];
+        });
+        builder.Services.AddGrpcReflection();
+        registry.Register(builder.Services);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
@@ -131,28 +152,16 @@ public sealed class SidecarServer : IAsyncDisposable
         });
 
         WebApplication app = builder.Build();
-        var registry = new GrpcServiceRegistry();
-        var health = new HealthService();
-        health.BindTo(registry);
-        bindServices(registry);
-        ReflectionService.BindTo(registry);
-        health.SetStatus(string.Empty, ServingStatus.Serving);
-        foreach (Google.Protobuf.Reflection.ServiceDescriptor service in registry.Services)
-        {
-            health.SetStatus(service.FullName, ServingStatus.Serving);
-        }
+        registry.Map(app);
+        app.MapGrpcReflectionService();
 
-        var server = new SidecarServer(app, health, settings);
+        var server = new SidecarServer(app, health, settings, graceOver);
         IHostApplicationLifetime lifetime = app.Services.GetRequiredService<IHostApplicationLifetime>();
         lifetime.ApplicationStopping.Register(() =>
         {
             health.EnterShutdown();
-            server._graceOver.CancelAfter(settings.ShutdownGrace);
+            graceOver.CancelAfter(settings.ShutdownGrace);
         });
-        settings.Grpc.StatusOf ??= SlidePlugin.Sidecar.Services.SlideStatus.From;
-        var endpoint = new GrpcEndpoint(registry, settings.Grpc, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("SlidePlugin.Grpc"), server._graceOver.Token);
-        app.Use(connections.RequestMiddleware);
-        app.Run(endpoint.HandleAsync);
         return server;
     }
 

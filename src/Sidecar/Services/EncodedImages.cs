@@ -1,5 +1,5 @@
 using SlidePlugin.Engine.Imaging;
-using SlidePlugin.Grpc;
+using Grpc.Core;
 using SlidePlugin.Protos.V1;
 
 namespace SlidePlugin.Sidecar.Services;

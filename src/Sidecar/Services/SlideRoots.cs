@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 using SlidePlugin.Engine.Slides;
-using SlidePlugin.Grpc;
+using Grpc.Core;
 
 namespace SlidePlugin.Sidecar.Services;
 

@@ -1,7 +1,7 @@
 using SlidePlugin.Engine.Analysis;
 using SlidePlugin.Engine.Imaging;
 using SlidePlugin.Engine.Slides;
-using SlidePlugin.Grpc;
+using Grpc.Core;
 
 namespace SlidePlugin.Sidecar.Services;
 

@@ -1,4 +1,4 @@
-using SlidePlugin.Grpc;
+using Grpc.Core;
 
 namespace SlidePlugin.Sidecar.Services;
 

@@ -103,7 +103,7 @@ internal static class ClientConformance
     {
         string id = $"csharp-deadline-{Guid.NewGuid():N}";
         using AsyncServerStreamingCall<Chunk> call = channel.AsyncServerStreamingCall(InteropMethods.WaitForCancel,
-            new WaitForCancelRequest { Id = id }, new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(2))); // room for a loaded 2-core machine
+            new WaitForCancelRequest { Id = id }, new CallOptions(deadline: DateTime.UtcNow.AddSeconds(2))); // room for a loaded 2-core machine
         Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
 
         var error = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext(CancellationToken.None));
@@ -119,7 +119,7 @@ internal static class ClientConformance
         string id = $"csharp-cancel-{Guid.NewGuid():N}";
         using var cts = new CancellationTokenSource();
         using AsyncServerStreamingCall<Chunk> call = channel.AsyncServerStreamingCall(InteropMethods.WaitForCancel,
-            new WaitForCancelRequest { Id = id }, new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(30), CancellationToken: cts.Token));
+            new WaitForCancelRequest { Id = id }, new CallOptions(deadline: DateTime.UtcNow.AddSeconds(30), cancellationToken: cts.Token));
         Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
 
         await cts.CancelAsync();
@@ -163,7 +163,7 @@ internal static class ClientConformance
         Assert.Equal(new byte[] { 0, 1, 255 }, call.GetTrailers().GetValueBytes("x-trailer-bin"));
     }
 
-    private static CallOptions Deadline(int seconds) => new(Deadline: DateTime.UtcNow.AddSeconds(seconds));
+    private static CallOptions Deadline(int seconds) => new(deadline: DateTime.UtcNow.AddSeconds(seconds));
 
     /// <summary>What the server recorded for a WaitForCancel call; polls, since the handler records it asynchronously.</summary>
     public static async Task<GetCancelObservationResponse> ObserveAsync(GrpcChannel channel, string id)

@@ -5,7 +5,7 @@ namespace SlidePlugin.Grpc.Tests.Client;
 /// <summary>Our client against our server, through loopback h2c.</summary>
 public sealed class OurClientTests(InteropServerFixture server) : ClientConformanceTests, IClassFixture<InteropServerFixture>, IDisposable
 {
-    private readonly GrpcChannel _channel = GrpcChannel.ForAddress(server.Address);
+    private readonly GrpcChannel _channel = SlidePluginChannel.ForAddress(server.Address);
 
     private protected override GrpcChannel Channel => _channel;
 
@@ -17,7 +17,7 @@ public sealed class OurClientTests(InteropServerFixture server) : ClientConforma
         // Kestrel caps request bodies at 30 MB by default; a stream must not be capped.
         const int Chunks = 640;
         var payload = Google.Protobuf.ByteString.CopyFrom(new byte[64 * 1024]);
-        using var call = _channel.AsyncClientStreamingCall(InteropMethods.StreamIn, new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(60)));
+        using var call = _channel.AsyncClientStreamingCall(InteropMethods.StreamIn, new CallOptions(deadline: DateTime.UtcNow.AddSeconds(60)));
         for (int i = 0; i < Chunks; i++)
         {
             await call.RequestStream.WriteAsync(new Testing.V1.Chunk { Index = i, Payload = payload });

@@ -56,7 +56,7 @@ public sealed class PythonServerFixture : IAsyncLifetime
 /// <summary>Reverse interop: our client against a real gRPC server (Python grpcio).</summary>
 public sealed class ReverseInteropTests(PythonServerFixture server) : ClientConformanceTests, IClassFixture<PythonServerFixture>, IDisposable
 {
-    private readonly GrpcChannel _channel = GrpcChannel.ForAddress(server.Address);
+    private readonly GrpcChannel _channel = SlidePluginChannel.ForAddress(server.Address);
 
     private protected override GrpcChannel Channel => _channel;
 

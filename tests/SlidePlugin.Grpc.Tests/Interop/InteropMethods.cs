@@ -1,3 +1,4 @@
+using Grpc.Core;
 using SlidePlugin.Testing.V1;
 
 namespace SlidePlugin.Grpc.Tests.Interop;
@@ -14,5 +15,6 @@ internal static class InteropMethods
     public static readonly Method<WaitForCancelRequest, Chunk> WaitForCancel = Methods.FromService<WaitForCancelRequest, Chunk>(Service, "WaitForCancel");
     public static readonly Method<GetCancelObservationRequest, GetCancelObservationResponse> GetCancelObservation =
         Methods.FromService<GetCancelObservationRequest, GetCancelObservationResponse>(Service, "GetCancelObservation");
-    public static readonly Method<EchoRequest, EchoResponse> UnknownMethod = new(MethodType.Unary, "slideplugin.testing.v1.InteropTestService", "NoSuchMethod");
+    public static readonly Method<EchoRequest, EchoResponse> UnknownMethod =
+        new(MethodType.Unary, "slideplugin.testing.v1.InteropTestService", "NoSuchMethod", Methods.Marshaller<EchoRequest>(), Methods.Marshaller<EchoResponse>());
 }

@@ -1,27 +1,34 @@
 using System.Collections.Concurrent;
 using Google.Protobuf;
-using SlidePlugin.Grpc;
+using Grpc.Core;
+using Grpc.Net.Client;
+using SlidePlugin.Client;
 using SlidePlugin.Sidecar.Grpc;
 using SlidePlugin.Testing.V1;
 
 namespace SlidePlugin.Grpc.Tests.Interop;
 
 /// <summary>The interop test service, hosted by the sidecar's server layer.</summary>
-internal sealed class InteropTestServiceImpl
+internal sealed class InteropTestServiceImpl : InteropTestService.InteropTestServiceBase
 {
     private const string EchoPrefix = "x-echo-";
     private const string TrailerPrefix = "x-trailer-";
 
     private readonly ConcurrentDictionary<string, GetCancelObservationResponse> _observations = new();
 
-    public void BindTo(GrpcServiceRegistry registry) =>
-        registry.AddService(InteropTestReflection.Descriptor.Services[0])
-            .Unary<EchoRequest, EchoResponse>("Echo", EchoAsync)
-            .ServerStreaming<StreamOutRequest, Chunk>("StreamOut", StreamOutAsync)
-            .ClientStreaming<Chunk, StreamInResponse>("StreamIn", StreamInAsync)
-            .DuplexStreaming<Chunk, Chunk>("Duplex", DuplexAsync)
-            .ServerStreaming<WaitForCancelRequest, Chunk>("WaitForCancel", WaitForCancelAsync)
-            .Unary<GetCancelObservationRequest, GetCancelObservationResponse>("GetCancelObservation", GetCancelObservationAsync);
+    public void BindTo(GrpcServiceRegistry registry) => registry.Add(this);
+
+    public override Task<EchoResponse> Echo(EchoRequest request, ServerCallContext context) => EchoAsync(request, context);
+
+    public override Task StreamOut(StreamOutRequest request, IServerStreamWriter<Chunk> responseStream, ServerCallContext context) => StreamOutAsync(request, responseStream, context);
+
+    public override Task<StreamInResponse> StreamIn(IAsyncStreamReader<Chunk> requestStream, ServerCallContext context) => StreamInAsync(requestStream, context);
+
+    public override Task Duplex(IAsyncStreamReader<Chunk> requestStream, IServerStreamWriter<Chunk> responseStream, ServerCallContext context) => DuplexAsync(requestStream, responseStream, context);
+
+    public override Task WaitForCancel(WaitForCancelRequest request, IServerStreamWriter<Chunk> responseStream, ServerCallContext context) => WaitForCancelAsync(request, responseStream, context);
+
+    public override Task<GetCancelObservationResponse> GetCancelObservation(GetCancelObservationRequest request, ServerCallContext context) => GetCancelObservationAsync(request, context);
 
     private static async Task<EchoResponse> EchoAsync(EchoRequest request, ServerCallContext context)
     {

@@ -19,7 +19,7 @@ public class ServerHostingTests
     private static readonly Method<HealthCheckRequest, HealthCheckResponse> HealthCheck =
         Methods.FromDescriptor<HealthCheckRequest, HealthCheckResponse>(HealthReflection.Descriptor.Services[0].FindMethodByName("Check"));
 
-    private static CallOptions Deadline(int seconds = 10) => new(Deadline: DateTime.UtcNow.AddSeconds(seconds));
+    private static CallOptions Deadline(int seconds = 10) => new(deadline: DateTime.UtcNow.AddSeconds(seconds));
 
     [Fact]
     public async Task UnixSocket_StaleFileThere_RemovedAndServedWithMode0600()
@@ -31,7 +31,7 @@ public class ServerHostingTests
         }
 
         await using SidecarServer server = await TestServers.StartAsync(new ServerSettings { UnixSocket = socketPath });
-        using GrpcChannel channel = GrpcChannel.ForAddress("unix://" + socketPath);
+        using GrpcChannel channel = SlidePluginChannel.ForAddress("unix://" + socketPath);
 
         EchoResponse response = await channel.AsyncUnaryCall(InteropMethods.Echo, new EchoRequest { Message = "over unix" }, Deadline());
 
@@ -78,7 +78,7 @@ public class ServerHostingTests
         await using SidecarServer server = await TestServers.StartAsync(
             new ServerSettings { Listen = "127.0.0.1:0", TlsCertificateFile = certFile, TlsKeyFile = keyFile });
         string address = server.Addresses.Single().Replace("http://", "https://", StringComparison.Ordinal);
-        using GrpcChannel channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
+        using GrpcChannel channel = SlidePluginChannel.ForAddress(address, new SlidePluginClientOptions
         {
             ServerCertificateValidation = (_, cert, _, _) => cert is not null && cert.GetCertHashString() == certificate.GetCertHashString(),
         });
@@ -112,12 +112,12 @@ public class ServerHostingTests
         {
             for (int i = 0; i < 3; i++)
             {
-                var channel = GrpcChannel.ForAddress(address); // one HTTP/2 connection each, kept open
+                var channel = SlidePluginChannel.ForAddress(address); // one HTTP/2 connection each, kept open
                 held.Add(channel);
                 await channel.AsyncUnaryCall(InteropMethods.Echo, new EchoRequest { Message = "hold" }, Deadline());
             }
 
-            using (GrpcChannel probe = GrpcChannel.ForAddress(address))
+            using (GrpcChannel probe = SlidePluginChannel.ForAddress(address))
             {
                 HealthCheckResponse health = await probe.AsyncUnaryCall(HealthCheck, new HealthCheckRequest(), Deadline());
                 var refused = await Assert.ThrowsAsync<RpcException>(async () =>
@@ -141,7 +141,7 @@ public class ServerHostingTests
             string? echoed = null;
             for (int attempt = 0; attempt < 50 && echoed is null; attempt++)
             {
-                using GrpcChannel next = GrpcChannel.ForAddress(address);
+                using GrpcChannel next = SlidePluginChannel.ForAddress(address);
                 try
                 {
                     echoed = (await next.AsyncUnaryCall(InteropMethods.Echo, new EchoRequest { Message = "served" }, Deadline())).Message;
@@ -165,7 +165,7 @@ public class ServerHostingTests
     public async Task Listen_Ipv4MappedLoopback_ServesAsLoopback()
     {
         await using SidecarServer server = await TestServers.StartAsync(new ServerSettings { Listen = "[::ffff:127.0.0.1]:0" });
-        using GrpcChannel channel = GrpcChannel.ForAddress(server.Addresses.Single());
+        using GrpcChannel channel = SlidePluginChannel.ForAddress(server.Addresses.Single());
 
         Assert.Equal("mapped", (await channel.AsyncUnaryCall(InteropMethods.Echo, new EchoRequest { Message = "mapped" }, Deadline())).Message);
         await server.StopAsync();
@@ -203,19 +203,19 @@ public class ServerHostingTests
 
         foreach (string? token in new[] { null, "wrong" })
         {
-            using GrpcChannel channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions { BearerToken = token });
+            using GrpcChannel channel = SlidePluginChannel.ForAddress(address, new SlidePluginClientOptions { BearerToken = token });
             var error = await Assert.ThrowsAsync<RpcException>(async () =>
                 await channel.AsyncUnaryCall(InteropMethods.Echo, new EchoRequest(), Deadline()));
             Assert.Equal(StatusCode.Unauthenticated, error.StatusCode);
         }
 
-        using GrpcChannel authorized = GrpcChannel.ForAddress(address, new GrpcChannelOptions { BearerToken = "s3cret" });
+        using GrpcChannel authorized = SlidePluginChannel.ForAddress(address, new SlidePluginClientOptions { BearerToken = "s3cret" });
         Assert.Equal("ok", (await authorized.AsyncUnaryCall(InteropMethods.Echo, new EchoRequest { Message = "ok" }, Deadline())).Message);
 
         // RFC 6750: the scheme is case-insensitive.
         var lowerCase = new Metadata { { "authorization", "bearer s3cret" } };
-        using GrpcChannel plain = GrpcChannel.ForAddress(address);
-        Assert.Equal("lower", (await plain.AsyncUnaryCall(InteropMethods.Echo, new EchoRequest { Message = "lower" }, new CallOptions(Headers: lowerCase, Deadline: DateTime.UtcNow.AddSeconds(10)))).Message);
+        using GrpcChannel plain = SlidePluginChannel.ForAddress(address);
+        Assert.Equal("lower", (await plain.AsyncUnaryCall(InteropMethods.Echo, new EchoRequest { Message = "lower" }, new CallOptions(headers: lowerCase, deadline: DateTime.UtcNow.AddSeconds(10)))).Message);
         await server.StopAsync();
     }
 
@@ -224,7 +224,7 @@ public class ServerHostingTests
     {
         SidecarServer server = await TestServers.StartAsync(
             new ServerSettings { Listen = "127.0.0.1:0", ShutdownGrace = TimeSpan.FromMilliseconds(500) });
-        using GrpcChannel channel = GrpcChannel.ForAddress(server.Addresses.Single());
+        using GrpcChannel channel = SlidePluginChannel.ForAddress(server.Addresses.Single());
         using AsyncServerStreamingCall<HealthCheckResponse> watch = channel.AsyncServerStreamingCall(HealthWatch, new HealthCheckRequest(), Deadline(30));
         Assert.True(await watch.ResponseStream.MoveNext(CancellationToken.None));
         Assert.Equal(ServingStatus.Serving, watch.ResponseStream.Current.Status);

@@ -220,7 +220,7 @@ public sealed class ServerProtocolTests(InteropServerFixture server) : IClassFix
         Assert.InRange(stopwatch.Elapsed, TimeSpan.FromMilliseconds(milliseconds * 0.9), TimeSpan.FromSeconds(10));
         Assert.Equal(GrpcFraming.FrameMessage(new Chunk { Index = 0 }), body);
         Assert.Equal("4", Header(response.TrailingHeaders, "grpc-status"));
-        using GrpcChannel channel = GrpcChannel.ForAddress(server.Address);
+        using GrpcChannel channel = SlidePluginChannel.ForAddress(server.Address);
         GetCancelObservationResponse observed = await Client.ClientConformance.ObserveAsync(channel, id);
         Assert.True(observed.Cancelled);
         Assert.True(observed.DeadlineExceeded);
@@ -243,10 +243,10 @@ public sealed class ServerProtocolTests(InteropServerFixture server) : IClassFix
     {
         await using SidecarServer detailed = await TestServers.StartAsync(
             new ServerSettings { Listen = "127.0.0.1:0", Grpc = new GrpcServerOptions { EnableDetailedErrors = true } });
-        using GrpcChannel channel = GrpcChannel.ForAddress(detailed.Addresses.Single());
+        using GrpcChannel channel = SlidePluginChannel.ForAddress(detailed.Addresses.Single());
 
         var error = await Assert.ThrowsAsync<RpcException>(async () =>
-            await channel.AsyncUnaryCall(InteropMethods.Echo, new EchoRequest { StatusCode = -1 }, new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(10))));
+            await channel.AsyncUnaryCall(InteropMethods.Echo, new EchoRequest { StatusCode = -1 }, new CallOptions(deadline: DateTime.UtcNow.AddSeconds(10))));
 
         Assert.Equal(StatusCode.Unknown, error.StatusCode);
         Assert.Contains("InvalidOperationException: internal detail that must not leak", error.Status.Detail, StringComparison.Ordinal);

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
-using SlidePlugin.Grpc;
+using Grpc.Core;
+using Grpc.Net.Client;
+using SlidePlugin.Client;
 using SlidePlugin.Protos.V1;
 using SlidePlugin.Tests;
 
@@ -27,11 +29,9 @@ public partial class ServeProcessTests
         try
         {
             string address = await WaitForAddressAsync(process);
-            using GrpcChannel channel = GrpcChannel.ForAddress(address);
-            var method = Methods.FromDescriptor<GetServerInfoRequest, GetServerInfoResponse>(
-                SystemServiceReflection.Descriptor.Services[0].FindMethodByName("GetServerInfo"));
-
-            GetServerInfoResponse info = await channel.AsyncUnaryCall(method, new GetServerInfoRequest(), new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(10)));
+            using GrpcChannel channel = SlidePluginChannel.ForAddress(address);
+            GetServerInfoResponse info = await new SystemService.SystemServiceClient(channel).GetServerInfoAsync(
+                new GetServerInfoRequest(), new CallOptions(deadline: DateTime.UtcNow.AddSeconds(10)));
 
             Assert.Equal("0.1.0", info.Version);
             Assert.Contains("slideplugin.v1", info.ApiVersions);
@@ -66,8 +66,8 @@ public partial class ServeProcessTests
         using Process process = Process.Start(startInfo)!;
         try
         {
-            using GrpcChannel channel = GrpcChannel.ForAddress(await WaitForAddressAsync(process));
-            var analysis = new AnalysisServiceClient(channel);
+            using GrpcChannel channel = SlidePluginChannel.ForAddress(await WaitForAddressAsync(process));
+            var analysis = new AnalysisService.AnalysisServiceClient(channel);
             byte[] large = HostilePng.Black(1000, 1000), huge = HostilePng.Black(30000, 30000);
 
             // 300 patches of a megapixel each (900 MB if held decoded), then one PNG announcing 900 megapixels.
@@ -89,8 +89,8 @@ public partial class ServeProcessTests
                 Assert.Equal(StatusCode.ResourceExhausted, error.StatusCode);
             }
 
-            GetSlideInfoResponse info = await new SlideServiceClient(channel).GetSlideInfoAsync(
-                new GetSlideInfoRequest { Path = "CMU-1-Small-Region.svs" }, new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(10)));
+            GetSlideInfoResponse info = await new SlideService.SlideServiceClient(channel).GetSlideInfoAsync(
+                new GetSlideInfoRequest { Path = "CMU-1-Small-Region.svs" }, new CallOptions(deadline: DateTime.UtcNow.AddSeconds(10)));
             long peakKib = long.Parse(File.ReadLines($"/proc/{process.Id}/status").First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal))
                 .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture);
 

@@ -8,7 +8,9 @@ using SlidePlugin.Engine.Mil;
 using SlidePlugin.Engine.Slides;
 using SlidePlugin.Engine.Tensors;
 using SlidePlugin.Engine.Tissue;
-using SlidePlugin.Grpc;
+using Grpc.Core;
+using Grpc.Net.Client;
+using SlidePlugin.Client;
 using SlidePlugin.Protos.V1;
 using SlidePlugin.Sidecar.Hosting;
 using SlidePlugin.Sidecar.Services;
@@ -20,11 +22,12 @@ namespace SlidePlugin.Sidecar.Tests.Services;
 /// AnalysisService end to end: two sidecars with empty stores (A and B) serving the shared slides with a seeded gated
 /// model of 32 px patches at 0.5 µm/px; Python grpcio drives AnalyzeSlide, our C# client the other calls.
 /// </summary>
+[Collection(nameof(MeasuresProcessMemory))]
 public sealed class AnalysisServiceTests : IAsyncLifetime
 {
     private const string Cmu = "CMU-1-Small-Region.svs";
     private readonly string _scratch = Directory.CreateTempSubdirectory("slideplugin-analysis-rpc").FullName;
-    private readonly List<(SidecarServer Server, AnalysisService Service, GrpcChannel Channel)> _servers = [];
+    private readonly List<(SidecarServer Server, AnalysisServiceImpl Service, GrpcChannel Channel)> _servers = [];
 
     private string ModelPath => Path.Combine(_scratch, "model.safetensors");
 
@@ -37,16 +40,16 @@ public sealed class AnalysisServiceTests : IAsyncLifetime
         ILogger logger = new LoggerConfiguration().MinimumLevel.Warning().WriteTo.Console().CreateLogger();
         foreach (string name in new[] { "a", "b" })
         {
-            var service = new AnalysisService(roots, Path.Combine(_scratch, name), ModelPath);
+            var service = new AnalysisServiceImpl(roots, Path.Combine(_scratch, name), ModelPath);
             SidecarServer server = SidecarServer.Create(new ServerSettings { Listen = "127.0.0.1:0" }, logger, service.BindTo);
             await server.StartAsync();
-            _servers.Add((server, service, GrpcChannel.ForAddress(server.Addresses.Single())));
+            _servers.Add((server, service, SlidePluginChannel.ForAddress(server.Addresses.Single())));
         }
     }
 
     public async Task DisposeAsync()
     {
-        foreach ((SidecarServer server, AnalysisService service, GrpcChannel channel) in _servers)
+        foreach ((SidecarServer server, AnalysisServiceImpl service, GrpcChannel channel) in _servers)
         {
             channel.Dispose();
             await server.StopAsync();
@@ -97,7 +100,7 @@ public sealed class AnalysisServiceTests : IAsyncLifetime
     [Fact]
     public async Task ExportAnalysis_GeoJsonAndHeatmap_QuPathRulesAndThumbnailSize()
     {
-        var client = new AnalysisServiceClient(_servers[0].Channel);
+        var client = new AnalysisService.AnalysisServiceClient(_servers[0].Channel);
         string key = await AnalyzeAsync(client);
 
         byte[] geojson = await client.ExportAnalysisBytesAsync(key, ExportFormat.Geojson);
@@ -127,7 +130,7 @@ public sealed class AnalysisServiceTests : IAsyncLifetime
     [Fact]
     public async Task ScoreBag_PatchesCutFromTheSlide_AttentionSumsToOneAndBadPatchIsInvalidArgument()
     {
-        var client = new AnalysisServiceClient(_servers[0].Channel);
+        var client = new AnalysisService.AnalysisServiceClient(_servers[0].Channel);
         using Slide slide = Slide.Open(TestData.Path("slides", Cmu));
         using (AsyncDuplexStreamingCall<ScoreBagRequest, ScoreBagResponse> call = client.ScoreBag())
         {
@@ -165,7 +168,7 @@ public sealed class AnalysisServiceTests : IAsyncLifetime
     {
         // 300 messages of a 1000 x 1000 black PNG (a few KB each, 3 MB decoded): held decoded, they were 900 MB.
         byte[] png = HostilePng.Black(1000, 1000);
-        var client = new AnalysisServiceClient(_servers[0].Channel);
+        var client = new AnalysisService.AnalysisServiceClient(_servers[0].Channel);
         using AsyncDuplexStreamingCall<ScoreBagRequest, ScoreBagResponse> call = client.ScoreBag();
         long before = GC.GetTotalMemory(forceFullCollection: true);
         for (int i = 0; i < 300; i++)
@@ -186,7 +189,7 @@ public sealed class AnalysisServiceTests : IAsyncLifetime
     public async Task ScoreBag_PngAnnouncing900Megapixels_ResourceExhaustedBeforeDecoding()
     {
         byte[] png = HostilePng.Black(30000, 30000); // under a megabyte
-        var client = new AnalysisServiceClient(_servers[0].Channel);
+        var client = new AnalysisService.AnalysisServiceClient(_servers[0].Channel);
         using AsyncDuplexStreamingCall<ScoreBagRequest, ScoreBagResponse> call = client.ScoreBag();
         long before = GC.GetTotalMemory(forceFullCollection: true);
 
@@ -203,7 +206,7 @@ public sealed class AnalysisServiceTests : IAsyncLifetime
     [InlineData("raw -2 x -2")]
     public async Task ScoreBag_GreyPngScoredAndNegativeRawRefused(string kind)
     {
-        var client = new AnalysisServiceClient(_servers[0].Channel);
+        var client = new AnalysisService.AnalysisServiceClient(_servers[0].Channel);
         using AsyncDuplexStreamingCall<ScoreBagRequest, ScoreBagResponse> call = client.ScoreBag();
         EncodedImage image = kind == "grey"
             ? new EncodedImage { Format = ImageFormat.Png, Data = ByteString.CopyFrom(HostilePng.Black(40, 40)) }
@@ -228,9 +231,9 @@ public sealed class AnalysisServiceTests : IAsyncLifetime
     public async Task AnalyzeSlide_TargetFarFinerThanTheSlide_InvalidArgumentAtOnceNothingStored()
     {
         // target_mpp 1e-5 ran the server out of memory and the client saw only DEADLINE_EXCEEDED.
-        var client = new AnalysisServiceClient(_servers[1].Channel);
+        var client = new AnalysisService.AnalysisServiceClient(_servers[1].Channel);
         using AsyncServerStreamingCall<AnalyzeSlideResponse> call = client.AnalyzeSlide(new AnalyzeSlideRequest { Path = Cmu, TargetMpp = 1e-5 },
-            new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(30)));
+            new CallOptions(deadline: DateTime.UtcNow.AddSeconds(30)));
 
         RpcException error = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext(CancellationToken.None));
 
@@ -245,7 +248,7 @@ public sealed class AnalysisServiceTests : IAsyncLifetime
     [InlineData("/etc/hostname", StatusCode.PermissionDenied)]
     public async Task AnalyzeSlide_BadSlide_ClearStatusNothingStoredAndServerStillAnswers(string path, StatusCode expected)
     {
-        var client = new AnalysisServiceClient(_servers[0].Channel);
+        var client = new AnalysisService.AnalysisServiceClient(_servers[0].Channel);
         using AsyncServerStreamingCall<AnalyzeSlideResponse> call = client.AnalyzeSlide(new AnalyzeSlideRequest { Path = path });
 
         RpcException error = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext(CancellationToken.None));
@@ -257,7 +260,7 @@ public sealed class AnalysisServiceTests : IAsyncLifetime
     [Fact]
     public async Task AnalyzeSlide_TwoClientsAtOnce_BothWatchOneAnalysisWithIdenticalResults()
     {
-        var client = new AnalysisServiceClient(_servers[0].Channel);
+        var client = new AnalysisService.AnalysisServiceClient(_servers[0].Channel);
 
         AnalyzeSlideResponse[][] runs = await Task.WhenAll(ReadAllAsync(client, Cmu), ReadAllAsync(client, Cmu));
 
@@ -272,11 +275,11 @@ public sealed class AnalysisServiceTests : IAsyncLifetime
     public async Task AnalyzeSlide_QueueFull_ResourceExhaustedWithAMessage()
     {
         var roots = new SlideRoots([TestData.Path("slides")]);
-        using var service = new AnalysisService(roots, Path.Combine(_scratch, "small-queue"), ModelPath, capacity: 1);
+        using var service = new AnalysisServiceImpl(roots, Path.Combine(_scratch, "small-queue"), ModelPath, capacity: 1);
         await using SidecarServer server = SidecarServer.Create(new ServerSettings { Listen = "127.0.0.1:0" }, new LoggerConfiguration().CreateLogger(), service.BindTo);
         await server.StartAsync();
-        using GrpcChannel channel = GrpcChannel.ForAddress(server.Addresses.Single());
-        var client = new AnalysisServiceClient(channel);
+        using GrpcChannel channel = SlidePluginChannel.ForAddress(server.Addresses.Single());
+        var client = new AnalysisService.AnalysisServiceClient(channel);
         using var first = client.AnalyzeSlide(new AnalyzeSlideRequest { Path = Cmu });
         Assert.True(await first.ResponseStream.MoveNext(CancellationToken.None)); // the header: the analysis holds the queue
 
@@ -288,7 +291,7 @@ public sealed class AnalysisServiceTests : IAsyncLifetime
         await server.StopAsync();
     }
 
-    private static async Task<AnalyzeSlideResponse[]> ReadAllAsync(AnalysisServiceClient client, string path)
+    private static async Task<AnalyzeSlideResponse[]> ReadAllAsync(AnalysisService.AnalysisServiceClient client, string path)
     {
         using AsyncServerStreamingCall<AnalyzeSlideResponse> call = client.AnalyzeSlide(new AnalyzeSlideRequest { Path = path });
         var messages = new List<AnalyzeSlideResponse>();
@@ -303,7 +306,7 @@ public sealed class AnalysisServiceTests : IAsyncLifetime
     [Fact]
     public async Task GetAnalysis_UnknownKey_NotFoundNamingListAnalyses()
     {
-        var client = new AnalysisServiceClient(_servers[0].Channel);
+        var client = new AnalysisService.AnalysisServiceClient(_servers[0].Channel);
 
         RpcException error = await Assert.ThrowsAsync<RpcException>(() => client.GetAnalysisAsync(new GetAnalysisRequest { Key = "nope" }).ResponseAsync);
 
@@ -311,7 +314,7 @@ public sealed class AnalysisServiceTests : IAsyncLifetime
         Assert.Contains("ListAnalyses", error.Status.Detail, StringComparison.Ordinal);
     }
 
-    private static async Task<string> AnalyzeAsync(AnalysisServiceClient client)
+    private static async Task<string> AnalyzeAsync(AnalysisService.AnalysisServiceClient client)
     {
         using AsyncServerStreamingCall<AnalyzeSlideResponse> call = client.AnalyzeSlide(new AnalyzeSlideRequest { Path = Cmu });
         string key = "";

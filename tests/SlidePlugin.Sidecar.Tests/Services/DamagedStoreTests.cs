@@ -1,5 +1,7 @@
 using Serilog;
-using SlidePlugin.Grpc;
+using Grpc.Core;
+using Grpc.Net.Client;
+using SlidePlugin.Client;
 using SlidePlugin.Protos.V1;
 using SlidePlugin.Sidecar.Cli;
 using SlidePlugin.Sidecar.Hosting;
@@ -20,8 +22,8 @@ public sealed class DamagedStoreTests : IDisposable
         string store = Path.Combine(_work, "analyses.sqlite");
         await File.WriteAllBytesAsync(store, [.. Enumerable.Range(0, 8192).Select(i => (byte)(i * 31))]);
         var roots = new SlideRoots([TestData.Path("slides")]);
-        using var slides = new SlideService(roots);
-        using var analyses = new AnalysisService(roots, _work, BundledModel.Path);
+        using var slides = new SlideServiceImpl(roots);
+        using var analyses = new AnalysisServiceImpl(roots, _work, BundledModel.Path);
         ILogger logger = new LoggerConfiguration().MinimumLevel.Warning().CreateLogger();
         await using SidecarServer server = SidecarServer.Create(new ServerSettings { Listen = "127.0.0.1:0" }, logger, registry =>
         {
@@ -29,10 +31,10 @@ public sealed class DamagedStoreTests : IDisposable
             analyses.BindTo(registry);
         });
         await server.StartAsync();
-        using GrpcChannel channel = GrpcChannel.ForAddress(server.Addresses.Single());
+        using GrpcChannel channel = SlidePluginChannel.ForAddress(server.Addresses.Single());
 
-        GetSlideInfoResponse info = await new SlideServiceClient(channel).GetSlideInfoAsync(new GetSlideInfoRequest { Path = "CMU-1-Small-Region.svs" });
-        RpcException error = await Assert.ThrowsAsync<RpcException>(async () => await new AnalysisServiceClient(channel).ListAnalysesAsync(new ListAnalysesRequest()));
+        GetSlideInfoResponse info = await new SlideService.SlideServiceClient(channel).GetSlideInfoAsync(new GetSlideInfoRequest { Path = "CMU-1-Small-Region.svs" });
+        RpcException error = await Assert.ThrowsAsync<RpcException>(async () => await new AnalysisService.AnalysisServiceClient(channel).ListAnalysesAsync(new ListAnalysesRequest()));
 
         Assert.Equal(2220, info.Width);
         Assert.Equal(StatusCode.DataLoss, error.StatusCode);

@@ -1,5 +1,7 @@
 using Serilog;
-using SlidePlugin.Grpc;
+using Grpc.Core;
+using Grpc.Net.Client;
+using SlidePlugin.Client;
 using SlidePlugin.Protos.V1;
 using SlidePlugin.Sidecar.Hosting;
 using SlidePlugin.Sidecar.Services;
@@ -23,12 +25,12 @@ public sealed class JpegTwoThousandSlideTests : IDisposable
     {
         string slide = Path.Combine(_folder, "j2k-rgb.svs");
         await ExternalProcess.RunReferenceScriptAsync("make_tiff_slide.py", slide, "--compression", "j2k-rgb");
-        using var service = new SlideService(new SlideRoots([_folder]));
+        using var service = new SlideServiceImpl(new SlideRoots([_folder]));
         await using SidecarServer server = SidecarServer.Create(new ServerSettings { Listen = "127.0.0.1:0" }, new LoggerConfiguration().CreateLogger(), service.BindTo);
         await server.StartAsync();
-        using GrpcChannel channel = GrpcChannel.ForAddress(server.Addresses.Single());
+        using GrpcChannel channel = SlidePluginChannel.ForAddress(server.Addresses.Single());
 
-        using AsyncServerStreamingCall<StreamTilesResponse> call = new SlideServiceClient(channel).StreamTiles(new StreamTilesRequest
+        using AsyncServerStreamingCall<StreamTilesResponse> call = new SlideService.SlideServiceClient(channel).StreamTiles(new StreamTilesRequest
         {
             Path = "j2k-rgb.svs", TargetMpp = 0.499, TileSize = 256, MinTissueFraction = 0, Encoding = new ImageEncoding { Format = ImageFormat.Raw },
         });

@@ -6,7 +6,9 @@ using SlidePlugin.Engine.LabelMasks;
 using SlidePlugin.Engine.Segmentation;
 using SlidePlugin.Engine.Slides;
 using SlidePlugin.Engine.Tensors;
-using SlidePlugin.Grpc;
+using Grpc.Core;
+using Grpc.Net.Client;
+using SlidePlugin.Client;
 using SlidePlugin.Protos.V1;
 using SlidePlugin.Sidecar.Hosting;
 using SlidePlugin.Sidecar.Services;
@@ -23,7 +25,7 @@ public sealed class SegmentationServiceTests : IAsyncLifetime
     private const string Cmu = "CMU-1-Small-Region.svs";
     private readonly string _scratch = Directory.CreateTempSubdirectory("slideplugin-segmentation-rpc").FullName;
     private SidecarServer? _server;
-    private readonly List<SegmentationService> _services = [];
+    private readonly List<SegmentationServiceImpl> _services = [];
     private GrpcChannel _channel = null!;
 
     private string ModelPath => Path.Combine(_scratch, "fcn.safetensors");
@@ -41,16 +43,16 @@ public sealed class SegmentationServiceTests : IAsyncLifetime
             ImageLevelThreshold = null,
         });
         var roots = new SlideRoots([TestData.Path("slides"), _scratch]);
-        var service = new SegmentationService(roots);
+        var service = new SegmentationServiceImpl(roots);
         _services.Add(service);
         ILogger logger = new LoggerConfiguration().MinimumLevel.Warning().WriteTo.Console().CreateLogger();
         _server = SidecarServer.Create(new ServerSettings { Listen = "127.0.0.1:0" }, logger, registry =>
         {
             service.BindTo(registry);
-            new DatasetService(roots).BindTo(registry);
+            new DatasetServiceImpl(roots).BindTo(registry);
         });
         await _server.StartAsync();
-        _channel = GrpcChannel.ForAddress(_server.Addresses.Single());
+        _channel = SlidePluginChannel.ForAddress(_server.Addresses.Single());
     }
 
     public async Task DisposeAsync()
@@ -119,10 +121,10 @@ public sealed class SegmentationServiceTests : IAsyncLifetime
     [Fact]
     public async Task Segment_BadRequests_ClearStatusesAndTheServerKeepsServing()
     {
-        var client = new SegmentationServiceClient(_channel);
+        var client = new SegmentationService.SegmentationServiceClient(_channel);
         var png = new EncodedImage { Format = ImageFormat.Png, Data = ByteString.CopyFrom(ImageCodec.EncodePng(new Raster(40, 40, 3, new byte[40 * 40 * 3]))) };
 
-        async Task<RpcException> Fails(SegmentRequest request) => await Assert.ThrowsAsync<RpcException>(() => client.SegmentAsync(request));
+        async Task<RpcException> Fails(SegmentRequest request) => await Assert.ThrowsAsync<RpcException>(() => client.SegmentToOutputsAsync(request));
 
         RpcException noModel = await Fails(new SegmentRequest { Image = png });
         RpcException missingModel = await Fails(new SegmentRequest { ModelPath = "nothing.safetensors", Image = png });
@@ -133,7 +135,7 @@ public sealed class SegmentationServiceTests : IAsyncLifetime
         RpcException escape = await Fails(new SegmentRequest { ModelPath = "../../etc/passwd", Image = png });
         var huge = new EncodedImage { Format = ImageFormat.Png, Data = ByteString.CopyFrom(ImageCodec.EncodePng(new Raster(4097, 4096, 1, new byte[4097 * 4096]))) };   // compresses to kilobytes
         RpcException tooManyPixels = await Fails(new SegmentRequest { ModelPath = "fcn.safetensors", Image = huge });
-        SegmentOutputs fine = await client.SegmentAsync(new SegmentRequest { ModelPath = "fcn.safetensors", Image = png });
+        SegmentOutputs fine = await client.SegmentToOutputsAsync(new SegmentRequest { ModelPath = "fcn.safetensors", Image = png });
 
         Assert.Equal(StatusCode.InvalidArgument, noModel.StatusCode);
         Assert.Contains("model_path", noModel.Status.Detail, StringComparison.Ordinal);
@@ -156,7 +158,7 @@ public sealed class SegmentationServiceTests : IAsyncLifetime
     [Fact]
     public async Task DatasetService_GeneratedMask_CountsPaletteRoundTripAndUnknownCode()
     {
-        var client = new DatasetServiceClient(_channel);
+        var client = new DatasetService.DatasetServiceClient(_channel);
         string table = await File.ReadAllTextAsync(TestData.Path("bcss", "gtruth_codes.tsv"));
         var codes = new byte[50 * 30];
         for (int i = 0; i < codes.Length; i++)
@@ -197,7 +199,7 @@ public sealed class SegmentationServiceTests : IAsyncLifetime
     [Fact]
     public async Task ColorMask_MaskAnnouncing900Megapixels_ResourceExhaustedBeforeDecoding()
     {
-        var client = new DatasetServiceClient(_channel);
+        var client = new DatasetService.DatasetServiceClient(_channel);
         string table = await File.ReadAllTextAsync(TestData.Path("bcss", "gtruth_codes.tsv"));
 
         RpcException error = await Assert.ThrowsAsync<RpcException>(async () =>
@@ -210,7 +212,7 @@ public sealed class SegmentationServiceTests : IAsyncLifetime
     [Fact]
     public async Task CutPatches_SlideRegionAndMask_AlignedPatchesStreamedAndMismatchRejected()
     {
-        var client = new DatasetServiceClient(_channel);
+        var client = new DatasetService.DatasetServiceClient(_channel);
         string table = await File.ReadAllTextAsync(TestData.Path("bcss", "gtruth_codes.tsv"));
         var codes = new byte[300 * 260];
         for (int i = 0; i < codes.Length; i++)

@@ -4,7 +4,9 @@ using SlidePlugin.Engine.Checkpoints;
 using SlidePlugin.Engine.Mil;
 using SlidePlugin.Engine.Slides;
 using SlidePlugin.Engine.Tensors;
-using SlidePlugin.Grpc;
+using Grpc.Core;
+using Grpc.Net.Client;
+using SlidePlugin.Client;
 using SlidePlugin.Protos.V1;
 using SlidePlugin.Sidecar.Hosting;
 using SlidePlugin.Sidecar.Services;
@@ -72,12 +74,12 @@ public sealed class SlideRootsTests : IDisposable
         var spec = new AttentionMilSpec { Attention = MilAttention.Gated, PatchSize = 32, Channels = 3 };
         ModelCheckpoint.Save(model, new AttentionMil(spec, new TensorRandom(5)),
             new ModelCard { Name = "test-gated", Spec = spec, Classes = ["benign", "malignant"], Mpp = 0.5, InputMean = [0.5f], InputStd = [0.5f] });
-        using var service = new AnalysisService(new SlideRoots([Root]), Path.Combine(_scratch, "work"), model);
+        using var service = new AnalysisServiceImpl(new SlideRoots([Root]), Path.Combine(_scratch, "work"), model);
         ILogger logger = new LoggerConfiguration().MinimumLevel.Warning().CreateLogger();
         await using SidecarServer server = SidecarServer.Create(new ServerSettings { Listen = "127.0.0.1:0" }, logger, service.BindTo);
         await server.StartAsync();
-        using GrpcChannel channel = GrpcChannel.ForAddress(server.Addresses.Single());
-        var client = new AnalysisServiceClient(channel);
+        using GrpcChannel channel = SlidePluginChannel.ForAddress(server.Addresses.Single());
+        var client = new AnalysisService.AnalysisServiceClient(channel);
         string key = "";
         using (AsyncServerStreamingCall<AnalyzeSlideResponse> call = client.AnalyzeSlide(new AnalyzeSlideRequest { Path = "dir/s.svs" }))
         {

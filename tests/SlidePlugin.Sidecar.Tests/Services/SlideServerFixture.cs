@@ -1,5 +1,8 @@
 using Serilog;
-using SlidePlugin.Grpc;
+using Grpc.Core;
+using Grpc.Net.Client;
+using SlidePlugin.Client;
+using SlidePlugin.Protos.V1;
 using SlidePlugin.Sidecar.Hosting;
 using SlidePlugin.Sidecar.Services;
 using SlidePlugin.Tests;
@@ -17,9 +20,9 @@ public sealed class SlideServerFixture : IAsyncLifetime
 
     public GrpcChannel Channel { get; private set; } = null!;
 
-    public SlideService Service { get; private set; } = null!;
+    public SlideServiceImpl Service { get; private set; } = null!;
 
-    public SlideServiceClient Client { get; private set; } = null!;
+    public SlideService.SlideServiceClient Client { get; private set; } = null!;
 
     public string ScratchRoot { get; } = Directory.CreateTempSubdirectory("slideplugin-roots").FullName;
 
@@ -32,12 +35,12 @@ public sealed class SlideServerFixture : IAsyncLifetime
         File.CreateSymbolicLink(Path.Combine(ScratchRoot, "escape.svs"), "/etc/hostname");
         Directory.CreateSymbolicLink(Path.Combine(ScratchRoot, "etc-dir"), "/etc");
         var roots = new SlideRoots([TestData.Path("slides"), Path.GetDirectoryName(SyntheticSlides.Large())!, ScratchRoot]);
-        Service = new SlideService(roots, cacheCapacity: 4);
+        Service = new SlideServiceImpl(roots, cacheCapacity: 4);
         ILogger logger = new LoggerConfiguration().MinimumLevel.Warning().WriteTo.Console().CreateLogger();
         _server = SidecarServer.Create(new ServerSettings { Listen = "127.0.0.1:0" }, logger, registry => Service.BindTo(registry));
         await _server.StartAsync();
-        Channel = GrpcChannel.ForAddress(_server.Addresses.Single());
-        Client = new SlideServiceClient(Channel);
+        Channel = SlidePluginChannel.ForAddress(_server.Addresses.Single());
+        Client = new SlideService.SlideServiceClient(Channel);
     }
 
     public async Task DisposeAsync()

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using Serilog;
-using SlidePlugin.Grpc;
+using Grpc.Core;
+using Grpc.Net.Client;
+using SlidePlugin.Client;
 using SlidePlugin.Protos.V1;
 using SlidePlugin.Sidecar.Hosting;
 using SlidePlugin.Sidecar.Services;
@@ -15,11 +17,11 @@ public sealed class SlideServiceLimitsTests
     public async Task StreamTiles_MoreStreamsThanTheLimitNeverRead_TwoRunTwoWaitTheRestRefusedAndMetadataStaysFast()
     {
         string large = SyntheticSlides.Large();
-        using var service = new SlideService(new SlideRoots([Path.GetDirectoryName(large)!]), maxStreams: 2);
+        using var service = new SlideServiceImpl(new SlideRoots([Path.GetDirectoryName(large)!]), maxStreams: 2);
         await using SidecarServer server = SidecarServer.Create(new ServerSettings { Listen = "127.0.0.1:0" }, new LoggerConfiguration().CreateLogger(), service.BindTo);
         await server.StartAsync();
-        using GrpcChannel channel = GrpcChannel.ForAddress(server.Addresses.Single());
-        var client = new SlideServiceClient(channel);
+        using GrpcChannel channel = SlidePluginChannel.ForAddress(server.Addresses.Single());
+        var client = new SlideService.SlideServiceClient(channel);
         var request = new StreamTilesRequest { Path = Path.GetFileName(large), TargetMpp = 0.5, MinTissueFraction = 0 };
         var streams = new List<AsyncServerStreamingCall<StreamTilesResponse>>();
         try
@@ -46,7 +48,7 @@ public sealed class SlideServiceLimitsTests
             for (int i = 0; i < 20; i++)
             {
                 var clock = Stopwatch.StartNew();
-                await client.GetSlideInfoAsync(new GetSlideInfoRequest { Path = Path.GetFileName(large) }, new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(10)));
+                await client.GetSlideInfoAsync(new GetSlideInfoRequest { Path = Path.GetFileName(large) }, new CallOptions(deadline: DateTime.UtcNow.AddSeconds(10)));
                 latencies.Add(clock.Elapsed.TotalMilliseconds);
             }
 

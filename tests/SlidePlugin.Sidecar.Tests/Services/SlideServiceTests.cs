@@ -1,7 +1,9 @@
 using System.Text.Json;
 using System.Xml.Linq;
 using SlidePlugin.Engine.Imaging;
-using SlidePlugin.Grpc;
+using Grpc.Core;
+using Grpc.Net.Client;
+using SlidePlugin.Client;
 using SlidePlugin.Protos.V1;
 using SlidePlugin.Tests;
 
@@ -12,7 +14,7 @@ public sealed class SlideServiceTests(SlideServerFixture server) : IClassFixture
 {
     private const string Cmu = "CMU-1-Small-Region.svs";
 
-    private SlideServiceClient Client => server.Client;
+    private SlideService.SlideServiceClient Client => server.Client;
 
     private static async Task<RpcException> FailsAsync(Func<Task> call) => await Assert.ThrowsAsync<RpcException>(call);
 
@@ -109,10 +111,10 @@ public sealed class SlideServiceTests(SlideServerFixture server) : IClassFixture
             request.Magnification = magnification;
         }
 
-        using AsyncServerStreamingCall<StreamTilesResponse> call = Client.StreamTiles(request, new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(10)));
+        using AsyncServerStreamingCall<StreamTilesResponse> call = Client.StreamTiles(request, new CallOptions(deadline: DateTime.UtcNow.AddSeconds(10)));
 
         RpcException error = await FailsAsync(async () => await call.ResponseStream.MoveNext(CancellationToken.None));
-        GetSlideInfoResponse info = await Client.GetSlideInfoAsync(new GetSlideInfoRequest { Path = Cmu }, new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(5)));
+        GetSlideInfoResponse info = await Client.GetSlideInfoAsync(new GetSlideInfoRequest { Path = Cmu }, new CallOptions(deadline: DateTime.UtcNow.AddSeconds(5)));
 
         Assert.Equal(status, error.StatusCode);
         Assert.Contains(message, error.Status.Detail, StringComparison.Ordinal);

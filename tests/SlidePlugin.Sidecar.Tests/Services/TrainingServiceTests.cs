@@ -1,7 +1,9 @@
 using Serilog;
 using SlidePlugin.Engine.Checkpoints;
 using SlidePlugin.Engine.Mil;
-using SlidePlugin.Grpc;
+using Grpc.Core;
+using Grpc.Net.Client;
+using SlidePlugin.Client;
 using SlidePlugin.Protos.V1;
 using SlidePlugin.Sidecar.Hosting;
 using SlidePlugin.Sidecar.Services;
@@ -18,20 +20,20 @@ public sealed class TrainingServiceTests : IAsyncLifetime
     private readonly string _scratch = Directory.CreateTempSubdirectory("slideplugin-train-rpc").FullName;
     private SidecarServer? _server;
     private GrpcChannel _channel = null!;
-    private TrainingServiceClient _client = null!;
+    private TrainingService.TrainingServiceClient _client = null!;
 
-    private string RunsDirectory => Path.Combine(_scratch, "work", TrainingService.RunsFolder);
+    private string RunsDirectory => Path.Combine(_scratch, "work", TrainingServiceImpl.RunsFolder);
 
     public async Task InitializeAsync()
     {
         Directory.CreateDirectory(Path.Combine(_scratch, "data"));
         var roots = new SlideRoots([TestData.Root, Path.Combine(_scratch, "data")]);
-        var service = new TrainingService(roots, Path.Combine(_scratch, "work"));
+        var service = new TrainingServiceImpl(roots, Path.Combine(_scratch, "work"));
         ILogger logger = new LoggerConfiguration().MinimumLevel.Warning().WriteTo.Console().CreateLogger();
         _server = SidecarServer.Create(new ServerSettings { Listen = "127.0.0.1:0" }, logger, service.BindTo);
         await _server.StartAsync();
-        _channel = GrpcChannel.ForAddress(_server.Addresses.Single());
-        _client = new TrainingServiceClient(_channel);
+        _channel = SlidePluginChannel.ForAddress(_server.Addresses.Single());
+        _client = new TrainingService.TrainingServiceClient(_channel);
     }
 
     public async Task DisposeAsync()
@@ -96,7 +98,7 @@ public sealed class TrainingServiceTests : IAsyncLifetime
     public async Task Train_CancelledAfterFirstEpoch_KeepsFinishedEpochsRefusesASecondRunMeanwhileAndResumes()
     {
         using var cancel = new CancellationTokenSource();
-        var call = _client.Train(MnistRun("stopped", epochs: 40, trainBags: 60), new CallOptions(CancellationToken: cancel.Token));
+        var call = _client.Train(MnistRun("stopped", epochs: 40, trainBags: 60), new CallOptions(cancellationToken: cancel.Token));
         while (await call.ResponseStream.MoveNext(CancellationToken.None) && call.ResponseStream.Current.EventCase != TrainResponse.EventOneofCase.Epoch)
         {
         }

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
+using Grpc.Core;
 using Grpc.Health.V1;
-using SlidePlugin.Grpc;
 using ServingStatus = Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus;
 
 namespace SlidePlugin.Sidecar.Grpc.Health;
@@ -10,7 +10,7 @@ namespace SlidePlugin.Sidecar.Grpc.Health;
 /// service name) and per service. All statuses turn NOT_SERVING when the server starts shutting down,
 /// and open Watch streams see that change before they end.
 /// </summary>
-public sealed class HealthService
+public sealed class HealthService : global::Grpc.Health.V1.Health.HealthBase
 {
     private readonly ConcurrentDictionary<string, ServingStatus> _statuses = new(StringComparer.Ordinal);
     private readonly Lock _changeLock = new();
@@ -37,22 +37,21 @@ public sealed class HealthService
         SignalChange();
     }
 
-    /// <summary>Binds Check, List and Watch.</summary>
+    /// <summary>Hosts Check, List and Watch.</summary>
     public void BindTo(GrpcServiceRegistry registry)
     {
         ArgumentNullException.ThrowIfNull(registry);
-        registry.AddService(HealthReflection.Descriptor.Services[0])
-            .Unary<HealthCheckRequest, HealthCheckResponse>("Check", CheckAsync)
-            .Unary<HealthListRequest, HealthListResponse>("List", ListAsync)
-            .ServerStreaming<HealthCheckRequest, HealthCheckResponse>("Watch", WatchAsync);
+        registry.Add(this);
     }
 
-    private Task<HealthCheckResponse> CheckAsync(HealthCheckRequest request, ServerCallContext context) =>
+    /// <inheritdoc />
+    public override Task<HealthCheckResponse> Check(HealthCheckRequest request, ServerCallContext context) =>
         _statuses.TryGetValue(request.Service, out ServingStatus status)
             ? Task.FromResult(new HealthCheckResponse { Status = status })
             : throw new RpcException(new Status(StatusCode.NotFound, $"Service '{request.Service}' is unknown to the health service."));
 
-    private Task<HealthListResponse> ListAsync(HealthListRequest request, ServerCallContext context)
+    /// <inheritdoc />
+    public override Task<HealthListResponse> List(HealthListRequest request, ServerCallContext context)
     {
         var response = new HealthListResponse();
         foreach ((string service, ServingStatus status) in _statuses)
@@ -63,7 +62,8 @@ public sealed class HealthService
         return Task.FromResult(response);
     }
 
-    private async Task WatchAsync(HealthCheckRequest request, IServerStreamWriter<HealthCheckResponse> responses, ServerCallContext context)
+    /// <inheritdoc />
+    public override async Task Watch(HealthCheckRequest request, IServerStreamWriter<HealthCheckResponse> responseStream, ServerCallContext context)
     {
         ServingStatus? sent = null;
         while (true)
@@ -77,7 +77,7 @@ public sealed class HealthService
             ServingStatus current = _statuses.TryGetValue(request.Service, out ServingStatus status) ? status : ServingStatus.ServiceUnknown;
             if (current != sent)
             {
-                await responses.WriteAsync(new HealthCheckResponse { Status = current }, context.CancellationToken).ConfigureAwait(false);
+                await responseStream.WriteAsync(new HealthCheckResponse { Status = current }, context.CancellationToken).ConfigureAwait(false);
                 sent = current;
             }
 

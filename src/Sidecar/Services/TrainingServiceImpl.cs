@@ -1,13 +1,15 @@
+using Grpc.Core;
 using System.Threading.Channels;
 using SlidePlugin.Engine.Datasets;
 using SlidePlugin.Engine.Mil;
 using SlidePlugin.Engine.Training;
-using SlidePlugin.Grpc;
 using SlidePlugin.Protos.V1;
 using SlidePlugin.Sidecar.Grpc;
 using EngineMetrics = SlidePlugin.Engine.Training.ClassificationMetrics;
 using ProtoMetrics = SlidePlugin.Protos.V1.ClassificationMetrics;
 using ProtoProgress = SlidePlugin.Protos.V1.TrainingProgress;
+
+using Contract = SlidePlugin.Protos.V1;
 
 namespace SlidePlugin.Sidecar.Services;
 
@@ -16,7 +18,7 @@ namespace SlidePlugin.Sidecar.Services;
 /// from under the slide roots; runs go to <c>&lt;work-dir&gt;/runs/&lt;run_name&gt;</c>. One run at a time, because a run
 /// uses every core.
 /// </summary>
-public sealed class TrainingService
+public sealed class TrainingServiceImpl : Contract.TrainingService.TrainingServiceBase
 {
     /// <summary>Folder under the work folder that holds the runs.</summary>
     public const string RunsFolder = "runs";
@@ -28,7 +30,7 @@ public sealed class TrainingService
     private int _running; // 1 while a run holds the server's cores
 
     /// <summary>Creates the service reading data under <paramref name="roots"/> and writing runs under <paramref name="workDirectory"/>.</summary>
-    public TrainingService(SlideRoots roots, string workDirectory)
+    public TrainingServiceImpl(SlideRoots roots, string workDirectory)
     {
         ArgumentNullException.ThrowIfNull(roots);
         ArgumentException.ThrowIfNullOrEmpty(workDirectory);
@@ -40,9 +42,11 @@ public sealed class TrainingService
     public void BindTo(GrpcServiceRegistry registry)
     {
         ArgumentNullException.ThrowIfNull(registry);
-        registry.AddService(TrainingServiceReflection.Descriptor.Services[0])
-            .ServerStreaming<TrainRequest, TrainResponse>("Train", TrainAsync);
+        registry.Add(this);
     }
+
+    /// <inheritdoc />
+    public override Task Train(TrainRequest request, IServerStreamWriter<TrainResponse> responseStream, ServerCallContext context) => TrainAsync(request, responseStream, context);
 
     private async Task TrainAsync(TrainRequest request, IServerStreamWriter<TrainResponse> responses, ServerCallContext context)
     {

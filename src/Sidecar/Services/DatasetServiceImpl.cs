@@ -1,11 +1,13 @@
+using Grpc.Core;
 using Google.Protobuf;
 using SlidePlugin.Engine.Imaging;
 using SlidePlugin.Engine.LabelMasks;
 using SlidePlugin.Engine.Segmentation;
 using SlidePlugin.Engine.Slides;
-using SlidePlugin.Grpc;
 using SlidePlugin.Protos.V1;
 using SlidePlugin.Sidecar.Grpc;
+
+using Contract = SlidePlugin.Protos.V1;
 
 namespace SlidePlugin.Sidecar.Services;
 
@@ -14,7 +16,7 @@ namespace SlidePlugin.Sidecar.Services;
 /// (patch cutting, class statistics, palette colouring and back, class merging); slides named as in SlideService. A bad table, mask
 /// or image is INVALID_ARGUMENT with the reason.
 /// </summary>
-public sealed class DatasetService(SlideRoots roots)
+public sealed class DatasetServiceImpl(SlideRoots roots) : Contract.DatasetService.DatasetServiceBase
 {
     /// <summary>Largest mask <see cref="CutPatchesAsync"/> takes (pixels): 8192 x 8192, 192 MiB as RGB.</summary>
     public const long MaxCutPixels = 8192L * 8192;
@@ -25,13 +27,25 @@ public sealed class DatasetService(SlideRoots roots)
     public void BindTo(GrpcServiceRegistry registry)
     {
         ArgumentNullException.ThrowIfNull(registry);
-        registry.AddService(SegmentationServiceReflection.Descriptor.Services[1])
-            .ServerStreaming<CutPatchesRequest, CutPatchesResponse>("CutPatches", CutPatchesAsync)
-            .Unary<ComputeClassStatisticsRequest, ComputeClassStatisticsResponse>("ComputeClassStatistics", (r, _) => Task.FromResult(Guarded(() => Statistics(r))))
-            .Unary<ColorMaskRequest, ColorMaskResponse>("ColorMask", (r, _) => Task.FromResult(Guarded(() => Color(r))))
-            .Unary<MaskToCodesRequest, MaskToCodesResponse>("MaskToCodes", (r, _) => Task.FromResult(Guarded(() => Codes(r))))
-            .Unary<MergeClassesRequest, MergeClassesResponse>("MergeClasses", (r, _) => Task.FromResult(Guarded(() => Merge(r))));
+        registry.Add(this);
     }
+
+    /// <inheritdoc />
+    public override Task CutPatches(CutPatchesRequest request, IServerStreamWriter<CutPatchesResponse> responseStream, ServerCallContext context) =>
+        CutPatchesAsync(request, responseStream, context);
+
+    /// <inheritdoc />
+    public override Task<ComputeClassStatisticsResponse> ComputeClassStatistics(ComputeClassStatisticsRequest request, ServerCallContext context) =>
+        Task.FromResult(Guarded(() => Statistics(request)));
+
+    /// <inheritdoc />
+    public override Task<ColorMaskResponse> ColorMask(ColorMaskRequest request, ServerCallContext context) => Task.FromResult(Guarded(() => Color(request)));
+
+    /// <inheritdoc />
+    public override Task<MaskToCodesResponse> MaskToCodes(MaskToCodesRequest request, ServerCallContext context) => Task.FromResult(Guarded(() => Codes(request)));
+
+    /// <inheritdoc />
+    public override Task<MergeClassesResponse> MergeClasses(MergeClassesRequest request, ServerCallContext context) => Task.FromResult(Guarded(() => Merge(request)));
 
     private async Task CutPatchesAsync(CutPatchesRequest request, IServerStreamWriter<CutPatchesResponse> responses, ServerCallContext context)
     {

@@ -1,13 +1,15 @@
+using Grpc.Core;
 using Google.Protobuf;
 using SlidePlugin.Engine.Annotations;
 using SlidePlugin.Engine.Imaging;
 using SlidePlugin.Engine.Slides;
 using SlidePlugin.Engine.Tissue;
-using SlidePlugin.Grpc;
 using SlidePlugin.Protos.V1;
 using SlidePlugin.Sidecar.Grpc;
 using EngineSlideResolution = SlidePlugin.Engine.Slides.SlideResolution;
 using ProtoSlideResolution = SlidePlugin.Protos.V1.SlideResolution;
+
+using Contract = SlidePlugin.Protos.V1;
 
 namespace SlidePlugin.Sidecar.Services;
 
@@ -16,7 +18,7 @@ namespace SlidePlugin.Sidecar.Services;
 /// <see cref="SlideCache"/>. Engine failures become statuses in one place (<see cref="SlideStatus"/>);
 /// a failed call never takes the server or other slides with it.
 /// </summary>
-public sealed class SlideService : IDisposable
+public sealed class SlideServiceImpl : Contract.SlideService.SlideServiceBase, IDisposable
 {
     /// <summary>Largest response payload: the 4 MiB default receive limit of gRPC clients, less room for the envelope.</summary>
     public const int MaxResponseBytes = (4 * 1024 * 1024) - (16 * 1024);
@@ -50,7 +52,7 @@ public sealed class SlideService : IDisposable
     /// streaming tiles to at most <paramref name="maxStreams"/> calls at once (as many more wait, the rest get
     /// RESOURCE_EXHAUSTED) and detecting tissue for one call per core at a time.
     /// </summary>
-    public SlideService(SlideRoots roots, int cacheCapacity = 16, int tileLookahead = 0, int maxStreams = DefaultMaxStreams)
+    public SlideServiceImpl(SlideRoots roots, int cacheCapacity = 16, int tileLookahead = 0, int maxStreams = DefaultMaxStreams)
     {
         ArgumentNullException.ThrowIfNull(roots);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxStreams, 1);
@@ -69,26 +71,49 @@ public sealed class SlideService : IDisposable
     public void BindTo(GrpcServiceRegistry registry)
     {
         ArgumentNullException.ThrowIfNull(registry);
-        registry.AddService(SlideServiceReflection.Descriptor.FindTypeByName<Google.Protobuf.Reflection.ServiceDescriptor>("SlideService"))
-            .Unary<GetSlideInfoRequest, GetSlideInfoResponse>("GetSlideInfo", (r, c) => Run(r.Path, c, slide => GetSlideInfo(slide, r)))
-            .Unary<GetThumbnailRequest, GetThumbnailResponse>("GetThumbnail", (r, c) => Run(r.Path, c, slide => GetThumbnail(slide, r)))
-            .Unary<GetAssociatedImageRequest, GetAssociatedImageResponse>("GetAssociatedImage", (r, c) => Run(r.Path, c, slide => new GetAssociatedImageResponse
-            {
-                Image = Encode(slide.ReadAssociatedImage(r.Name), r.Encoding, slide.BackgroundColor),
-            }))
-            .Unary<ReadRegionRequest, ReadRegionResponse>("ReadRegion", (r, c) => Run(r.Path, c, slide => ReadRegion(slide, r)))
-            .Unary<DetectTissueRequest, DetectTissueResponse>("DetectTissue", async (r, c) =>
-            {
-                using IDisposable slot = await _tissue.EnterAsync(c.CancellationToken).ConfigureAwait(false);
-                return await Run(r.Path, c, slide => DetectTissue(slide, r)).ConfigureAwait(false);
-            })
-            .ServerStreaming<StreamTilesRequest, StreamTilesResponse>("StreamTiles", StreamTilesAsync)
-            .Unary<GetDeepZoomInfoRequest, GetDeepZoomInfoResponse>("GetDeepZoomInfo", (r, c) => Run(r.Path, c, slide => GetDeepZoomInfo(slide, r)))
-            .Unary<GetDeepZoomTileRequest, GetDeepZoomTileResponse>("GetDeepZoomTile", (r, c) => Run(r.Path, c, slide => new GetDeepZoomTileResponse
-            {
-                Image = Encode(DeepZoomOf(slide, r.Parameters).GetTile(r.Level, r.Column, r.Row), r.Encoding, slide.BackgroundColor),
-            }));
+        registry.Add(this);
     }
+
+    /// <inheritdoc />
+    public override Task<GetSlideInfoResponse> GetSlideInfo(GetSlideInfoRequest request, ServerCallContext context) =>
+        Run(request.Path, context, slide => GetSlideInfo(slide, request));
+
+    /// <inheritdoc />
+    public override Task<GetThumbnailResponse> GetThumbnail(GetThumbnailRequest request, ServerCallContext context) =>
+        Run(request.Path, context, slide => GetThumbnail(slide, request));
+
+    /// <inheritdoc />
+    public override Task<GetAssociatedImageResponse> GetAssociatedImage(GetAssociatedImageRequest request, ServerCallContext context) =>
+        Run(request.Path, context, slide => new GetAssociatedImageResponse
+        {
+            Image = Encode(slide.ReadAssociatedImage(request.Name), request.Encoding, slide.BackgroundColor),
+        });
+
+    /// <inheritdoc />
+    public override Task<ReadRegionResponse> ReadRegion(ReadRegionRequest request, ServerCallContext context) =>
+        Run(request.Path, context, slide => ReadRegion(slide, request));
+
+    /// <inheritdoc />
+    public override async Task<DetectTissueResponse> DetectTissue(DetectTissueRequest request, ServerCallContext context)
+    {
+        using IDisposable slot = await _tissue.EnterAsync(context.CancellationToken).ConfigureAwait(false);
+        return await Run(request.Path, context, slide => DetectTissue(slide, request)).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public override Task StreamTiles(StreamTilesRequest request, IServerStreamWriter<StreamTilesResponse> responseStream, ServerCallContext context) =>
+        StreamTilesAsync(request, responseStream, context);
+
+    /// <inheritdoc />
+    public override Task<GetDeepZoomInfoResponse> GetDeepZoomInfo(GetDeepZoomInfoRequest request, ServerCallContext context) =>
+        Run(request.Path, context, slide => GetDeepZoomInfo(slide, request));
+
+    /// <inheritdoc />
+    public override Task<GetDeepZoomTileResponse> GetDeepZoomTile(GetDeepZoomTileRequest request, ServerCallContext context) =>
+        Run(request.Path, context, slide => new GetDeepZoomTileResponse
+        {
+            Image = Encode(DeepZoomOf(slide, request.Parameters).GetTile(request.Level, request.Column, request.Row), request.Encoding, slide.BackgroundColor),
+        });
 
     /// <inheritdoc />
     public void Dispose()

@@ -1,16 +1,18 @@
+using Grpc.Core;
 using System.Collections.Concurrent;
 using Google.Protobuf;
 using SlidePlugin.Engine.Analysis;
 using SlidePlugin.Engine.Checkpoints;
 using SlidePlugin.Engine.Imaging;
 using SlidePlugin.Engine.Slides;
-using SlidePlugin.Grpc;
 using SlidePlugin.Protos.V1;
 using SlidePlugin.Sidecar.Grpc;
 using EngineHeader = SlidePlugin.Engine.Analysis.AnalysisHeader;
 using EngineResult = SlidePlugin.Engine.Analysis.AnalysisResult;
 using ProtoHeader = SlidePlugin.Protos.V1.AnalysisHeader;
 using ProtoResult = SlidePlugin.Protos.V1.AnalysisResult;
+
+using Contract = SlidePlugin.Protos.V1;
 
 namespace SlidePlugin.Sidecar.Services;
 
@@ -19,7 +21,7 @@ namespace SlidePlugin.Sidecar.Services;
 /// <see cref="AnalysisStore"/> under the work folder. Analyses run one at a time (each uses every core) from a bounded
 /// queue; calls for an analysis already running watch it instead of starting another.
 /// </summary>
-public sealed class AnalysisService : IDisposable
+public sealed class AnalysisServiceImpl : Contract.AnalysisService.AnalysisServiceBase, IDisposable
 {
     /// <summary>Tiles per final_tiles message: about 0.5 MiB.</summary>
     public const int FinalTilesPerMessage = 10_000;
@@ -43,7 +45,7 @@ public sealed class AnalysisService : IDisposable
     /// <param name="workDirectory">Where the store (analyses.sqlite) lives.</param>
     /// <param name="defaultModelPath">The model used when a request names none.</param>
     /// <param name="capacity">Analyses running or waiting at once; more are refused with RESOURCE_EXHAUSTED.</param>
-    public AnalysisService(SlideRoots roots, string workDirectory, string defaultModelPath, int capacity = 4)
+    public AnalysisServiceImpl(SlideRoots roots, string workDirectory, string defaultModelPath, int capacity = 4)
     {
         ArgumentNullException.ThrowIfNull(roots);
         ArgumentException.ThrowIfNullOrEmpty(workDirectory);
@@ -65,13 +67,26 @@ public sealed class AnalysisService : IDisposable
     public void BindTo(GrpcServiceRegistry registry)
     {
         ArgumentNullException.ThrowIfNull(registry);
-        registry.AddService(AnalysisServiceReflection.Descriptor.Services[0])
-            .ServerStreaming<AnalyzeSlideRequest, AnalyzeSlideResponse>("AnalyzeSlide", AnalyzeSlideAsync)
-            .DuplexStreaming<ScoreBagRequest, ScoreBagResponse>("ScoreBag", ScoreBagAsync)
-            .Unary<GetAnalysisRequest, GetAnalysisResponse>("GetAnalysis", (r, _) => Task.FromResult(GetAnalysis(r)))
-            .Unary<ListAnalysesRequest, ListAnalysesResponse>("ListAnalyses", (_, _) => Task.FromResult(ListAnalyses()))
-            .ServerStreaming<ExportAnalysisRequest, ExportAnalysisResponse>("ExportAnalysis", ExportAnalysisAsync);
+        registry.Add(this);
     }
+
+    /// <inheritdoc />
+    public override Task AnalyzeSlide(AnalyzeSlideRequest request, IServerStreamWriter<AnalyzeSlideResponse> responseStream, ServerCallContext context) =>
+        AnalyzeSlideAsync(request, responseStream, context);
+
+    /// <inheritdoc />
+    public override Task ScoreBag(IAsyncStreamReader<ScoreBagRequest> requestStream, IServerStreamWriter<ScoreBagResponse> responseStream, ServerCallContext context) =>
+        ScoreBagAsync(requestStream, responseStream, context);
+
+    /// <inheritdoc />
+    public override Task<GetAnalysisResponse> GetAnalysis(GetAnalysisRequest request, ServerCallContext context) => Task.FromResult(GetAnalysis(request));
+
+    /// <inheritdoc />
+    public override Task<ListAnalysesResponse> ListAnalyses(ListAnalysesRequest request, ServerCallContext context) => Task.FromResult(ListAnalyses());
+
+    /// <inheritdoc />
+    public override Task ExportAnalysis(ExportAnalysisRequest request, IServerStreamWriter<ExportAnalysisResponse> responseStream, ServerCallContext context) =>
+        ExportAnalysisAsync(request, responseStream, context);
 
     /// <inheritdoc />
     public void Dispose() => _compute.Dispose();
@@ -370,7 +385,7 @@ public sealed class AnalysisService : IDisposable
     private GetAnalysisResponse GetAnalysis(GetAnalysisRequest request)
     {
         var response = new GetAnalysisResponse { Result = ToProto(Stored(request.Key), request.IncludeTiles) };
-        return response.CalculateSize() <= SlideService.MaxResponseBytes
+        return response.CalculateSize() <= SlideServiceImpl.MaxResponseBytes
             ? response
             : throw new RpcException(new Status(StatusCode.ResourceExhausted,
                 $"Analysis {request.Key} has {response.Result.Tiles.Count} tiles, more than fit in 4 MiB: ask without include_tiles and export them (ExportAnalysis, CSV or GeoJSON)."));

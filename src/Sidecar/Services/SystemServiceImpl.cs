@@ -1,21 +1,24 @@
+using Grpc.Core;
 using SlidePlugin.Engine.Interop;
 using SlidePlugin.Protos.V1;
 using SlidePlugin.Sidecar.Grpc;
 
+using Contract = SlidePlugin.Protos.V1;
+
 namespace SlidePlugin.Sidecar.Services;
 
 /// <summary><c>slideplugin.v1.SystemService</c>: what the running sidecar is and what it runs on.</summary>
-public sealed class SystemService
+public sealed class SystemServiceImpl : Contract.SystemService.SystemServiceBase
 {
     private readonly GetServerInfoResponse _info;
 
     /// <summary>Collects the facts once; they do not change while the server runs.</summary>
-    public SystemService(IReadOnlyList<NativeDependencyStatus> natives)
+    public SystemServiceImpl(IReadOnlyList<NativeDependencyStatus> natives)
     {
         ArgumentNullException.ThrowIfNull(natives);
         _info = new GetServerInfoResponse
         {
-            Version = typeof(SystemService).Assembly.GetName().Version?.ToString(3) ?? "0.0.0",
+            Version = typeof(SystemServiceImpl).Assembly.GetName().Version?.ToString(3) ?? "0.0.0",
             ComputeThreads = Environment.ProcessorCount,
         };
         _info.ApiVersions.Add("slideplugin.v1");
@@ -32,7 +35,9 @@ public sealed class SystemService
     public void BindTo(GrpcServiceRegistry registry)
     {
         ArgumentNullException.ThrowIfNull(registry);
-        registry.AddService(SystemServiceReflection.Descriptor.Services[0])
-            .Unary<GetServerInfoRequest, GetServerInfoResponse>("GetServerInfo", (_, _) => Task.FromResult(_info.Clone()));
+        registry.Add(this);
     }
+
+    /// <inheritdoc />
+    public override Task<GetServerInfoResponse> GetServerInfo(GetServerInfoRequest request, ServerCallContext context) => Task.FromResult(_info.Clone());
 }

@@ -1,3 +1,4 @@
+using Grpc.Core;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
@@ -7,9 +8,10 @@ using SlidePlugin.Engine.Checkpoints;
 using SlidePlugin.Engine.Imaging;
 using SlidePlugin.Engine.Segmentation;
 using SlidePlugin.Engine.Slides;
-using SlidePlugin.Grpc;
 using SlidePlugin.Protos.V1;
 using SlidePlugin.Sidecar.Grpc;
+
+using Contract = SlidePlugin.Protos.V1;
 
 namespace SlidePlugin.Sidecar.Services;
 
@@ -18,7 +20,7 @@ namespace SlidePlugin.Sidecar.Services;
 /// <see cref="SegmentationModel"/>, outputs streamed in chunks below the clients' 4 MiB receive limit. One
 /// segmentation runs at a time (each uses every core); up to <see cref="QueueCapacity"/> wait, more are refused.
 /// </summary>
-public sealed class SegmentationService : IDisposable
+public sealed class SegmentationServiceImpl : Contract.SegmentationService.SegmentationServiceBase, IDisposable
 {
     /// <summary>Segmentations running or waiting at once.</summary>
     public const int QueueCapacity = 4;
@@ -29,7 +31,7 @@ public sealed class SegmentationService : IDisposable
     private int _queued;
 
     /// <summary>Creates the service: slides and models under <paramref name="roots"/>.</summary>
-    public SegmentationService(SlideRoots roots)
+    public SegmentationServiceImpl(SlideRoots roots)
     {
         ArgumentNullException.ThrowIfNull(roots);
         _roots = roots;
@@ -39,9 +41,11 @@ public sealed class SegmentationService : IDisposable
     public void BindTo(GrpcServiceRegistry registry)
     {
         ArgumentNullException.ThrowIfNull(registry);
-        registry.AddService(SegmentationServiceReflection.Descriptor.Services[0])
-            .ServerStreaming<SegmentRequest, SegmentResponse>("Segment", SegmentAsync);
+        registry.Add(this);
     }
+
+    /// <inheritdoc />
+    public override Task Segment(SegmentRequest request, IServerStreamWriter<SegmentResponse> responseStream, ServerCallContext context) => SegmentAsync(request, responseStream, context);
 
     /// <inheritdoc />
     public void Dispose() => _compute.Dispose();
