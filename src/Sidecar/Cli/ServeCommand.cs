@@ -29,6 +29,15 @@ internal static class ServeCommand
             Description = "Largest request message in bytes; larger ones end with RESOURCE_EXHAUSTED.",
             DefaultValueFactory = _ => GrpcServerOptions.DefaultMaxReceiveMessageSize,
         };
+        var webListen = new Option<string?>("--web-listen")
+        {
+            Description = "Also serve HTTP/1.1 on HOST:PORT for browsers and scripts: gRPC-Web, and HTTP/JSON routes (/v1/...) with the OpenAPI document at /openapi.json. Loopback unless --auth-token is set.",
+        };
+        var webOrigins = new Option<string[]>("--web-origin")
+        {
+            Description = "A browser origin (e.g. http://localhost:3000) allowed to call the --web-listen endpoint across origins (repeatable; default: none).",
+            AllowMultipleArgumentsPerToken = false,
+        };
         var grace = new Option<double>("--shutdown-grace")
         {
             Description = "Seconds that running calls may go on after SIGTERM before they are cancelled.",
@@ -55,7 +64,7 @@ internal static class ServeCommand
         var command = new Command("serve",
             "Run the gRPC sidecar (HTTP/2 on 127.0.0.1:50051 by default) for slide viewers, batch scripts and " +
             "any gRPC client of proto/slideplugin/v1. Health (grpc.health.v1) and reflection are always on.");
-        foreach (Option option in new Option[] { listen, unix, slideRoots, slideCache, workDir, tlsCert, tlsKey, authToken, detailedErrors, maxReceive, grace })
+        foreach (Option option in new Option[] { listen, unix, webListen, webOrigins, slideRoots, slideCache, workDir, tlsCert, tlsKey, authToken, detailedErrors, maxReceive, grace })
         {
             command.Options.Add(option);
         }
@@ -72,6 +81,8 @@ internal static class ServeCommand
             {
                 Listen = parseResult.GetRequiredValue(listen),
                 UnixSocket = parseResult.GetValue(unix),
+                WebListen = parseResult.GetValue(webListen),
+                WebOrigins = parseResult.GetValue(webOrigins) ?? [],
                 TlsCertificateFile = parseResult.GetValue(tlsCert)?.FullName,
                 TlsKeyFile = parseResult.GetValue(tlsKey)?.FullName,
                 ShutdownGrace = TimeSpan.FromSeconds(parseResult.GetValue(grace)),
@@ -138,6 +149,10 @@ internal static class ServeCommand
                 }
 
                 logger.ForContext("SourceContext", "SlidePlugin.Serve").Information("slideplugin {Version} serving gRPC on {Addresses}, slides under {SlideRoots}", typeof(ServeCommand).Assembly.GetName().Version?.ToString(3), server.Addresses, slideRootPolicy.Roots);
+                if (server.WebAddress is { } web)
+                {
+                    logger.ForContext("SourceContext", "SlidePlugin.Serve").Information("gRPC-Web and HTTP/JSON on {WebAddress} (OpenAPI document: {OpenApi})", web, web + "/openapi.json");
+                }
                 await server.WaitForShutdownAsync(CancellationToken.None).ConfigureAwait(false);
             }
 

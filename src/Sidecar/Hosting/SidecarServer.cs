@@ -26,6 +26,12 @@ public sealed record ServerSettings
     /// <summary>A Unix domain socket path to listen on instead of TCP.</summary>
     public string? UnixSocket { get; init; }
 
+    /// <summary>An HTTP/1.1 address (<c>HOST:PORT</c>) for gRPC-Web and the HTTP/JSON routes, besides the gRPC one.</summary>
+    public string? WebListen { get; init; }
+
+    /// <summary>Browser origins allowed to call the web address across origins (CORS); none by default.</summary>
+    public IReadOnlyList<string> WebOrigins { get; init; } = [];
+
     /// <summary>PEM certificate for TLS (with <see cref="TlsKeyFile"/>).</summary>
     public string? TlsCertificateFile { get; init; }
 
@@ -78,9 +84,18 @@ public sealed class SidecarServer : IAsyncDisposable
     /// <summary>What the server was built with.</summary>
     public ServerSettings Settings { get; }
 
-    /// <summary>The addresses bound, known after <see cref="StartAsync"/> (port 0 resolved).</summary>
-    public IReadOnlyList<string> Addresses =>
-        _app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.ToList() ?? [];
+    /// <summary>The gRPC address bound, known after <see cref="StartAsync"/> (port 0 resolved).</summary>
+    public IReadOnlyList<string> Addresses => [.. Bound.Take(1)];
+
+    /// <summary>The <see cref="ServerSettings.WebListen"/> address bound (gRPC-Web, HTTP/JSON), when there is one.</summary>
+    public string? WebAddress => Settings.WebListen is null ? null : Bound.Skip(1).FirstOrDefault();
+
+    // Kestrel binds its endpoints in the order they were configured: gRPC first, then web.
+    private IEnumerable<string> Bound =>
+        _app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
+
+    /// <summary>The OpenAPI document's name: served at <c>/openapi.json</c>.</summary>
+    private const string OpenApiDocument = "openapi";
 
     /// <summary>Thread-pool threads kept for answering calls beyond the engine's compute threads.</summary>
     private const int RequestThreads = 4;
@@ -135,8 +150,16 @@ public sealed class SidecarServer : IAsyncDisposable
             grpc.EnableDetailedErrors = settings.Grpc.EnableDetailedErrors;
             grpc.Interceptors.Add<CallInterceptor>(settings.Grpc);
             grpc.CompressionProviders = [new GzipRequests()];
-        });
+        }).AddJsonTranscoding();
         builder.Services.AddGrpcReflection();
+        builder.Services.AddGrpcSwagger();
+        builder.Services.AddSwaggerGen(swagger => swagger.SwaggerDoc(OpenApiDocument, new() { Title = "SlidePlugin", Version = "v1" }));
+        if (settings.WebOrigins.Count > 0)
+        {
+            // Browsers read grpc-status/grpc-message of gRPC-Web answers only when they are exposed.
+            builder.Services.AddCors(cors => cors.AddDefaultPolicy(policy => policy.WithOrigins([.. settings.WebOrigins]).AllowAnyHeader().AllowAnyMethod()
+                .WithExposedHeaders("grpc-status", "grpc-message", "grpc-encoding", "grpc-accept-encoding")));
+        }
         registry.Register(builder.Services);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
@@ -152,6 +175,14 @@ public sealed class SidecarServer : IAsyncDisposable
         });
 
         WebApplication app = builder.Build();
+        app.UseRouting();
+        if (settings.WebOrigins.Count > 0)
+        {
+            app.UseCors();
+        }
+
+        app.UseGrpcWeb(new GrpcWebOptions { DefaultEnabled = true });
+        app.UseSwagger(swagger => swagger.RouteTemplate = "{documentName}.json");
         registry.Map(app);
         app.MapGrpcReflectionService();
 
@@ -217,29 +248,58 @@ public sealed class SidecarServer : IAsyncDisposable
             }
         }
 
+        Action<KestrelServerOptions> web = _ => { };
+        if (settings.WebListen is { } webListen)
+        {
+            IPEndPoint webEndpoint = ParseListen(webListen, "--web-listen");
+            RequireLoopbackOrToken(settings, webEndpoint, webListen);
+            // HTTP/1.1 (browsers' gRPC-Web, scripts' JSON) and HTTP/2 for those who want it; no 426 sniffing here.
+            web = kestrel => kestrel.Listen(webEndpoint, options =>
+            {
+                options.Use(connections.Middleware);
+                options.Protocols = HttpProtocols.Http1AndHttp2;
+                if (certificate is not null)
+                {
+                    options.UseHttps(certificate);
+                }
+            });
+        }
+
         if (settings.UnixSocket is { } socketPath)
         {
             RemoveStaleSocket(socketPath);
-            return kestrel => kestrel.ListenUnixSocket(socketPath, Configure);
+            return kestrel =>
+            {
+                kestrel.ListenUnixSocket(socketPath, Configure);
+                web(kestrel);
+            };
         }
 
-        IPEndPoint endpoint = ParseListen(settings.Listen);
+        IPEndPoint endpoint = ParseListen(settings.Listen, "--listen");
+        RequireLoopbackOrToken(settings, endpoint, settings.Listen);
+        return kestrel =>
+        {
+            kestrel.Listen(endpoint, Configure);
+            web(kestrel);
+        };
+    }
+
+    private static void RequireLoopbackOrToken(ServerSettings settings, IPEndPoint endpoint, string address)
+    {
         if (!IPAddress.IsLoopback(endpoint.Address) && string.IsNullOrWhiteSpace(settings.Grpc.AuthToken))
         {
             throw new ServerConfigurationException(
-                $"Listening on {settings.Listen} exposes slides beyond this machine: give --auth-token (clients then send 'authorization: Bearer <token>'), " +
+                $"Listening on {address} exposes slides beyond this machine: give --auth-token (clients then send 'authorization: Bearer <token>'), " +
                 $"or listen on a loopback address such as {ServerSettings.DefaultListen}.");
         }
-
-        return kestrel => kestrel.Listen(endpoint, Configure);
     }
 
-    private static IPEndPoint ParseListen(string listen)
+    private static IPEndPoint ParseListen(string listen, string option)
     {
         string text = listen.StartsWith("localhost:", StringComparison.OrdinalIgnoreCase) ? "127.0.0.1" + listen["localhost".Length..] : listen;
         if (!IPEndPoint.TryParse(text, out IPEndPoint? endpoint) || !listen.Contains(':', StringComparison.Ordinal))
         {
-            throw new ServerConfigurationException($"--listen '{listen}' is not HOST:PORT (e.g. 127.0.0.1:50051, [::1]:50051, localhost:50051).");
+            throw new ServerConfigurationException($"{option} '{listen}' is not HOST:PORT (e.g. 127.0.0.1:50051, [::1]:50051, localhost:50051).");
         }
 
         // [::ffff:127.0.0.1] is 127.0.0.1 written as IPv6: listen on it as such (a dual-stack bind of it fails).

@@ -89,6 +89,24 @@ public sealed class AnalysisServiceImpl : Contract.AnalysisService.AnalysisServi
         ExportAnalysisAsync(request, responseStream, context);
 
     /// <inheritdoc />
+    public override async Task<Google.Api.HttpBody> DownloadAnalysis(DownloadAnalysisRequest request, ServerCallContext context)
+    {
+        (ExportFormat format, string mediaType) = request.Format.ToUpperInvariant() switch
+        {
+            "GEOJSON" => (ExportFormat.Geojson, "application/geo+json"),
+            "CSV" => (ExportFormat.Csv, "text/csv"),
+            "HEATMAP" => (ExportFormat.HeatmapPng, "image/png"),
+            "ATTENTION" => (ExportFormat.AttentionPng, "image/png"),
+            "SUMMARY" => (ExportFormat.SummaryJson, "application/json"),
+            _ => throw new RpcException(new Status(StatusCode.InvalidArgument,
+                $"format '{request.Format}' is not an export format: geojson, csv, heatmap, attention or summary.")),
+        };
+        EngineResult result = Stored(request.Key);
+        byte[] bytes = await Task.Run(() => Export(result, format), context.CancellationToken).ConfigureAwait(false);
+        return new Google.Api.HttpBody { ContentType = mediaType, Data = ByteString.CopyFrom(bytes) };
+    }
+
+    /// <inheritdoc />
     public void Dispose() => _compute.Dispose();
 
     private async Task AnalyzeSlideAsync(AnalyzeSlideRequest request, IServerStreamWriter<AnalyzeSlideResponse> responses, ServerCallContext context)

@@ -195,7 +195,7 @@ public class CliTests
         string folder = Directory.CreateTempSubdirectory("slideplugin-analyze-remote").FullName;
         var roots = new SlidePlugin.Sidecar.Services.SlideRoots([TestData.Path("slides")]);
         using var service = new SlidePlugin.Sidecar.Services.AnalysisServiceImpl(roots, Path.Combine(folder, "work"), BundledModel.Path);
-        await using Hosting.SidecarServer server = Hosting.SidecarServer.Create(new Hosting.ServerSettings { Listen = "127.0.0.1:0" },
+        await using SlidePlugin.Sidecar.Hosting.SidecarServer server = SlidePlugin.Sidecar.Hosting.SidecarServer.Create(new SlidePlugin.Sidecar.Hosting.ServerSettings { Listen = "127.0.0.1:0" },
             new Serilog.LoggerConfiguration().CreateLogger(), service.BindTo);
         await server.StartAsync();
         try

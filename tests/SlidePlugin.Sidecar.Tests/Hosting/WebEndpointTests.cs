@@ -1,0 +1,199 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Serilog;
+using SlidePlugin.Client;
+using SlidePlugin.Protos.V1;
+using SlidePlugin.Sidecar.Cli;
+using SlidePlugin.Sidecar.Grpc;
+using SlidePlugin.Sidecar.Hosting;
+using SlidePlugin.Sidecar.Services;
+using SlidePlugin.Tests;
+
+namespace SlidePlugin.Sidecar.Tests.Hosting;
+
+/// <summary>
+/// The --web-listen endpoint: HTTP/JSON routes driven by a Python script with urllib only, gRPC-Web over HTTP/1.1,
+/// CORS for the configured origin only, and the same token as gRPC.
+/// </summary>
+public sealed class WebEndpointTests : IAsyncLifetime
+{
+    private const string Cmu = "CMU-1-Small-Region.svs";
+    private const string Origin = "http://viewer.example";
+    private const string Token = "w3b-t0ken";
+
+    private readonly string _work = Directory.CreateTempSubdirectory("slideplugin-web").FullName;
+    private readonly List<IDisposable> _services = [];
+    private SidecarServer _open = null!;
+    private SidecarServer _guarded = null!;
+
+    public async Task InitializeAsync()
+    {
+        _open = await StartAsync("open", token: null);
+        _guarded = await StartAsync("guarded", Token);
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (SidecarServer server in new[] { _open, _guarded })
+        {
+            await server.StopAsync();
+            await server.DisposeAsync();
+        }
+
+        _services.ForEach(s => s.Dispose());
+        Directory.Delete(_work, recursive: true);
+    }
+
+    [Fact]
+    public async Task HttpJson_PythonUrllibAnalyzesCmu_SameResultAsGrpcAndFilesWithTheirMediaTypes()
+    {
+        ProcessResult run = await ExternalProcess.RunAsync(ExternalProcess.ReferencePython,
+            [Path.Combine(TestData.RepositoryRoot, "tests", "interop", "http_json_client.py"), _open.WebAddress!, Cmu], timeout: TimeSpan.FromMinutes(3));
+        Assert.True(run.ExitCode == 0, run.StandardError);
+        using JsonDocument json = JsonDocument.Parse(run.StandardOutput);
+        JsonElement seen = json.RootElement;
+
+        using GrpcChannel channel = SlidePluginChannel.ForAddress(_open.Addresses.Single());
+        AnalysisResult grpc = await new AnalysisService.AnalysisServiceClient(channel).AnalyzeSlideToResultAsync(new AnalyzeSlideRequest { Path = Cmu });
+
+        Assert.Equal(2220, seen.GetProperty("width").GetInt32());
+        Assert.Equal(0.499, seen.GetProperty("mpp_x").GetDouble(), 6);
+        Assert.True(seen.GetProperty("progress_events").GetInt32() > 0);
+        Assert.True(grpc.FromStore); // the HTTP run stored it: same key, same analysis
+        Assert.Equal(grpc.Header.Key, seen.GetProperty("key").GetString());
+        Assert.Equal(grpc.Header.TileCount, seen.GetProperty("tile_count").GetInt32());
+        Assert.Equal(grpc.PredictedClassName, seen.GetProperty("predicted_class_name").GetString());
+        Assert.Equal(grpc.Probabilities, seen.GetProperty("probabilities").EnumerateArray().Select(p => p.GetSingle()));
+        Assert.Equal(grpc.Header.TileCount, seen.GetProperty("geojson_features").GetInt32());
+        Assert.Equal(grpc.Header.TileCount, seen.GetProperty("csv_rows").GetInt32());
+        Assert.Equal("application/geo+json", seen.GetProperty("geojson_type").GetString());
+        Assert.Equal("text/csv", seen.GetProperty("csv_type").GetString());
+        Assert.Equal(400, seen.GetProperty("bad_format").GetProperty("http").GetInt32());
+        Assert.Equal((int)StatusCode.InvalidArgument, seen.GetProperty("bad_format").GetProperty("body").GetProperty("code").GetInt32());
+    }
+
+    [Fact]
+    public async Task HttpJson_RoutesAndOpenApi_AnswerWithStatusesOfTheConventions()
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(_open.WebAddress!) };
+
+        using HttpResponseMessage deepZoom = await http.GetAsync($"/v1/slides/deepzoom?path={Cmu}");
+        using HttpResponseMessage tile = await http.GetAsync($"/v1/slides/deepzoom/tile?path={Cmu}&level=8&column=0&row=0");
+        using HttpResponseMessage thumbnail = await http.GetAsync($"/v1/slides/thumbnail?path={Cmu}&max_size=64");
+        using HttpResponseMessage missing = await http.GetAsync("/v1/slides/info?path=nope.svs");
+        using HttpResponseMessage outside = await http.GetAsync("/v1/slides/info?path=../../../etc/passwd");
+        using JsonDocument openApi = JsonDocument.Parse(await http.GetStringAsync("/openapi.json"));
+
+        Assert.Contains("<Image", JsonDocument.Parse(await deepZoom.Content.ReadAsStringAsync()).RootElement.GetProperty("dzi").GetString(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, tile.StatusCode);
+        Assert.Equal(64, JsonDocument.Parse(await thumbnail.Content.ReadAsStringAsync()).RootElement.GetProperty("image").GetProperty("height").GetInt32());
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, outside.StatusCode);
+        string[] paths = [.. openApi.RootElement.GetProperty("paths").EnumerateObject().Select(p => p.Name)];
+        Assert.Equal(
+            ["/v1/analyses", "/v1/analyses/{key}", "/v1/analyses/{key}/export", "/v1/slides/deepzoom", "/v1/slides/deepzoom/tile", "/v1/slides/info", "/v1/slides/thumbnail"],
+            paths.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task GrpcWeb_UnaryOverHttp11_MessageThenTrailerFrame()
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(_open.WebAddress!) };
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/slideplugin.v1.SlideService/GetSlideInfo")
+        {
+            Version = HttpVersion.Version11,
+            Content = new ByteArrayContent(Frame(0, new GetSlideInfoRequest { Path = Cmu }.ToByteArray())),
+        };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/grpc-web+proto");
+        request.Headers.Add("x-grpc-web", "1");
+
+        using HttpResponseMessage response = await http.SendAsync(request);
+        byte[] body = await response.Content.ReadAsByteArrayAsync();
+
+        Assert.Equal(new Version(1, 1), response.Version);
+        Assert.Equal(0, body[0]);
+        int length = (int)BinaryPrimitives.ReadUInt32BigEndian(body.AsSpan(1));
+        Assert.Equal(2220, GetSlideInfoResponse.Parser.ParseFrom(body, 5, length).Width);
+        Assert.Equal(0x80, body[5 + length]); // the trailers travel in the body as a last frame
+        string[] trailers = Encoding.ASCII.GetString(body, 10 + length, body.Length - 10 - length).Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains("grpc-status:0", trailers.Select(t => t.Replace(" ", "", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task Cors_PreflightFromTheConfiguredOrigin_AllowedAndOthersNot()
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(_open.WebAddress!) };
+
+        string? allowed = await PreflightAsync(http, Origin);
+        string? other = await PreflightAsync(http, "http://elsewhere.example");
+
+        Assert.Equal(Origin, allowed);
+        Assert.Null(other);
+    }
+
+    [Fact]
+    public async Task Token_WebRoutesAndGrpcWeb_RefusedWithoutItServedWithIt()
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(_guarded.WebAddress!) };
+        using HttpResponseMessage without = await http.GetAsync($"/v1/slides/info?path={Cmu}");
+        using var withToken = new HttpRequestMessage(HttpMethod.Get, $"/v1/slides/info?path={Cmu}");
+        withToken.Headers.Authorization = new AuthenticationHeaderValue("Bearer", Token);
+        using HttpResponseMessage with = await http.SendAsync(withToken);
+
+        Assert.Equal(HttpStatusCode.Unauthorized, without.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, with.StatusCode);
+    }
+
+    [Fact]
+    public void WebListen_PublicAddressWithoutToken_RefusedNamingTheAddress()
+    {
+        var error = Assert.Throws<ServerConfigurationException>(() => SidecarServer.Create(
+            new ServerSettings { Listen = "127.0.0.1:0", WebListen = "0.0.0.0:0" }, Serilog.Core.Logger.None, _ => { }));
+
+        Assert.Contains("Listening on 0.0.0.0:0 exposes slides", error.Message, StringComparison.Ordinal);
+    }
+
+    private static async Task<string?> PreflightAsync(HttpClient http, string origin)
+    {
+        using var preflight = new HttpRequestMessage(HttpMethod.Options, "/slideplugin.v1.SlideService/GetSlideInfo");
+        preflight.Headers.Add("Origin", origin);
+        preflight.Headers.Add("Access-Control-Request-Method", "POST");
+        preflight.Headers.Add("Access-Control-Request-Headers", "content-type,x-grpc-web");
+        using HttpResponseMessage response = await http.SendAsync(preflight);
+        return response.Headers.TryGetValues("Access-Control-Allow-Origin", out IEnumerable<string>? values) ? values.Single() : null;
+    }
+
+    private static byte[] Frame(byte flags, byte[] payload)
+    {
+        byte[] framed = new byte[5 + payload.Length];
+        framed[0] = flags;
+        BinaryPrimitives.WriteUInt32BigEndian(framed.AsSpan(1), (uint)payload.Length);
+        payload.CopyTo(framed, 5);
+        return framed;
+    }
+
+    private async Task<SidecarServer> StartAsync(string name, string? token)
+    {
+        var roots = new SlideRoots([TestData.Path("slides")]);
+        var slides = new SlideServiceImpl(roots);
+        var analyses = new AnalysisServiceImpl(roots, Path.Combine(_work, name), BundledModel.Path);
+        _services.Add(slides);
+        _services.Add(analyses);
+        SidecarServer server = SidecarServer.Create(
+            new ServerSettings { Listen = "127.0.0.1:0", WebListen = "127.0.0.1:0", WebOrigins = [Origin], Grpc = new GrpcServerOptions { AuthToken = token } },
+            new LoggerConfiguration().MinimumLevel.Warning().WriteTo.Console().CreateLogger(),
+            registry =>
+            {
+                slides.BindTo(registry);
+                analyses.BindTo(registry);
+            });
+        await server.StartAsync();
+        return server;
+    }
+}
