@@ -2,7 +2,8 @@
 # Installs from Debian what SlidePlugin needs, and nothing twice.
 #   packaging/install-deps.sh          run-time libraries: OpenSlide, libvips, OpenBLAS, TurboJPEG, libpng
 #   packaging/install-deps.sh --test   also the test references: python3-torch, python3-openslide, TIFF tools,
-#                                      python3-grpcio (Debian's /usr/bin/python3), Node.js and npm
+#                                      python3-grpcio (Debian's /usr/bin/python3), Node.js and npm, protoc with the
+#                                      gRPC plugins (the Python client's stubs), Chromium (gRPC-Web from a browser)
 #   packaging/install-deps.sh --bench  the test references and OpenCV (python3-opencv), which the analysis
 #                                      benchmark's reference pipeline uses for CLAM's tissue step
 # Idempotent: `apt-get update` runs only when a package is missing. Needs root or sudo for installs.
@@ -21,9 +22,9 @@ done
 
 runtime_packages=(libopenslide0 libvips42 libopenblas0 libturbojpeg0 libpng16-16)
 # python3-tifffile, libtiff-tools (tiffcp) and libopenjp2-tools (opj_compress) make the TIFF and Aperio JPEG 2000 test slides.
-test_packages=(python3-openslide python3-grpcio python3-numpy python3-tifffile libtiff-tools libopenjp2-tools)
-# torch pulls in a compiler tool chain and CUDA stubs through its recommends: install it lean.
-test_packages_lean=(python3-torch)
+test_packages=(python3-openslide python3-grpcio python3-numpy python3-tifffile libtiff-tools libopenjp2-tools protobuf-compiler protobuf-compiler-grpc)
+# torch pulls in a compiler tool chain and CUDA stubs through its recommends, chromium a desktop: install them lean.
+test_packages_lean=(python3-torch chromium)
 
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then

@@ -15,6 +15,8 @@ fi
 
 # Node's gRPC client for the interop tests (test-only; exact versions from the lock file).
 npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error
+# The Node client example, which a test runs as a user would.
+npm ci --prefix clients/node --no-audit --no-fund --loglevel=error
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
