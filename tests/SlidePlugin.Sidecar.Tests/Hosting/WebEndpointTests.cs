@@ -151,12 +151,106 @@ public sealed class WebEndpointTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task GrpcWeb_HeadlessChromium_AnalyzesCmuAcrossOriginsWithTheStreamAndTrailers()
+    {
+        // The page comes from another origin (a listener of this test), which the server allows with --web-origin.
+        int pagePort = FreePort();
+        string pageOrigin = $"http://127.0.0.1:{pagePort}";
+        SidecarServer server = await StartAsync("browser", token: null, origin: pageOrigin);
+        using var pages = new HttpListener();
+        pages.Prefixes.Add(pageOrigin + "/");
+        pages.Start();
+        var report = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Task serving = ServePageAsync(pages, report);
+        string url = $"{pageOrigin}/page.html?server={Uri.EscapeDataString(server.WebAddress!)}&slide={Cmu}&report={Uri.EscapeDataString(pageOrigin + "/report")}";
+        string profile = Directory.CreateTempSubdirectory("slideplugin-chromium").FullName;
+        var start = new System.Diagnostics.ProcessStartInfo("chromium") { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (string arg in new[] { "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", $"--user-data-dir={profile}", url })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using System.Diagnostics.Process chromium = System.Diagnostics.Process.Start(start)
+            ?? throw new InvalidOperationException("chromium did not start (Debian package chromium; packaging/install-deps.sh --test installs it)");
+        string seenJson;
+        try
+        {
+            seenJson = await report.Task.WaitAsync(TimeSpan.FromSeconds(120));
+        }
+        finally
+        {
+            chromium.Kill(entireProcessTree: true);
+            pages.Stop();
+            await server.StopAsync();
+            await server.DisposeAsync();
+            Directory.Delete(profile, recursive: true);
+        }
+
+        await serving;
+        using JsonDocument seen = JsonDocument.Parse(seenJson);
+        JsonElement r = seen.RootElement;
+        Assert.False(r.TryGetProperty("error", out JsonElement error), error.ToString());
+        using GrpcChannel channel = SlidePluginChannel.ForAddress(_open.Addresses.Single());
+        AnalysisResult expected = await new AnalysisService.AnalysisServiceClient(channel).AnalyzeSlideToResultAsync(new AnalyzeSlideRequest { Path = Cmu });
+        Assert.Equal(200, r.GetProperty("http").GetInt32());
+        Assert.Equal(1, r.GetProperty("header").GetInt32());
+        Assert.True(r.GetProperty("progress").GetInt32() > 0);
+        Assert.True(r.GetProperty("final_tiles").GetInt32() > 0);
+        Assert.Equal(expected.Header.Key, r.GetProperty("result").GetProperty("key").GetString());
+        Assert.Equal(expected.Header.TileCount, r.GetProperty("result").GetProperty("tile_count").GetInt32());
+        Assert.Equal(expected.PredictedClassName, r.GetProperty("result").GetProperty("predicted_class_name").GetString());
+        Assert.Contains("grpc-status:0", r.GetProperty("trailers").GetString()!.Replace(" ", "", StringComparison.Ordinal), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void WebListen_PublicAddressWithoutToken_RefusedNamingTheAddress()
     {
         var error = Assert.Throws<ServerConfigurationException>(() => SidecarServer.Create(
             new ServerSettings { Listen = "127.0.0.1:0", WebListen = "0.0.0.0:0" }, Serilog.Core.Logger.None, _ => { }));
 
         Assert.Contains("Listening on 0.0.0.0:0 exposes slides", error.Message, StringComparison.Ordinal);
+    }
+
+    private static int FreePort()
+    {
+        using var probe = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        return ((IPEndPoint)probe.LocalEndpoint).Port;
+    }
+
+    /// <summary>Serves the test page and takes the one report it posts back.</summary>
+    private static async Task ServePageAsync(HttpListener pages, TaskCompletionSource<string> report)
+    {
+        byte[] page = await File.ReadAllBytesAsync(Path.Combine(TestData.RepositoryRoot, "tests", "interop", "browser", "grpc_web_analyze.html"));
+        while (!report.Task.IsCompleted)
+        {
+            HttpListenerContext context;
+            try
+            {
+                context = await pages.GetContextAsync();
+            }
+            catch (Exception e) when (e is HttpListenerException or ObjectDisposedException)
+            {
+                return; // stopped
+            }
+
+            if (context.Request.HttpMethod == "POST")
+            {
+                using var reader = new StreamReader(context.Request.InputStream, Encoding.UTF8);
+                report.TrySetResult(await reader.ReadToEndAsync());
+            }
+            else if (context.Request.Url?.AbsolutePath == "/page.html")
+            {
+                context.Response.ContentType = "text/html; charset=utf-8";
+                await context.Response.OutputStream.WriteAsync(page);
+            }
+            else
+            {
+                context.Response.StatusCode = 404;
+            }
+
+            context.Response.Close();
+        }
     }
 
     private static async Task<string?> PreflightAsync(HttpClient http, string origin)
@@ -178,7 +272,7 @@ public sealed class WebEndpointTests : IAsyncLifetime
         return framed;
     }
 
-    private async Task<SidecarServer> StartAsync(string name, string? token)
+    private async Task<SidecarServer> StartAsync(string name, string? token, string origin = Origin)
     {
         var roots = new SlideRoots([TestData.Path("slides")]);
         var slides = new SlideServiceImpl(roots);
@@ -186,7 +280,7 @@ public sealed class WebEndpointTests : IAsyncLifetime
         _services.Add(slides);
         _services.Add(analyses);
         SidecarServer server = SidecarServer.Create(
-            new ServerSettings { Listen = "127.0.0.1:0", WebListen = "127.0.0.1:0", WebOrigins = [Origin], Grpc = new GrpcServerOptions { AuthToken = token } },
+            new ServerSettings { Listen = "127.0.0.1:0", WebListen = "127.0.0.1:0", WebOrigins = [origin], Grpc = new GrpcServerOptions { AuthToken = token } },
             new LoggerConfiguration().MinimumLevel.Warning().WriteTo.Console().CreateLogger(),
             registry =>
             {
