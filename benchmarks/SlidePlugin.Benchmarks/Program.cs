@@ -28,6 +28,8 @@ switch (which)
         return await StreamTilesBenchmark.RunAsync(args.Length > 1 ? args[1..].Select(a => int.Parse(a, System.Globalization.CultureInfo.InvariantCulture)).ToArray() : [20000, 40000]);
     case "amil":
         return await AttentionMilBenchmark.RunAsync(threads: Arg(1, 2), iterations: Arg(2, 20));
+    case "grpc-server":
+        return await TransportBenchmark.ServeAsync();
     case "amil-worker":
         return AttentionMilBenchmark.RunWorker(args[1], Arg(2, 2), Arg(3, 20));
     case "reproduce" when args.Length > 1 && args[1] is "mnist" or "ucsb":

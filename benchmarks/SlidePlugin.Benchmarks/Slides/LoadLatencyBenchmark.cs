@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.RegularExpressions;
 using Grpc.Health.V1;
 using Grpc.Core;
 using Grpc.Net.Client;
@@ -14,7 +13,7 @@ namespace SlidePlugin.Benchmarks.Slides;
 /// (tissue detection, then 256 px JPEG tiles read as fast as the clients take them) on a generated slide,
 /// against the same calls on the idle server. The issue's target: metadata p99 under 100 ms with 32 streams.
 /// </summary>
-internal static partial class LoadLatencyBenchmark
+internal static class LoadLatencyBenchmark
 {
     public static async Task<int> RunAsync(int size, int streams, double seconds, bool tissueOnly)
     {
@@ -32,7 +31,7 @@ internal static partial class LoadLatencyBenchmark
         using Process server = Process.Start(startInfo)!;
         try
         {
-            string address = await WaitForAddressAsync(server);
+            string address = await StreamTilesBenchmark.WaitForAddressAsync(server);
             _ = DrainAsync(server.StandardError);
             using GrpcChannel channel = SlidePluginChannel.ForAddress(address);
             var slides = new SlideService.SlideServiceClient(channel);
@@ -128,20 +127,6 @@ internal static partial class LoadLatencyBenchmark
         return sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
     }
 
-    private static async Task<string> WaitForAddressAsync(Process server)
-    {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        while (await server.StandardError.ReadLineAsync(timeout.Token) is { } line)
-        {
-            if (ListenAddress().Match(line) is { Success: true } match)
-            {
-                return match.Value;
-            }
-        }
-
-        throw new InvalidOperationException("The server exited before it listened.");
-    }
-
     private static async Task DrainAsync(StreamReader reader)
     {
         while (await reader.ReadLineAsync() is not null)
@@ -149,6 +134,4 @@ internal static partial class LoadLatencyBenchmark
         }
     }
 
-    [GeneratedRegex(@"http://127\.0\.0\.1:\d+")]
-    private static partial Regex ListenAddress();
 }

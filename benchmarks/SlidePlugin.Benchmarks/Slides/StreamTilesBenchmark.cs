@@ -131,7 +131,8 @@ internal static partial class StreamTilesBenchmark
         }
     }
 
-    private static async Task<string> WaitForAddressAsync(Process server)
+    /// <summary>The address a `slideplugin serve` process reports on stderr once it listens.</summary>
+    internal static async Task<string> WaitForAddressAsync(Process server)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         while (await server.StandardError.ReadLineAsync(timeout.Token) is { } line)

@@ -215,15 +215,106 @@ public static class AnalysisExports
     }
 }
 
-/// <summary>The files an analysis is written as, named after the slide.</summary>
+/// <summary>The files of an analysis, one per format.</summary>
+public enum AnalysisExportFormat
+{
+    /// <summary>QuPath GeoJSON of the tiles with their measurements, in QuPath's frame.</summary>
+    GeoJson,
+
+    /// <summary>One row per tile: rectangle, attention, percentile, class probabilities.</summary>
+    Csv,
+
+    /// <summary>Attention percentiles (jet) over the slide thumbnail, with a colour bar.</summary>
+    HeatmapPng,
+
+    /// <summary>Tiles multiplied by their relative attention, on black.</summary>
+    AttentionPng,
+
+    /// <summary>The prediction, model and grid as JSON.</summary>
+    SummaryJson,
+}
+
+/// <summary>
+/// The one place an analysis becomes files: what each format holds (<see cref="Render"/>), its file suffix, media type
+/// and short name (as the HTTP route and the CLI spell it). The CLI, the gRPC export and the HTTP download all use it.
+/// </summary>
 public static class AnalysisFiles
 {
     /// <summary>Edge of the thumbnail the heatmaps are drawn on.</summary>
     public const int ThumbnailSize = 1024;
 
+    /// <summary>Every format, in the order files are written.</summary>
+    public static IReadOnlyList<AnalysisExportFormat> Formats { get; } =
+        [AnalysisExportFormat.GeoJson, AnalysisExportFormat.Csv, AnalysisExportFormat.HeatmapPng, AnalysisExportFormat.AttentionPng, AnalysisExportFormat.SummaryJson];
+
+    /// <summary>What follows the slide's name in the file's name, e.g. <c>.tiles.csv</c>.</summary>
+    public static string SuffixOf(AnalysisExportFormat format) => format switch
+    {
+        AnalysisExportFormat.GeoJson => ".geojson",
+        AnalysisExportFormat.Csv => ".tiles.csv",
+        AnalysisExportFormat.HeatmapPng => ".heatmap.png",
+        AnalysisExportFormat.AttentionPng => ".attention.png",
+        AnalysisExportFormat.SummaryJson => ".summary.json",
+        _ => throw new ArgumentOutOfRangeException(nameof(format), format, null),
+    };
+
+    /// <summary>The media type of the format's bytes.</summary>
+    public static string MediaTypeOf(AnalysisExportFormat format) => format switch
+    {
+        AnalysisExportFormat.GeoJson => "application/geo+json",
+        AnalysisExportFormat.Csv => "text/csv",
+        AnalysisExportFormat.HeatmapPng or AnalysisExportFormat.AttentionPng => "image/png",
+        AnalysisExportFormat.SummaryJson => "application/json",
+        _ => throw new ArgumentOutOfRangeException(nameof(format), format, null),
+    };
+
+    /// <summary>The format's short name: geojson, csv, heatmap, attention or summary.</summary>
+    public static string NameOf(AnalysisExportFormat format) => format switch
+    {
+        AnalysisExportFormat.GeoJson => "geojson",
+        AnalysisExportFormat.Csv => "csv",
+        AnalysisExportFormat.HeatmapPng => "heatmap",
+        AnalysisExportFormat.AttentionPng => "attention",
+        AnalysisExportFormat.SummaryJson => "summary",
+        _ => throw new ArgumentOutOfRangeException(nameof(format), format, null),
+    };
+
+    /// <summary>The format of a short name (any case), or null.</summary>
+    public static AnalysisExportFormat? Parse(string name) =>
+        Formats.Select(f => (AnalysisExportFormat?)f).FirstOrDefault(f => string.Equals(NameOf(f!.Value), name, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>The bytes of <paramref name="format"/>. GeoJSON and the PNGs read the slide (its bounds, its thumbnail).</summary>
+    public static byte[] Render(AnalysisResult result, Slides.Slide slide, AnalysisExportFormat format)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        ArgumentNullException.ThrowIfNull(slide);
+        return Render(result, slide, format, new Lazy<Raster>(() => slide.GetThumbnail(ThumbnailSize)));
+    }
+
+    private static byte[] Render(AnalysisResult result, Slides.Slide slide, AnalysisExportFormat format, Lazy<Raster> thumbnail)
+    {
+        switch (format)
+        {
+            case AnalysisExportFormat.Csv:
+                return System.Text.Encoding.UTF8.GetBytes(AnalysisExports.ToCsv(result));
+            case AnalysisExportFormat.SummaryJson:
+                return System.Text.Encoding.UTF8.GetBytes(AnalysisExports.ToSummaryJson(result));
+            case AnalysisExportFormat.GeoJson:
+                Slides.SlideBounds? bounds = Slides.SlideInfo.BoundsOf(slide.Properties);
+                return System.Text.Encoding.UTF8.GetBytes(AnalysisExports.ToGeoJson(result, bounds?.X ?? 0, bounds?.Y ?? 0));
+            case AnalysisExportFormat.HeatmapPng or AnalysisExportFormat.AttentionPng:
+                double downsample = (double)slide.Dimensions.Width / thumbnail.Value.Width;
+                return ImageCodec.EncodePng(format == AnalysisExportFormat.HeatmapPng
+                    ? AnalysisExports.RenderHeatmap(thumbnail.Value, downsample, result)
+                    : AnalysisExports.RenderAttentionView(thumbnail.Value, downsample, result));
+            default:
+                throw new ArgumentOutOfRangeException(nameof(format), format, null);
+        }
+    }
+
     /// <summary>
-    /// Writes <c>&lt;name&gt;.geojson</c>, <c>.tiles.csv</c>, <c>.heatmap.png</c>, <c>.attention.png</c> and <c>.summary.json</c> into
-    /// <paramref name="folder"/>, each atomically. Returns the paths written.
+    /// Writes every format into <paramref name="folder"/> as <c>&lt;slide name&gt;&lt;suffix&gt;</c>, each atomically.
+    /// Returns the paths written.
     /// </summary>
     public static IReadOnlyList<string> Write(AnalysisResult result, Slides.Slide slide, string folder)
     {
@@ -231,27 +322,14 @@ public static class AnalysisFiles
         ArgumentNullException.ThrowIfNull(slide);
         Directory.CreateDirectory(folder);
         string name = Path.Combine(folder, Path.GetFileNameWithoutExtension(slide.Path));
-        Slides.SlideBounds? bounds = Slides.SlideInfo.BoundsOf(slide.Properties);
-        Raster thumbnail = slide.GetThumbnail(ThumbnailSize);
-        double downsample = (double)slide.Dimensions.Width / thumbnail.Width;
         var written = new List<string>();
-        void Text(string suffix, string text)
+        var thumbnail = new Lazy<Raster>(() => slide.GetThumbnail(ThumbnailSize)); // both heatmaps draw on one thumbnail
+        foreach (AnalysisExportFormat format in Formats)
         {
-            IO.AtomicFile.WriteAllText(name + suffix, text);
-            written.Add(name + suffix);
+            IO.AtomicFile.WriteAllBytes(name + SuffixOf(format), Render(result, slide, format, thumbnail));
+            written.Add(name + SuffixOf(format));
         }
 
-        void Png(string suffix, Raster image)
-        {
-            IO.AtomicFile.WriteAllBytes(name + suffix, ImageCodec.EncodePng(image));
-            written.Add(name + suffix);
-        }
-
-        Text(".geojson", AnalysisExports.ToGeoJson(result, bounds?.X ?? 0, bounds?.Y ?? 0));
-        Text(".tiles.csv", AnalysisExports.ToCsv(result));
-        Png(".heatmap.png", AnalysisExports.RenderHeatmap(thumbnail, downsample, result));
-        Png(".attention.png", AnalysisExports.RenderAttentionView(thumbnail, downsample, result));
-        Text(".summary.json", AnalysisExports.ToSummaryJson(result));
         return written;
     }
 }

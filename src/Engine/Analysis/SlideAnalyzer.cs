@@ -224,7 +224,7 @@ public sealed class SlideAnalyzer
             : null;
         try
         {
-            return (TileGrid.Build(slide, slideMpp, gridOptions, TissueDetector.Detect(slide, slideMpp), cancellationToken), held);
+            return (TileGrid.OverTissue(slide, slideMpp, gridOptions, cancellationToken: cancellationToken).Grid, held);
         }
         catch
         {

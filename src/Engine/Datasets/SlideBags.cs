@@ -94,9 +94,8 @@ public sealed class SlideBags : BagDataset
         try
         {
             using Slide slide = Slide.Open(path);
-            double slideMpp = SlideResolution.Resolve(slide.Properties, _slideMppOverride).RequireMppX(Path.GetFileName(path));
-            TissueMask tissue = TissueDetector.Detect(slide, slideMpp);
-            TileGrid grid = TileGrid.Build(slide, slideMpp, new TileGridOptions { TileSize = _patchSize, TargetMpp = _mpp, MinTissueFraction = _minTissueFraction }, tissue);
+            double slideMpp = slide.RequireMpp(_slideMppOverride);
+            (TileGrid grid, _) = TileGrid.OverTissue(slide, slideMpp, new TileGridOptions { TileSize = _patchSize, TargetMpp = _mpp, MinTissueFraction = _minTissueFraction });
             if (grid.Tiles.Count == 0)
             {
                 throw new DatasetException($"Slide '{path}' has no tissue tile of {_patchSize} px at {_mpp} µm/px.");

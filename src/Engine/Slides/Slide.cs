@@ -81,6 +81,21 @@ public sealed class Slide : IDisposable
     /// <summary>All properties OpenSlide reports, e.g. <c>openslide.mpp-x</c>.</summary>
     public IReadOnlyDictionary<string, string> Properties { get; }
 
+    /// <summary>The slide's resolution: <paramref name="mppOverride"/> when given (range-checked), else from its metadata.</summary>
+    /// <exception cref="SlideException"><see cref="SlideErrorKind.InvalidRequest"/> for an override out of range.</exception>
+    public SlideResolution Resolution(double? mppOverride = null) => SlideResolution.Resolve(Properties, mppOverride);
+
+    /// <summary>µm per pixel along x, from the override or the metadata: what every tiling, analysis and segmentation needs.</summary>
+    /// <exception cref="SlideException"><see cref="SlideErrorKind.InvalidRequest"/> naming the file and how to give the resolution when it is unknown.</exception>
+    public double RequireMpp(double? mppOverride, out SlideResolution resolution)
+    {
+        resolution = Resolution(mppOverride);
+        return resolution.RequireMppX(System.IO.Path.GetFileName(Path));
+    }
+
+    /// <inheritdoc cref="RequireMpp(double?, out SlideResolution)"/>
+    public double RequireMpp(double? mppOverride = null) => RequireMpp(mppOverride, out _);
+
     /// <summary>Names and sizes of associated images (label, macro, thumbnail, ...).</summary>
     public IReadOnlyDictionary<string, (long Width, long Height)> AssociatedImageDimensions { get; }
 

@@ -57,6 +57,26 @@ public sealed record TileGrid(
     /// </summary>
     public const long MaxCells = 1L << 23;
 
+    /// <summary>
+    /// The one way a slide is tiled for streaming, analysis, training and the <c>tiles</c> verb: the limits checked
+    /// first (an absurd grid costs nothing), then tissue detected, then the grid built over it.
+    /// </summary>
+    /// <param name="slide">The slide.</param>
+    /// <param name="slideMpp">Its level-0 µm per pixel.</param>
+    /// <param name="options">The grid.</param>
+    /// <param name="tissueOptions">Tissue detection's parameters; null: the defaults.</param>
+    /// <param name="detectTissue">Whether to detect tissue when the options keep every tile (min tissue 0): for fractions and outlines.</param>
+    /// <param name="cancellationToken">Stops building the grid.</param>
+    /// <returns>The grid and the tissue it was built over (null when not detected).</returns>
+    /// <exception cref="SlideException">As <see cref="Build"/>.</exception>
+    public static (TileGrid Grid, TissueMask? Tissue) OverTissue(Slide slide, double slideMpp, TileGridOptions options,
+        TissueDetectionOptions? tissueOptions = null, bool detectTissue = true, CancellationToken cancellationToken = default)
+    {
+        CheckLimits(slide, slideMpp, options);
+        TissueMask? tissue = detectTissue || options.MinTissueFraction > 0 ? TissueDetector.Detect(slide, slideMpp, tissueOptions) : null;
+        return (Build(slide, slideMpp, options, tissue, cancellationToken), tissue);
+    }
+
     /// <summary>Builds the grid for <paramref name="slide"/> at level-0 resolution <paramref name="slideMpp"/>.</summary>
     /// <exception cref="ArgumentException">Options that cannot make a grid (no target, overlap not below tile size, ...).</exception>
     /// <exception cref="SlideException">

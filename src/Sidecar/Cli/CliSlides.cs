@@ -23,8 +23,7 @@ internal static class CliSlides
 
         try
         {
-            resolution = SlideResolution.Resolve(slide.Properties, mppOverride);
-            mpp = resolution.RequireMppX(file.Name);
+            mpp = slide.RequireMpp(mppOverride, out resolution);
             return true;
         }
         catch (SlideException e)

@@ -9,12 +9,6 @@ namespace SlidePlugin.Sidecar.Cli;
 /// <summary><c>analyze --server</c>: the same job on a running sidecar through the C# client SDK; the outputs are fetched with ExportAnalysis.</summary>
 internal static class RemoteAnalysis
 {
-    private static readonly (ExportFormat Format, string Suffix)[] Files =
-    [
-        (ExportFormat.Geojson, ".geojson"), (ExportFormat.Csv, ".tiles.csv"), (ExportFormat.HeatmapPng, ".heatmap.png"),
-        (ExportFormat.AttentionPng, ".attention.png"), (ExportFormat.SummaryJson, ".summary.json"),
-    ];
-
     public static async Task<int> RunAsync(Uri server, string slidePath, string? modelPath, double? mpp, AnalysisOptions options, string outDir,
         TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
     {
@@ -40,10 +34,11 @@ internal static class RemoteAnalysis
             string name = Path.Combine(outDir, Path.GetFileNameWithoutExtension(slidePath));
             Directory.CreateDirectory(outDir);
             stdout.WriteLine(AnalyzeCommand.PredictionLine(result.Header.Classes, result.Probabilities, result.PredictedClassName, result.Header.TileCount, result.Seconds, result.FromStore));
-            foreach ((ExportFormat format, string suffix) in Files)
+            foreach (AnalysisExportFormat format in AnalysisFiles.Formats)
             {
-                AtomicFile.WriteAllBytes(name + suffix, await client.ExportAnalysisBytesAsync(result.Header.Key, format, cancellationToken).ConfigureAwait(false));
-                stdout.WriteLine($"  {name + suffix}");
+                string file = name + AnalysisFiles.SuffixOf(format);
+                AtomicFile.WriteAllBytes(file, await client.ExportAnalysisBytesAsync(result.Header.Key, Services.ExportFormats.ToProto(format), cancellationToken).ConfigureAwait(false));
+                stdout.WriteLine($"  {file}");
             }
 
             return ExitCodes.Success;

@@ -124,7 +124,7 @@ internal static class SegmentCommand
             else
             {
                 using Slide slide = Slide.Open(file.FullName);
-                double slideMpp = SlideResolution.Resolve(slide.Properties, parseResult.GetValue(mpp)).RequireMppX(file.Name);
+                double slideMpp = slide.RequireMpp(parseResult.GetValue(mpp));
                 (long x, long y, long width, long height) = CliWork.RegionOrWholeSlide(parseResult.GetValue(region), slide);
                 SlideBounds? bounds = SlideInfo.BoundsOf(slide.Properties);
                 written = SegmentationFiles.Write(segmenter.SegmentRegion(slide, slideMpp, x, y, width, height, parseResult.GetValue(targetMpp), cancellationToken),

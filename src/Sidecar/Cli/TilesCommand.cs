@@ -89,9 +89,8 @@ internal static class TilesCommand
             TileGrid grid;
             try
             {
-                TileGrid.CheckLimits(slide, mpp, options);
-                tissue = TissueDetector.Detect(slide, mpp);
-                grid = TileGrid.Build(slide, mpp, options, tissue, cancellationToken);
+                (grid, TissueMask? detected) = TileGrid.OverTissue(slide, mpp, options, cancellationToken: cancellationToken);
+                tissue = detected!;
                 if (grid.ResolutionWarning is { } warning)
                 {
                     stderr.WriteLine($"slideplugin: warning: {warning}");

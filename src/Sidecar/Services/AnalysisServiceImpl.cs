@@ -91,19 +91,11 @@ public sealed class AnalysisServiceImpl : Contract.AnalysisService.AnalysisServi
     /// <inheritdoc />
     public override async Task<Google.Api.HttpBody> DownloadAnalysis(DownloadAnalysisRequest request, ServerCallContext context)
     {
-        (ExportFormat format, string mediaType) = request.Format.ToUpperInvariant() switch
-        {
-            "GEOJSON" => (ExportFormat.Geojson, "application/geo+json"),
-            "CSV" => (ExportFormat.Csv, "text/csv"),
-            "HEATMAP" => (ExportFormat.HeatmapPng, "image/png"),
-            "ATTENTION" => (ExportFormat.AttentionPng, "image/png"),
-            "SUMMARY" => (ExportFormat.SummaryJson, "application/json"),
-            _ => throw new RpcException(new Status(StatusCode.InvalidArgument,
-                $"format '{request.Format}' is not an export format: geojson, csv, heatmap, attention or summary.")),
-        };
+        AnalysisExportFormat format = AnalysisFiles.Parse(request.Format) ?? throw new RpcException(new Status(StatusCode.InvalidArgument,
+            $"format '{request.Format}' is not an export format: {string.Join(", ", AnalysisFiles.Formats.Select(AnalysisFiles.NameOf))}."));
         EngineResult result = Stored(request.Key);
         byte[] bytes = await Task.Run(() => Export(result, format), context.CancellationToken).ConfigureAwait(false);
-        return new Google.Api.HttpBody { ContentType = mediaType, Data = ByteString.CopyFrom(bytes) };
+        return new Google.Api.HttpBody { ContentType = AnalysisFiles.MediaTypeOf(format), Data = ByteString.CopyFrom(bytes) };
     }
 
     /// <inheritdoc />
@@ -119,7 +111,7 @@ public sealed class AnalysisServiceImpl : Contract.AnalysisService.AnalysisServi
         string key;
         try
         {
-            mpp = Engine.Slides.SlideResolution.Resolve(slide.Properties, request.HasMppOverride ? request.MppOverride : null).RequireMppX(Path.GetFileName(slidePath));
+            mpp = slide.RequireMpp(request.HasMppOverride ? request.MppOverride : null);
             key = analyzer.KeyOf(slide, mpp, options);
         }
         catch (Exception e) when (SlideStatus.From(e) is { } status)
@@ -266,40 +258,19 @@ public sealed class AnalysisServiceImpl : Contract.AnalysisService.AnalysisServi
     private async Task ExportAnalysisAsync(ExportAnalysisRequest request, IServerStreamWriter<ExportAnalysisResponse> responses, ServerCallContext context)
     {
         EngineResult result = Stored(request.Key);
-        byte[] bytes = await Task.Run(() => Export(result, request.Format), context.CancellationToken).ConfigureAwait(false);
+        AnalysisExportFormat format = ExportFormats.FromProto(request.Format);
+        byte[] bytes = await Task.Run(() => Export(result, format), context.CancellationToken).ConfigureAwait(false);
         foreach ((int offset, int length) in ResponseChunks.Of(bytes.Length))
         {
             await responses.WriteAsync(new ExportAnalysisResponse { TotalBytes = bytes.Length, Data = ByteString.CopyFrom(bytes, offset, length) }, context.CancellationToken).ConfigureAwait(false);
         }
     }
 
-    private byte[] Export(EngineResult result, ExportFormat format)
+    /// <summary>The export's bytes; the slide is reopened through the roots (it may have moved out of them since).</summary>
+    private byte[] Export(EngineResult result, AnalysisExportFormat format)
     {
-        switch (format)
-        {
-            case ExportFormat.Csv:
-                return System.Text.Encoding.UTF8.GetBytes(AnalysisExports.ToCsv(result));
-            case ExportFormat.SummaryJson:
-                return System.Text.Encoding.UTF8.GetBytes(AnalysisExports.ToSummaryJson(result));
-            case ExportFormat.Geojson or ExportFormat.HeatmapPng or ExportFormat.AttentionPng:
-                using (Slide slide = _roots.OpenSlide(result.Header.SlidePath))
-                {
-                    if (format == ExportFormat.Geojson)
-                    {
-                        SlideBounds? bounds = SlideInfo.BoundsOf(slide.Properties);
-                        return System.Text.Encoding.UTF8.GetBytes(AnalysisExports.ToGeoJson(result, bounds?.X ?? 0, bounds?.Y ?? 0));
-                    }
-
-                    Raster thumbnail = slide.GetThumbnail(AnalysisFiles.ThumbnailSize);
-                    double downsample = (double)slide.Dimensions.Width / thumbnail.Width;
-                    return ImageCodec.EncodePng(format == ExportFormat.HeatmapPng
-                        ? AnalysisExports.RenderHeatmap(thumbnail, downsample, result)
-                        : AnalysisExports.RenderAttentionView(thumbnail, downsample, result));
-                }
-
-            default:
-                throw new RpcException(new Status(StatusCode.InvalidArgument, $"format {format} is not an export format: GEOJSON, CSV, HEATMAP_PNG, ATTENTION_PNG or SUMMARY_JSON."));
-        }
+        using Slide slide = _roots.OpenSlide(result.Header.SlidePath);
+        return AnalysisFiles.Render(result, slide, format);
     }
 
     private EngineResult Stored(string key) =>

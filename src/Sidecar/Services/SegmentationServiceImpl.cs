@@ -154,7 +154,7 @@ public sealed class SegmentationServiceImpl : Contract.SegmentationService.Segme
         }
 
         using Slide slide = _roots.OpenSlide(slidePath!);
-        double slideMpp = Engine.Slides.SlideResolution.Resolve(slide.Properties, request.HasMppOverride ? request.MppOverride : null).RequireMppX(Path.GetFileName(slidePath!));
+        double slideMpp = slide.RequireMpp(request.HasMppOverride ? request.MppOverride : null);
         (long x, long y, long width, long height) = RequestRegions.OrWholeSlide(request.SlideRegion.Region, slide);
         SlideBounds? bounds = SlideInfo.BoundsOf(slide.Properties);
         SegmentationResult result = model.SegmentRegion(slide, slideMpp, x, y, width, height, request.HasTargetMpp ? request.TargetMpp : null, cancellationToken);

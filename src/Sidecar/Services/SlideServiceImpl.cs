@@ -189,7 +189,7 @@ public sealed class SlideServiceImpl : Contract.SlideService.SlideServiceBase, I
 
     private static DetectTissueResponse DetectTissue(Slide slide, DetectTissueRequest request)
     {
-        double mpp = ResolutionOf(slide, request.HasMppOverride ? request.MppOverride : null).RequireMppX(Path.GetFileName(slide.Path));
+        double mpp = slide.RequireMpp(request.HasMppOverride ? request.MppOverride : null);
         TissueMask mask = TissueDetector.Detect(slide, mpp, TissueOptionsOf(request.Parameters));
         string geojson = QuPathGeoJson.TissueFeatureCollection(slide, mask.Polygons);
         var maskImage = new Raster(mask.Width, mask.Height, 1, mask.Mask.Select(m => m != 0 ? (byte)255 : (byte)0).ToArray());
@@ -271,8 +271,7 @@ public sealed class SlideServiceImpl : Contract.SlideService.SlideServiceBase, I
 
     private static (TileGrid Grid, EngineSlideResolution Resolution) BuildGrid(Slide slide, StreamTilesRequest request, CancellationToken cancellationToken)
     {
-        EngineSlideResolution resolution = ResolutionOf(slide, request.HasMppOverride ? request.MppOverride : null);
-        double mpp = resolution.RequireMppX(Path.GetFileName(slide.Path));
+        double mpp = slide.RequireMpp(request.HasMppOverride ? request.MppOverride : null, out EngineSlideResolution resolution);
         int tileSize = request.TileSize == 0 ? DefaultTileSize : request.TileSize;
         if (tileSize is < 1 or > MaxImageEdge)
         {
@@ -299,9 +298,8 @@ public sealed class SlideServiceImpl : Contract.SlideService.SlideServiceBase, I
             throw Invalid("Give a resolution: target_mpp (µm per pixel) or magnification.");
         }
 
-        TileGrid.CheckLimits(slide, mpp, options); // before the tissue step: an absurd grid costs nothing
-        TissueMask? tissue = minTissue > 0 ? TissueDetector.Detect(slide, mpp, TissueOptionsOf(request.TissueParameters)) : null;
-        return (TileGrid.Build(slide, mpp, options, tissue, cancellationToken), resolution);
+        (TileGrid grid, _) = TileGrid.OverTissue(slide, mpp, options, TissueOptionsOf(request.TissueParameters), detectTissue: false, cancellationToken);
+        return (grid, resolution);
     }
 
     private static GetDeepZoomInfoResponse GetDeepZoomInfo(Slide slide, GetDeepZoomInfoRequest request)
@@ -360,7 +358,6 @@ public sealed class SlideServiceImpl : Contract.SlideService.SlideServiceBase, I
         lease.Dispose();
     });
 
-    private static EngineSlideResolution ResolutionOf(Slide slide, double? mppOverride) => EngineSlideResolution.Resolve(slide.Properties, mppOverride);
 
     private static TissueDetectionOptions TissueOptionsOf(TissueDetectionParameters? parameters)
     {
