@@ -91,8 +91,7 @@ public static class SlidePluginChannel
             address = "http://" + address; // host:port, as grpcurl and the Python client take it
         }
 
-        var uri = new Uri(address);
-        return uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps
+        return Uri.TryCreate(address, UriKind.Absolute, out Uri? uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps)
             ? (uri, null)
             : throw new ArgumentException($"Address '{address}' must be http://HOST:PORT, https://HOST:PORT, HOST:PORT or unix:/path.", nameof(address));
     }

@@ -207,6 +207,14 @@ public class ServerHostingTests
             var error = await Assert.ThrowsAsync<RpcException>(async () =>
                 await channel.AsyncUnaryCall(InteropMethods.Echo, new EchoRequest(), Deadline()));
             Assert.Equal(StatusCode.Unauthenticated, error.StatusCode);
+            // Health and reflection too: they list what the server offers.
+            var health = await Assert.ThrowsAsync<RpcException>(async () =>
+                await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest(), Deadline()));
+            Assert.Equal(StatusCode.Unauthenticated, health.StatusCode);
+            using var reflection = new global::Grpc.Reflection.V1Alpha.ServerReflection.ServerReflectionClient(channel).ServerReflectionInfo(Deadline());
+            await reflection.RequestStream.WriteAsync(new global::Grpc.Reflection.V1Alpha.ServerReflectionRequest { ListServices = "" });
+            var listed = await Assert.ThrowsAsync<RpcException>(() => reflection.ResponseStream.MoveNext(CancellationToken.None));
+            Assert.Equal(StatusCode.Unauthenticated, listed.StatusCode);
         }
 
         using GrpcChannel authorized = SlidePluginChannel.ForAddress(address, new SlidePluginClientOptions { BearerToken = "s3cret" });

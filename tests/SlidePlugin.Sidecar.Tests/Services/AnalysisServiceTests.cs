@@ -128,6 +128,22 @@ public sealed class AnalysisServiceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ExportAnalysisToFile_StoredAndUnknownKeys_WholeFileOrNothing()
+    {
+        var client = new AnalysisService.AnalysisServiceClient(_servers[0].Channel);
+        string key = await AnalyzeAsync(client);
+        string folder = Path.Combine(_scratch, "sdk-exports");
+        Directory.CreateDirectory(folder);
+
+        await client.ExportAnalysisToFileAsync(key, ExportFormat.Csv, Path.Combine(folder, "cmu.csv"));
+        var missing = await Assert.ThrowsAsync<RpcException>(() => client.ExportAnalysisToFileAsync("0123456789abcdef", ExportFormat.Csv, Path.Combine(folder, "none.csv")));
+
+        Assert.Equal(await client.ExportAnalysisBytesAsync(key, ExportFormat.Csv), await File.ReadAllBytesAsync(Path.Combine(folder, "cmu.csv")));
+        Assert.Equal(StatusCode.NotFound, missing.StatusCode);
+        Assert.Equal(["cmu.csv"], Directory.GetFiles(folder).Select(Path.GetFileName)); // no partial file, no temporary left
+    }
+
+    [Fact]
     public async Task ScoreBag_PatchesCutFromTheSlide_AttentionSumsToOneAndBadPatchIsInvalidArgument()
     {
         var client = new AnalysisService.AnalysisServiceClient(_servers[0].Channel);
