@@ -154,6 +154,7 @@ public sealed class SidecarServer : IAsyncDisposable
         builder.Services.AddGrpcReflection();
         builder.Services.AddGrpcSwagger();
         builder.Services.AddSwaggerGen(swagger => swagger.SwaggerDoc(OpenApiDocument, new() { Title = "SlidePlugin", Version = "v1" }));
+        UnparsableRequests.Replace(builder.Services);
         if (settings.WebOrigins.Count > 0)
         {
             // Browsers read grpc-status/grpc-message of gRPC-Web answers only when they are exposed.

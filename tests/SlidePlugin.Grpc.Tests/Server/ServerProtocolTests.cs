@@ -144,6 +144,20 @@ public sealed class ServerProtocolTests(InteropServerFixture server) : IClassFix
     }
 
     [Fact]
+    public async Task Unary_MessageThatDoesNotParse_InternalNamingTheMessageAndServerKeepsServing()
+    {
+        byte[] garbage = [0x0a, 0x0b, (byte)'n', (byte)'o']; // field 1, length 11, then only 2 bytes
+        byte[] framed = [0, 0, 0, 0, (byte)garbage.Length, .. garbage];
+
+        (HttpResponseMessage response, _) = await PostAsync(EchoPath, Grpc(framed));
+        (HttpResponseMessage next, _) = await PostAsync(EchoPath, Grpc(GrpcFraming.FrameMessage(new EchoRequest())));
+
+        Assert.Equal("13", Header(response.Headers, "grpc-status") ?? Header(response.TrailingHeaders, "grpc-status"));
+        Assert.Contains("not a valid EchoRequest message", Uri.UnescapeDataString(Header(response.Headers, "grpc-message") ?? Header(response.TrailingHeaders, "grpc-message") ?? ""), StringComparison.Ordinal);
+        Assert.Equal("0", Header(next.TrailingHeaders, "grpc-status"));
+    }
+
+    [Fact]
     public async Task CompressedFlag_WithoutGrpcEncoding_Internal()
     {
         byte[] framed = GrpcFraming.FrameMessage(new EchoRequest { Message = "x" });
