@@ -26,6 +26,25 @@ public static class SafeTensors
     {
         ArgumentNullException.ThrowIfNull(tensors);
         var names = tensors.Keys.Order(StringComparer.Ordinal).ToList();
+        Write(path, [.. names.Select(n => new SafeTensorsLayout(n, "F32", [.. tensors[n].Shape.Select(d => (long)d)]))], metadata, file =>
+        {
+            foreach (string name in names)
+            {
+                WriteLittleEndian(file, tensors[name].Data);
+            }
+        });
+    }
+
+    /// <summary>
+    /// Writes tensors whose bytes <paramref name="writeData"/> streams, in the order of <paramref name="tensors"/> (little
+    /// endian, exactly the sizes their dtypes and shapes give), with string metadata; to a temporary file, then renamed.
+    /// For tensors too large to hold, such as a slide's features.
+    /// </summary>
+    /// <exception cref="InvalidDataException"><paramref name="writeData"/> wrote another number of bytes than the layout says.</exception>
+    public static void Write(string path, IReadOnlyList<SafeTensorsLayout> tensors, IReadOnlyDictionary<string, string>? metadata, Action<Stream> writeData)
+    {
+        ArgumentNullException.ThrowIfNull(tensors);
+        ArgumentNullException.ThrowIfNull(writeData);
         using var header = new MemoryStream();
         long offset = 0;
         using (var json = new Utf8JsonWriter(header))
@@ -42,19 +61,19 @@ public static class SafeTensors
                 json.WriteEndObject();
             }
 
-            foreach (string name in names)
+            foreach (SafeTensorsLayout tensor in tensors)
             {
-                if (name == MetadataKey)
+                if (tensor.Name == MetadataKey)
                 {
                     throw new ArgumentException($"'{MetadataKey}' is reserved for metadata.", nameof(tensors));
                 }
 
-                Tensor tensor = tensors[name];
-                long size = (long)tensor.Length * sizeof(float);
-                json.WriteStartObject(name);
-                json.WriteString("dtype", "F32");
+                long size = tensor.Shape.Aggregate(1L, (product, d) => product * d)
+                    * (SafeTensorEntry.ElementSizeOf(tensor.Dtype) ?? throw new ArgumentException($"Unknown dtype '{tensor.Dtype}'.", nameof(tensors)));
+                json.WriteStartObject(tensor.Name);
+                json.WriteString("dtype", tensor.Dtype);
                 json.WriteStartArray("shape");
-                foreach (int dimension in tensor.Shape)
+                foreach (long dimension in tensor.Shape)
                 {
                     json.WriteNumberValue(dimension);
                 }
@@ -76,7 +95,7 @@ public static class SafeTensors
         int padded = (headerLength + 7) / 8 * 8;
         AtomicFile.Write(path, ".safetensors", temporary =>
         {
-            using var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write);
+            using var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
             Span<byte> length = stackalloc byte[8];
             BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)padded);
             file.Write(length);
@@ -86,11 +105,51 @@ public static class SafeTensors
                 file.WriteByte((byte)' ');
             }
 
-            foreach (string name in names)
+            writeData(file);
+            if (file.Position != 8 + padded + offset)
             {
-                WriteLittleEndian(file, tensors[name].Data);
+                throw new InvalidDataException($"The tensors of '{path}' came to {file.Position - 8 - padded} bytes, not the {offset} their shapes give.");
             }
         });
+    }
+
+    /// <summary>The metadata of a safetensors file, from its header alone (the tensors may be larger than memory).</summary>
+    /// <exception cref="SafeTensorsException">The header is truncated, too large or not JSON.</exception>
+    public static IReadOnlyDictionary<string, string> ReadMetadata(string path)
+    {
+        using FileStream file = File.OpenRead(path);
+        Span<byte> length = stackalloc byte[8];
+        if (file.ReadAtLeast(length, 8, throwOnEndOfStream: false) < 8)
+        {
+            throw new SafeTensorsException(path, "is too short for the 8-byte header length");
+        }
+
+        ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(length);
+        if (headerLength > MaxHeaderBytes || headerLength > (ulong)(file.Length - 8))
+        {
+            throw new SafeTensorsException(path, $"declares a {headerLength}-byte header that the file cannot hold");
+        }
+
+        byte[] header = new byte[headerLength];
+        file.ReadExactly(header);
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        try
+        {
+            using JsonDocument document = JsonDocument.Parse(header);
+            if (document.RootElement.TryGetProperty(MetadataKey, out JsonElement items))
+            {
+                foreach (JsonProperty item in items.EnumerateObject())
+                {
+                    metadata[item.Name] = item.Value.GetString() ?? "";
+                }
+            }
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        {
+            throw new SafeTensorsException(path, $"has a header that is not valid safetensors JSON: {e.Message}", e);
+        }
+
+        return metadata;
     }
 
     /// <summary>Reads and validates a safetensors file.</summary>
@@ -262,6 +321,12 @@ public sealed class SafeTensorsException : Exception
     /// <summary>Creates the exception with its message and cause.</summary>
     public SafeTensorsException(string message, Exception innerException) : base(message, innerException) { }
 }
+
+/// <summary>A tensor to write with <see cref="SafeTensors.Write"/>: name, dtype (F32, I64, ...) and shape.</summary>
+/// <param name="Name">Its name.</param>
+/// <param name="Dtype">Its safetensors dtype.</param>
+/// <param name="Shape">Its shape.</param>
+public sealed record SafeTensorsLayout(string Name, string Dtype, IReadOnlyList<long> Shape);
 
 /// <summary>One tensor's header entry.</summary>
 /// <param name="Name">Its name.</param>

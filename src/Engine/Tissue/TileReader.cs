@@ -15,6 +15,7 @@ public static class TileReader
     /// Yields each tile of <paramref name="grid"/> with <paramref name="process"/>'s result for its pixels,
     /// in grid order. <paramref name="lookahead"/> tiles are prepared in parallel ahead of the consumer;
     /// <paramref name="readTime"/>, when given, hears how long each tile's read and processing took (for profiles).
+    /// <paramref name="tiles"/>, when given, are the grid's tiles to read instead of all (a resumed job's remainder).
     /// </summary>
     public static async IAsyncEnumerable<(Tile Tile, T Result)> ReadAsync<T>(
         TileGrid grid,
@@ -22,13 +23,14 @@ public static class TileReader
         Func<Tile, Raster, T> process,
         int lookahead,
         Action<TimeSpan>? readTime = null,
+        IReadOnlyList<Tile>? tiles = null,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(grid);
         ArgumentNullException.ThrowIfNull(slide);
         ArgumentNullException.ThrowIfNull(process);
         ArgumentOutOfRangeException.ThrowIfLessThan(lookahead, 1);
-        await foreach ((Tile Tile, T Result) item in AheadAsync(grid.Tiles, tile => (tile, Timed(() => process(tile, grid.Read(slide, tile)), readTime)), lookahead, cancellationToken).ConfigureAwait(false))
+        await foreach ((Tile Tile, T Result) item in AheadAsync(tiles ?? grid.Tiles, tile => (tile, Timed(() => process(tile, grid.Read(slide, tile)), readTime)), lookahead, cancellationToken).ConfigureAwait(false))
         {
             yield return item;
         }

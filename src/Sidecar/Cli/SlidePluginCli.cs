@@ -39,6 +39,7 @@ internal static class SlidePluginCli
         root.Subcommands.Add(AnalyzeCommand.Create(global));
         root.Subcommands.Add(TrainCommand.Create(global));
         root.Subcommands.Add(TilesCommand.Create(global));
+        root.Subcommands.Add(FeaturesCommand.Create(global));
         root.Subcommands.Add(DatasetCommand.Create(global));
         root.Subcommands.Add(SegmentCommand.Create(global));
         return root;
