@@ -26,22 +26,50 @@ public sealed record AnalysisOptions
     public int BatchSize { get; init; } = 256;
 }
 
-/// <summary>A model ready to score slides: the network, its card and the hash of its weights (part of the analysis key).</summary>
+/// <summary>
+/// A model ready to score slides: the network (an A-MIL head), its card and the hash of its weights (part of the analysis
+/// key), and, for a head on features, the tile encoder that makes them (CLAM's way: tiles -> encoder -> head).
+/// </summary>
 public sealed record AnalysisModel(AttentionMil Network, ModelCard Card, string WeightsPath)
 {
-    /// <summary>Loads a checkpoint and its card (validated), refusing models that cannot score RGB tiles.</summary>
+    /// <summary>The tile encoder of a head on features; null for a model of RGB patches.</summary>
+    public Encoders.TileEncoder? Encoder { get; init; }
+
+    /// <summary>The edge of what one tile becomes before the network: the encoder's input, or the model's patch.</summary>
+    public int InputSize => Encoder?.Card.InputSize ?? Card.Spec.PatchSize;
+
+    /// <summary>The resolution the model was trained at: the card's, else the encoder's.</summary>
+    public double? Mpp => Card.Mpp ?? Encoder?.Card.Mpp;
+
+    /// <summary>Loads a checkpoint and its card (validated): a model of RGB patches, or a head on the features of <paramref name="encoder"/>.</summary>
     /// <exception cref="ModelCheckpointException">The checkpoint is corrupt or does not match its card.</exception>
     /// <exception cref="FileNotFoundException">The weights or the card is missing.</exception>
-    /// <exception cref="InvalidDataException">The card is missing or invalid, or the model is not an RGB patch model.</exception>
-    public static AnalysisModel Load(string weightsPath)
+    /// <exception cref="InvalidDataException">The card is invalid, or the model and the encoder do not go together; the message says how.</exception>
+    public static AnalysisModel Load(string weightsPath, Encoders.TileEncoder? encoder = null)
     {
         (AttentionMil network, ModelCard card) = ModelCheckpoint.Load(weightsPath);
-        if (card.Spec.Input != MilInput.Patches || card.Spec.Channels != 3)
+        if (card.Spec.Input == MilInput.Features)
         {
-            throw new InvalidDataException($"Model '{weightsPath}' takes {(card.Spec.Input == MilInput.Patches ? $"{card.Spec.Channels}-channel patches" : "feature vectors")}; slides need a model of RGB patches.");
+            if (encoder is null)
+            {
+                throw new InvalidDataException($"Model '{weightsPath}' is a head on {card.Spec.FeatureSize}-d features: give the tile encoder it was trained with (--encoder NAME.onnx).");
+            }
+
+            if (encoder.Card.OutputDim != card.Spec.FeatureSize)
+            {
+                throw new InvalidDataException($"Model '{weightsPath}' takes {card.Spec.FeatureSize}-d features, but the encoder '{encoder.Card.Name}' gives {encoder.Card.OutputDim}: use the encoder the head was trained with.");
+            }
+        }
+        else if (encoder is not null)
+        {
+            throw new InvalidDataException($"Model '{weightsPath}' scores RGB patches itself; an encoder goes with a head on features only.");
+        }
+        else if (card.Spec.Channels != 3)
+        {
+            throw new InvalidDataException($"Model '{weightsPath}' takes {card.Spec.Channels}-channel patches; slides need a model of RGB patches.");
         }
 
-        return new AnalysisModel(network, card, Path.GetFullPath(weightsPath));
+        return new AnalysisModel(network, card, Path.GetFullPath(weightsPath)) { Encoder = encoder };
     }
 }
 

@@ -51,6 +51,7 @@ public sealed class SlideAnalyzer
         {
             identity,
             model = _model.Card.WeightsSha256,
+            encoder = _model.Encoder?.Sha256,
             slide_mpp = slideMpp,
             target_mpp = TargetMppOf(options),
             tile = TileSizeOf(options),
@@ -114,7 +115,7 @@ public sealed class SlideAnalyzer
         }
 
         TileGrid remaining = grid with { Tiles = [.. order.Where(t => !done.Contains(index[t]))] };
-        int patchSize = _model.Card.Spec.PatchSize, patchBytes = patchSize * patchSize * 3;
+        int patchSize = _model.InputSize, patchBytes = patchSize * patchSize * 3;
         var batch = new List<(Tile Tile, byte[] Pixels)>(options.BatchSize);
         timings.Scored = done.Count;
         // Batch n is committed (and then reported) while batch n + 1 runs through the model.
@@ -162,7 +163,7 @@ public sealed class SlideAnalyzer
             throw new ArgumentException("The bag is empty: send at least one patch.", nameof(patches));
         }
 
-        int patchSize = _model.Card.Spec.PatchSize;
+        int patchSize = _model.InputSize;
         byte[] pixels = [.. patches.SelectMany(p => PatchPixels(p, patchSize))];
         return RunInstances(pixels, patches.Count, (h, scores, _) =>
         {
@@ -194,10 +195,10 @@ public sealed class SlideAnalyzer
     private const int ReadBlockTiles = 8;
 
     private double TargetMppOf(AnalysisOptions options) =>
-        options.TargetMpp ?? _model.Card.Mpp
+        options.TargetMpp ?? _model.Mpp
         ?? throw new ArgumentException($"Model '{_model.Card.Name}' records no mpp; give the resolution to tile at (target mpp).");
 
-    private int TileSizeOf(AnalysisOptions options) => options.TileSize ?? _model.Card.Spec.PatchSize;
+    private int TileSizeOf(AnalysisOptions options) => options.TileSize ?? _model.InputSize;
 
     /// <summary>
     /// Levels up to this many pixels (64 MiB of RGBA) are held in memory for the analysis when the tissue view and the tiles
@@ -342,7 +343,7 @@ public sealed class SlideAnalyzer
         lock (_modelLock)
         {
             using GradMode.NoGradScope noGrad = GradMode.NoGrad();
-            using Tensor x = new PatchBag(pixels, count, _model.Card.Spec.PatchSize, 3).ToTensor(NormalizationOf(_model));  // [N, 3, P, P]
+            using Tensor x = InputOf(pixels, count);                                                                           // [N, 3, P, P] or [N, D]
             using Tensor h = _model.Network.Embed(x);                                                                          // [N, L]
             using Tensor scores = _model.Network.Score(h);                                                                     // [N]
             using Tensor probabilities = _model.Network.ClassProbabilities(h);                                                 // [N, K]
@@ -352,6 +353,27 @@ public sealed class SlideAnalyzer
 
     private static PatchNormalization NormalizationOf(AnalysisModel model) => new(model.Card.InputMean, model.Card.InputStd);
 
+    /// <summary>
+    /// What the network takes for <paramref name="count"/> tiles of interleaved RGB: the encoder's features [N, D] for a head
+    /// on features, else the normalised patches [N, 3, P, P].
+    /// </summary>
+    private Tensor InputOf(byte[] pixels, int count)
+    {
+        if (_model.Encoder is not { } encoder)
+        {
+            return new PatchBag(pixels, count, _model.Card.Spec.PatchSize, 3).ToTensor(NormalizationOf(_model));
+        }
+
+        int size = encoder.Card.InputSize, bytes = size * size * 3;
+        var tiles = new Raster[count];
+        for (int i = 0; i < count; i++)
+        {
+            tiles[i] = new Raster(size, size, 3, pixels.AsSpan(i * bytes, bytes).ToArray());
+        }
+
+        return Tensor.FromData(encoder.Encode(tiles), count, encoder.Card.OutputDim);
+    }
+
     /// <summary>A tile's RGB bytes at the model's patch size.</summary>
     private static byte[] PatchPixels(Raster raster, int patchSize) => PatchOf(raster, patchSize).Pixels;
 
@@ -359,7 +381,7 @@ public sealed class SlideAnalyzer
     public Raster ToPatch(Raster raster)
     {
         ArgumentNullException.ThrowIfNull(raster);
-        return PatchOf(raster, _model.Card.Spec.PatchSize);
+        return PatchOf(raster, _model.InputSize);
     }
 
     private static Raster PatchOf(Raster raster, int patchSize)

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
 using SlidePlugin.Engine.Analysis;
+using SlidePlugin.Engine.Encoders;
 using SlidePlugin.Engine.Checkpoints;
 using SlidePlugin.Engine.Interop;
 using SlidePlugin.Engine.Slides;
@@ -29,10 +30,12 @@ internal static partial class AnalyzeCommand
         var overlap = new Option<int>("--overlap") { Description = "Pixels shared by neighbouring tiles." };
         var minTissue = new Option<double>("--min-tissue") { Description = "Minimum tissue fraction of a scored tile.", DefaultValueFactory = _ => 0.5 };
         var store = new Option<FileInfo?>("--store") { Description = "SQLite store of analyses (default: <out>/analyses.sqlite)." };
+        var encoder = new Option<FileInfo?>("--encoder") { Description = "Tile encoder (NAME.onnx with its card) for a --model that is a head on features, as CLAM's." };
+        var device = new Option<string>("--device") { Description = "Where the encoder runs: cpu, cuda or cuda:N (docs/gpu.md).", DefaultValueFactory = _ => "cpu" };
 
         var command = new Command("analyze", "Score a slide with attention-based MIL and write heatmaps, QuPath GeoJSON and CSV.");
         command.Arguments.Add(slide);
-        foreach (Option option in new Option[] { model, output, mpp, server, targetMpp, tileSize, overlap, minTissue, store })
+        foreach (Option option in new Option[] { model, encoder, device, output, mpp, server, targetMpp, tileSize, overlap, minTissue, store })
         {
             command.Options.Add(option);
         }
@@ -75,18 +78,35 @@ internal static partial class AnalyzeCommand
 
             string modelPath = parseResult.GetValue(model)?.FullName ?? BundledModel.Path;
             string storePath = parseResult.GetValue(store)?.FullName ?? Path.Combine(outDir, "analyses.sqlite");
-            return await RunAsync(slideFile, parseResult.GetValue(mpp), modelPath, storePath, options, outDir, stdout, stderr, cancellationToken).ConfigureAwait(false);
+            TileEncoder? tileEncoder = null;
+            if (parseResult.GetValue(encoder) is { } encoderFile)
+            {
+                try
+                {
+                    tileEncoder = TileEncoder.Load(encoderFile.FullName, EncoderDevice.Parse(parseResult.GetRequiredValue(device)));
+                }
+                catch (Exception e) when (e is EncoderException or ArgumentException)
+                {
+                    stderr.WriteLine($"slideplugin: {e.Message}");
+                    return ExitCodes.Failure;
+                }
+            }
+
+            using (tileEncoder)
+            {
+                return await RunAsync(slideFile, parseResult.GetValue(mpp), modelPath, tileEncoder, storePath, options, outDir, stdout, stderr, cancellationToken).ConfigureAwait(false);
+            }
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(FileInfo slideFile, double? mppOverride, string modelPath, string storePath, AnalysisOptions options, string outDir,
-        TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(FileInfo slideFile, double? mppOverride, string modelPath, TileEncoder? encoder, string storePath, AnalysisOptions options,
+        string outDir, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
     {
         AnalysisModel model;
         try
         {
-            model = AnalysisModel.Load(modelPath);
+            model = AnalysisModel.Load(modelPath, encoder);
         }
         catch (Exception e) when (e is IOException or InvalidDataException or SafeTensorsException or ModelCheckpointException or UnauthorizedAccessException)
         {
@@ -118,7 +138,7 @@ internal static partial class AnalyzeCommand
             }
 
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"Analysing {slideFile.Name} ({slide.Dimensions.Width} x {slide.Dimensions.Height} px, {mpp:0.####} µm/px) with {model.Card.Name} ({model.Card.Spec.PatchSize} px tiles at {options.TargetMpp ?? model.Card.Mpp:0.###} µm/px)"));
+                $"Analysing {slideFile.Name} ({slide.Dimensions.Width} x {slide.Dimensions.Height} px, {mpp:0.####} µm/px) with {model.Card.Name}{(encoder is null ? "" : $" on {encoder.Card.Name} features ({encoder.Device})")} ({options.TileSize ?? model.InputSize} px tiles at {options.TargetMpp ?? model.Mpp:0.###} µm/px)"));
             AnalysisResult result;
             try
             {

@@ -173,7 +173,7 @@ public sealed class SlideAnalyzerTests : IDisposable
     }
 
     [Fact]
-    public void Load_FeatureVectorModel_ClearErrorThatSlidesNeedAPatchModel()
+    public void Load_FeatureHeadWithoutEncoder_ClearErrorNamingTheEncoderOption()
     {
         var spec = new AttentionMilSpec { Input = MilInput.Features, FeatureSize = 16 };
         string weights = Path.Combine(_folder, "features.safetensors");
@@ -181,6 +181,6 @@ public sealed class SlideAnalyzerTests : IDisposable
 
         InvalidDataException error = Assert.Throws<InvalidDataException>(() => AnalysisModel.Load(weights));
 
-        Assert.Contains("RGB patches", error.Message, StringComparison.Ordinal);
+        Assert.Contains("is a head on 16-d features: give the tile encoder it was trained with (--encoder NAME.onnx)", error.Message, StringComparison.Ordinal);
     }
 }

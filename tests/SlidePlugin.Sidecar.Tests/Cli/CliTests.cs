@@ -190,6 +190,42 @@ public class CliTests
     }
 
     [Fact]
+    public async Task FeaturesThenAnalyze_EncoderAndFeatureHead_FeaturesFileAndOutputsOfEveryTile()
+    {
+        string folder = Directory.CreateTempSubdirectory("slideplugin-encoder-cli").FullName;
+        try
+        {
+            string encoder = Path.Combine(folder, "small");
+            await ExternalProcess.RunReferenceScriptAsync("export_encoder.py", "export", "--arch", "small", "--out", encoder);
+            var spec = new Engine.Mil.AttentionMilSpec { Input = Engine.Mil.MilInput.Features, FeatureSize = 128, EmbeddingSize = 64, AttentionSize = 32 };
+            string head = Path.Combine(folder, "head.safetensors");
+            Engine.Checkpoints.ModelCheckpoint.Save(head, new Engine.Mil.AttentionMil(spec, new Engine.Tensors.TensorRandom(3)),
+                new Engine.Checkpoints.ModelCard { Name = "head", Spec = spec, Classes = ["benign", "tumour"] });
+            string slidePath = TestData.Path("slides", "CMU-1-Small-Region.svs");
+
+            (int featuresExit, string featuresOutput, string featuresError) = await RunAsync("features", slidePath, "--encoder", encoder + ".onnx", "--out", Path.Combine(folder, "features"));
+            (int analyzeExit, string analyzeOutput, string analyzeError) = await RunAsync("analyze", slidePath, "--encoder", encoder + ".onnx", "--model", head, "--out", Path.Combine(folder, "out"));
+            (int noEncoder, _, string noEncoderError) = await RunAsync("analyze", slidePath, "--model", head, "--out", Path.Combine(folder, "out2"));
+            (int gpu, _, string gpuError) = await RunAsync("features", slidePath, "--encoder", encoder + ".onnx", "--device", "cuda", "--out", Path.Combine(folder, "gpu"));
+
+            Assert.True(featuresExit == ExitCodes.Success, featuresError);
+            Assert.True(analyzeExit == ExitCodes.Success, analyzeError);
+            int tiles = int.Parse(Engine.Checkpoints.SafeTensors.ReadMetadata(Path.Combine(folder, "features", "CMU-1-Small-Region.features.safetensors"))["tile_count"], System.Globalization.CultureInfo.InvariantCulture);
+            Assert.Contains($"{tiles} tiles x 128 features (small-seed0, 96 px at 0.5 µm/px, cpu)", featuresOutput, StringComparison.Ordinal);
+            Assert.Contains("with head on small-seed0 features (cpu) (96 px tiles at 0.5 µm/px)", analyzeOutput, StringComparison.Ordinal);
+            Assert.Equal(tiles + 1, File.ReadAllLines(Path.Combine(folder, "out", "CMU-1-Small-Region.tiles.csv")).Length);
+            Assert.Equal(ExitCodes.Failure, noEncoder);
+            Assert.Contains("give the tile encoder it was trained with (--encoder NAME.onnx)", noEncoderError, StringComparison.Ordinal);
+            Assert.Equal(ExitCodes.Failure, gpu); // no CUDA build here: one line naming what is missing
+            Assert.Contains("--device cuda:0 needs ONNX Runtime's CUDA build", gpuError, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Analyze_OnARunningSidecar_FetchesTheSameOutputsAsInProcess()
     {
         string folder = Directory.CreateTempSubdirectory("slideplugin-analyze-remote").FullName;

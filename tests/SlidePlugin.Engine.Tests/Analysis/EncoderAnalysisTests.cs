@@ -1,0 +1,83 @@
+using SlidePlugin.Engine.Analysis;
+using SlidePlugin.Engine.Checkpoints;
+using SlidePlugin.Engine.Encoders;
+using SlidePlugin.Engine.Mil;
+using SlidePlugin.Engine.Slides;
+using SlidePlugin.Engine.Tensors;
+using SlidePlugin.Tests;
+
+namespace SlidePlugin.Engine.Tests.Analysis;
+
+/// <summary>
+/// A slide analysed CLAM's way: tiles -> tile encoder (ONNX) -> gated A-MIL head on features, streamed and stored as
+/// patch models are; against the head run once on the slide's whole bag of features from <c>features</c>.
+/// </summary>
+public sealed class EncoderAnalysisTests : IAsyncLifetime
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("slideplugin-encoder-analysis").FullName;
+    private string _encoderPath = "";
+    private string _headPath = "";
+
+    public async Task InitializeAsync()
+    {
+        _encoderPath = Path.Combine(_folder, "small.onnx");
+        await ExternalProcess.RunReferenceScriptAsync("export_encoder.py", "export", "--arch", "small", "--out", Path.ChangeExtension(_encoderPath, null));
+        var spec = new AttentionMilSpec { Attention = MilAttention.Gated, Input = MilInput.Features, FeatureSize = 128, EmbeddingSize = 64, AttentionSize = 32 };
+        _headPath = Path.Combine(_folder, "head.safetensors");
+        ModelCheckpoint.Save(_headPath, new AttentionMil(spec, new TensorRandom(11)), new ModelCard { Name = "head-on-small", Spec = spec, Classes = ["benign", "tumour"] });
+    }
+
+    public Task DisposeAsync()
+    {
+        Directory.Delete(_folder, recursive: true);
+        return Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task AnalyzeAsync_HeadOnEncoderFeatures_EqualsTheHeadOnTheWholeBagOfExtractedFeatures()
+    {
+        using TileEncoder encoder = TileEncoder.Load(_encoderPath);
+        AnalysisModel model = AnalysisModel.Load(_headPath, encoder);
+        using Slide slide = Slide.Open(TestData.Path("slides", "CMU-1-Small-Region.svs"));
+        double mpp = slide.RequireMpp();
+        var analyzer = new SlideAnalyzer(new AnalysisStore(Path.Combine(_folder, "analyses.sqlite")), model);
+
+        AnalysisResult result = await analyzer.AnalyzeAsync(slide, mpp, new AnalysisOptions { BatchSize = 64 });
+        (string features, _) = await FeatureExtractor.ExtractAsync(slide, mpp, encoder, new FeatureOptions(), Path.Combine(_folder, "features"));
+        SafeTensorsFile file = SafeTensors.Load(features);
+        using Tensor bag = file.ToTensor("features");                                      // [N, 128]
+        MilOutput whole;
+        using (GradMode.NoGrad())
+        {
+            whole = model.Network.Forward(bag);
+        }
+
+        using (whole)
+        {
+            Assert.Equal(96, result.Header.TileSize);
+            Assert.Equal(0.5, result.Header.TargetMpp);
+            Assert.Equal(bag.Shape[0], result.Header.TileCount);
+            Assert.Equal(whole.Probabilities.Data.ToArray(), result.Probabilities, (a, b) => Math.Abs(a - b) <= 1e-5);
+            float[] attention = whole.Attention.Data.ToArray();
+            Assert.All(result.Tiles, t => Assert.True(Math.Abs(attention[t.Index] - t.Attention) <= 1e-5 * (1 + attention[t.Index]),
+                $"tile {t.Index}: {t.Attention} vs {attention[t.Index]}"));
+        }
+
+        Assert.NotEqual(analyzer.KeyOf(slide, mpp, new AnalysisOptions()),
+            new SlideAnalyzer(new AnalysisStore(Path.Combine(_folder, "other.sqlite")), AnalysisModel.Load(Path.Combine(TestData.RepositoryRoot, "models", "default", "ucsb-gated-amil.safetensors"))).KeyOf(slide, mpp, new AnalysisOptions()));
+    }
+
+    [Fact]
+    public async Task Load_HeadAndEncoderOfOtherSizes_ErrorNamingBoth()
+    {
+        using TileEncoder encoder = TileEncoder.Load(_encoderPath);
+        var spec = new AttentionMilSpec { Input = MilInput.Features, FeatureSize = 1024 };
+        string head = Path.Combine(_folder, "head-1024.safetensors");
+        ModelCheckpoint.Save(head, new AttentionMil(spec, new TensorRandom(1)), new ModelCard { Name = "uni-head", Spec = spec, Classes = ["a", "b"] });
+        await Task.CompletedTask;
+
+        var error = Assert.Throws<InvalidDataException>(() => AnalysisModel.Load(head, encoder));
+
+        Assert.Contains("takes 1024-d features, but the encoder 'small-seed0' gives 128", error.Message, StringComparison.Ordinal);
+    }
+}
