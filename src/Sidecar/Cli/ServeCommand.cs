@@ -38,6 +38,7 @@ internal static class ServeCommand
             Description = "A browser origin (e.g. http://localhost:3000) allowed to call the --web-listen endpoint across origins (repeatable; default: none).",
             AllowMultipleArgumentsPerToken = false,
         };
+        var device = new Option<string>("--device") { Description = "Where tile encoders run: cpu, cuda or cuda:N (docs/gpu.md).", DefaultValueFactory = _ => "cpu" };
         var grace = new Option<double>("--shutdown-grace")
         {
             Description = "Seconds that running calls may go on after SIGTERM before they are cancelled.",
@@ -64,7 +65,7 @@ internal static class ServeCommand
         var command = new Command("serve",
             "Run the gRPC sidecar (HTTP/2 on 127.0.0.1:50051 by default) for slide viewers, batch scripts and " +
             "any gRPC client of proto/slideplugin/v1. Health (grpc.health.v1) and reflection are always on.");
-        foreach (Option option in new Option[] { listen, unix, webListen, webOrigins, slideRoots, slideCache, workDir, tlsCert, tlsKey, authToken, detailedErrors, maxReceive, grace })
+        foreach (Option option in new Option[] { listen, unix, webListen, webOrigins, slideRoots, slideCache, workDir, device, tlsCert, tlsKey, authToken, detailedErrors, maxReceive, grace })
         {
             command.Options.Add(option);
         }
@@ -115,7 +116,18 @@ internal static class ServeCommand
             using Serilog.Core.Logger logger = LoggingSetup.CreateSerilogLogger(SlidePluginCli.LogSettingsOf(parseResult, global));
             using var slides = new SlideServiceImpl(slideRootPolicy, parseResult.GetValue(slideCache));
             var training = new TrainingServiceImpl(slideRootPolicy, parseResult.GetRequiredValue(workDir).FullName);
-            using var analysis = new AnalysisServiceImpl(slideRootPolicy, parseResult.GetRequiredValue(workDir).FullName, BundledModel.Path);
+            Engine.Encoders.EncoderDevice encoderDevice;
+            try
+            {
+                encoderDevice = Engine.Encoders.EncoderDevice.Parse(parseResult.GetRequiredValue(device));
+            }
+            catch (ArgumentException e)
+            {
+                stderr.WriteLine($"slideplugin: --device: {e.Message}");
+                return ExitCodes.Usage;
+            }
+
+            using var analysis = new AnalysisServiceImpl(slideRootPolicy, parseResult.GetRequiredValue(workDir).FullName, BundledModel.Path, device: encoderDevice);
             using var segmentation = new SegmentationServiceImpl(slideRootPolicy);
             SidecarServer server;
             try

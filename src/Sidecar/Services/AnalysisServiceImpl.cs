@@ -2,6 +2,7 @@ using Grpc.Core;
 using System.Collections.Concurrent;
 using Google.Protobuf;
 using SlidePlugin.Engine.Analysis;
+using SlidePlugin.Engine.Encoders;
 using SlidePlugin.Engine.Checkpoints;
 using SlidePlugin.Engine.Imaging;
 using SlidePlugin.Engine.Slides;
@@ -39,13 +40,16 @@ public sealed class AnalysisServiceImpl : Contract.AnalysisService.AnalysisServi
     private readonly ConcurrentDictionary<string, SlideAnalyzer> _analyzers = new(StringComparer.Ordinal);
     private readonly Dictionary<string, AnalysisJob> _jobs = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _compute = new(1, 1);
+    private readonly EncoderDevice _device;
+    private readonly ConcurrentBag<TileEncoder> _encoders = [];
 
     /// <summary>Creates the service: slides and models under <paramref name="roots"/>, the store under <paramref name="workDirectory"/>.</summary>
     /// <param name="roots">Where slides (and model checkpoints) may be read.</param>
     /// <param name="workDirectory">Where the store (analyses.sqlite) lives.</param>
     /// <param name="defaultModelPath">The model used when a request names none.</param>
     /// <param name="capacity">Analyses running or waiting at once; more are refused with RESOURCE_EXHAUSTED.</param>
-    public AnalysisServiceImpl(SlideRoots roots, string workDirectory, string defaultModelPath, int capacity = 4)
+    /// <param name="device">Where tile encoders run (serve --device).</param>
+    public AnalysisServiceImpl(SlideRoots roots, string workDirectory, string defaultModelPath, int capacity = 4, EncoderDevice device = default)
     {
         ArgumentNullException.ThrowIfNull(roots);
         ArgumentException.ThrowIfNullOrEmpty(workDirectory);
@@ -53,6 +57,7 @@ public sealed class AnalysisServiceImpl : Contract.AnalysisService.AnalysisServi
         _roots = roots;
         _defaultModelPath = defaultModelPath;
         _capacity = capacity;
+        _device = device;
         string storePath = Path.Combine(Path.GetFullPath(workDirectory), "analyses.sqlite");
         // Opened on first use, and again on each use until it opens: a damaged store fails the calls that need it
         // (DATA_LOSS naming the file) instead of the server's start, and a replaced file is picked up without a restart.
@@ -99,11 +104,18 @@ public sealed class AnalysisServiceImpl : Contract.AnalysisService.AnalysisServi
     }
 
     /// <inheritdoc />
-    public void Dispose() => _compute.Dispose();
+    public void Dispose()
+    {
+        _compute.Dispose();
+        foreach (TileEncoder encoder in _encoders)
+        {
+            encoder.Dispose();
+        }
+    }
 
     private async Task AnalyzeSlideAsync(AnalyzeSlideRequest request, IServerStreamWriter<AnalyzeSlideResponse> responses, ServerCallContext context)
     {
-        SlideAnalyzer analyzer = AnalyzerFor(request.ModelPath);
+        SlideAnalyzer analyzer = AnalyzerFor(request.ModelPath, request.EncoderPath);
         AnalysisOptions options = OptionsOf(request);
         using Slide slide = _roots.OpenSlide(request.Path);
         string slidePath = slide.Path;
@@ -216,7 +228,7 @@ public sealed class AnalysisServiceImpl : Contract.AnalysisService.AnalysisServi
         while (await requests.MoveNext(context.CancellationToken).ConfigureAwait(false))
         {
             ScoreBagRequest request = requests.Current;
-            analyzer ??= AnalyzerFor(request.ModelPath);
+            analyzer ??= AnalyzerFor(request.ModelPath, request.EncoderPath);
             foreach (EncodedImage image in request.Patches)
             {
                 if (patches.Count == MaxBagPatches)
@@ -229,7 +241,7 @@ public sealed class AnalysisServiceImpl : Contract.AnalysisService.AnalysisServi
             }
         }
 
-        analyzer ??= AnalyzerFor(string.Empty);
+        analyzer ??= AnalyzerFor(string.Empty, string.Empty);
         if (patches.Count == 0)
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, "The bag is empty: send at least one patch before half-closing."));
@@ -295,12 +307,36 @@ public sealed class AnalysisServiceImpl : Contract.AnalysisService.AnalysisServi
     }
 
     /// <summary>The analyzer of a model (loaded once): the default, or a checkpoint under the slide roots.</summary>
-    private SlideAnalyzer AnalyzerFor(string modelPath)
+    /// <summary>The analyzer of a model (and, for a head on features, its encoder), loaded once and kept.</summary>
+    private SlideAnalyzer AnalyzerFor(string modelPath, string encoderPath)
     {
         string path = string.IsNullOrEmpty(modelPath) ? _defaultModelPath : _roots.Resolve(modelPath);
+        string? encoder = string.IsNullOrEmpty(encoderPath) ? null : _roots.Resolve(encoderPath);
         try
         {
-            return _analyzers.GetOrAdd(path, p => new SlideAnalyzer(Store, AnalysisModel.Load(p)));
+            return _analyzers.GetOrAdd(encoder is null ? path : $"{path}|{encoder}", _ =>
+            {
+                TileEncoder? loaded = encoder is null ? null : TileEncoder.Load(encoder, _device);
+                try
+                {
+                    var analyzer = new SlideAnalyzer(Store, AnalysisModel.Load(path, loaded));
+                    if (loaded is not null)
+                    {
+                        _encoders.Add(loaded);
+                    }
+
+                    return analyzer;
+                }
+                catch
+                {
+                    loaded?.Dispose();
+                    throw;
+                }
+            });
+        }
+        catch (EncoderException e)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
         }
         catch (Exception e) when (e is IOException or InvalidDataException or SafeTensorsException or ModelCheckpointException)
         {

@@ -20,6 +20,7 @@ internal static class SlideStatus
         ImageCodecException e => new Status(StatusCode.Internal, e.Message),
         ImageTooLargeException e => new Status(StatusCode.ResourceExhausted, e.Message),
         AnalysisStoreCorruptException e => new Status(StatusCode.DataLoss, e.Message),
+        Engine.Encoders.EncoderException e => new Status(StatusCode.InvalidArgument, e.Message),
         ArgumentException e and not ArgumentNullException => new Status(StatusCode.InvalidArgument, e.Message),
         _ => null,
     };

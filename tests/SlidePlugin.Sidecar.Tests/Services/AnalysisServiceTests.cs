@@ -128,6 +128,34 @@ public sealed class AnalysisServiceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AnalyzeSlide_FeatureHeadWithItsEncoder_ScoresEncoderSizedTilesAndRefusesAHeadWithoutIt()
+    {
+        string models = Path.Combine(_scratch, "models");
+        Directory.CreateDirectory(models);
+        await ExternalProcess.RunReferenceScriptAsync("export_encoder.py", "export", "--arch", "small", "--out", Path.Combine(models, "small"));
+        var spec = new AttentionMilSpec { Input = MilInput.Features, FeatureSize = 128, EmbeddingSize = 64, AttentionSize = 32 };
+        ModelCheckpoint.Save(Path.Combine(models, "head.safetensors"), new AttentionMil(spec, new TensorRandom(2)), new ModelCard { Name = "head", Spec = spec, Classes = ["benign", "tumour"] });
+        using var service = new AnalysisServiceImpl(new SlideRoots([TestData.Path("slides"), models]), Path.Combine(_scratch, "encoder-server"), ModelPath);
+        await using SidecarServer server = SidecarServer.Create(new ServerSettings { Listen = "127.0.0.1:0" }, new LoggerConfiguration().CreateLogger(), service.BindTo);
+        await server.StartAsync();
+        using GrpcChannel channel = SlidePluginChannel.ForAddress(server.Addresses.Single());
+        var client = new AnalysisService.AnalysisServiceClient(channel);
+
+        AnalysisResult result = await client.AnalyzeSlideToResultAsync(new AnalyzeSlideRequest { Path = Cmu, ModelPath = "head.safetensors", EncoderPath = "small.onnx" });
+        var withoutEncoder = await Assert.ThrowsAsync<RpcException>(() => client.AnalyzeSlideToResultAsync(new AnalyzeSlideRequest { Path = Cmu, ModelPath = "head.safetensors" }));
+        var outside = await Assert.ThrowsAsync<RpcException>(() => client.AnalyzeSlideToResultAsync(new AnalyzeSlideRequest { Path = Cmu, ModelPath = "head.safetensors", EncoderPath = "/etc/hostname" }));
+
+        using Slide slide = Slide.Open(TestData.Path("slides", Cmu));
+        (TileGrid grid, _) = TileGrid.OverTissue(slide, slide.RequireMpp(), new TileGridOptions { TileSize = 96, TargetMpp = 0.5 });
+        Assert.Equal(96, result.Header.TileSize);
+        Assert.Equal(grid.Tiles.Count, result.Header.TileCount);
+        Assert.Equal(StatusCode.InvalidArgument, withoutEncoder.StatusCode);
+        Assert.Contains("give the tile encoder it was trained with", withoutEncoder.Status.Detail, StringComparison.Ordinal);
+        Assert.Equal(StatusCode.PermissionDenied, outside.StatusCode);
+        await server.StopAsync();
+    }
+
+    [Fact]
     public async Task ExportAnalysisToFile_StoredAndUnknownKeys_WholeFileOrNothing()
     {
         var client = new AnalysisService.AnalysisServiceClient(_servers[0].Channel);
