@@ -29,10 +29,15 @@ internal static class SyntheticSlides
     /// <summary>The path of the 30,000 x 30,000 slide with <see cref="LargeBlobs"/>, generated on first use.</summary>
     public static string Large() => Generate(30000, 30000, LargeBlobs);
 
-    /// <summary>A <paramref name="width"/> x <paramref name="height"/> slide with tissue in <paramref name="blobs"/>.</summary>
-    public static string Generate(int width, int height, IReadOnlyList<Level0Rect> blobs)
+    /// <summary>
+    /// A <paramref name="width"/> x <paramref name="height"/> slide with tissue in <paramref name="blobs"/>, and a tumour-like
+    /// texture (dense, large, dark nuclei) planted over <paramref name="planted"/>: the class a MIL model should find.
+    /// </summary>
+    public static string Generate(int width, int height, IReadOnlyList<Level0Rect> blobs, IReadOnlyList<Level0Rect>? planted = null)
     {
-        string key = $"{width}x{height}-" + string.Join('-', blobs.Select(b => $"{b.X}.{b.Y}.{b.Width}.{b.Height}"));
+        planted ??= [];
+        string key = $"{width}x{height}-" + string.Join('-', blobs.Select(b => $"{b.X}.{b.Y}.{b.Width}.{b.Height}"))
+            + (planted.Count == 0 ? "" : "-planted-" + string.Join('-', planted.Select(b => $"{b.X}.{b.Y}.{b.Width}.{b.Height}")));
         // Bump the version whenever what is drawn changes: cached files are matched by their parameters only.
         string folder = Path.Combine(Path.GetTempPath(), "slideplugin-synthetic-v1");
         string path = Path.Combine(folder, $"synthetic-{(uint)StableHash(key):x8}.tiff");
@@ -60,6 +65,19 @@ internal static class SyntheticSlides
                 }
             }
 
+            Raster tumour = TissuePatch(7, nuclei: 9000, radius: (6, 12));
+            foreach (Level0Rect region in planted)
+            {
+                for (int y = region.Y; y < region.Y + region.Height; y += PatchSize)
+                {
+                    for (int x = region.X; x < region.X + region.Width; x += PatchSize)
+                    {
+                        int w = Math.Min(PatchSize, region.X + region.Width - x), h = Math.Min(PatchSize, region.Y + region.Height - y);
+                        canvas.Insert(w == PatchSize && h == PatchSize ? tumour : Crop(tumour, w, h), x, y);
+                    }
+                }
+            }
+
             canvas.SaveTiffPyramid(path, new TiffPyramidOptions { Mpp = Mpp, Quality = 80 });
             return path;
         }
@@ -68,7 +86,9 @@ internal static class SyntheticSlides
     private const int PatchSize = 1024;
 
     /// <summary>H&amp;E-like texture: eosin pink with 32 px blocks of varying density and dark haematoxylin nuclei.</summary>
-    private static Raster TissuePatch(int seed)
+    private static Raster TissuePatch(int seed) => TissuePatch(seed, nuclei: 900, radius: (4, 9));
+
+    private static Raster TissuePatch(int seed, int nuclei, (int Min, int Max) radius)
     {
         var random = new Random(seed);
         var pixels = new byte[PatchSize * PatchSize * 3];
@@ -90,9 +110,9 @@ internal static class SyntheticSlides
             }
         }
 
-        for (int nucleus = 0; nucleus < 900; nucleus++)
+        for (int nucleus = 0; nucleus < nuclei; nucleus++)
         {
-            int cx = random.Next(PatchSize), cy = random.Next(PatchSize), r = random.Next(4, 9);
+            int cx = random.Next(PatchSize), cy = random.Next(PatchSize), r = random.Next(radius.Min, radius.Max);
             for (int y = Math.Max(0, cy - r); y < Math.Min(PatchSize, cy + r); y++)
             {
                 for (int x = Math.Max(0, cx - r); x < Math.Min(PatchSize, cx + r); x++)

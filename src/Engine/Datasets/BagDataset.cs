@@ -75,8 +75,14 @@ public abstract class BagDataset
         return bag;
     }
 
-    /// <summary>Bag <paramref name="index"/> as the model's input [N, C, P, P], optionally augmented.</summary>
-    public Tensor Load(int index, TensorRandom? augment = null) => LoadPatches(index).ToTensor(Normalization, augment);
+    /// <summary>Bag <paramref name="index"/> as the model's input [N, C, P, P] (or [N, D] for features), optionally augmented.</summary>
+    public virtual Tensor Load(int index, TensorRandom? augment = null) => LoadPatches(index).ToTensor(Normalization, augment);
+
+    /// <summary>What a bag's instances are: patches (default) or feature vectors of <see cref="FeatureSize"/>.</summary>
+    public virtual Mil.MilInput Input => Mil.MilInput.Patches;
+
+    /// <summary>Features per instance when <see cref="Input"/> is features; 0 otherwise.</summary>
+    public virtual int FeatureSize => 0;
 
     /// <summary>Keeps <paramref name="bag"/>, read while building the data set, as bag <paramref name="index"/> when the budget allows.</summary>
     protected void Remember(int index, PatchBag bag)

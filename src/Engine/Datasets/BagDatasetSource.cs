@@ -46,6 +46,12 @@ public sealed record BagDatasetSource
     /// <summary>What to do with a file that cannot be read.</summary>
     public UnreadableFilePolicy Policy { get; init; } = UnreadableFilePolicy.Fail;
 
+    /// <summary>Slides: a tile encoder; the bags are then the slides' features (CLAM's way), kept in <see cref="FeaturesFolder"/>.</summary>
+    public Encoders.TileEncoder? Encoder { get; init; }
+
+    /// <summary>Slides with an encoder: where the features files are made and reused.</summary>
+    public string? FeaturesFolder { get; init; }
+
     /// <summary>MNIST-bags: how the bags are drawn.</summary>
     public MnistBagsOptions MnistBags { get; init; } = new();
 
@@ -65,11 +71,19 @@ public sealed record BagDatasetSource
     public BagDataset Open()
     {
         const int DefaultPatchSize = 32;
+        if (Encoder is not null && Kind != BagDatasetKind.Slides)
+        {
+            throw new ArgumentException($"A tile encoder applies to the slides data set only, not {KindNames[(int)Kind]}.");
+        }
+
         return Kind switch
         {
             BagDatasetKind.MnistBags => new MnistBags(Path, MnistBags),
             BagDatasetKind.Ucsb => ImageFolderBags.Ucsb(Path, Policy, PatchSize ?? DefaultPatchSize),
             BagDatasetKind.BreakHis => ImageFolderBags.BreakHis(Path, Magnification, Policy),
+            BagDatasetKind.Slides when Encoder is not null => new FeatureBags(Path, Encoder,
+                FeaturesFolder ?? throw new ArgumentException("Features of slides need a folder to be kept in."),
+                new Encoders.FeatureOptions { TargetMpp = Mpp, TileSize = PatchSize }, SlideMpp, Policy),
             BagDatasetKind.Slides => new SlideBags(Path,
                 Mpp ?? throw new ArgumentException("A slide data set needs the model's mpp: the resolution, in µm/px, to tile the slides at."),
                 PatchSize ?? DefaultPatchSize, SlideMpp, policy: Policy),

@@ -116,7 +116,8 @@ public sealed class SlideBags : BagDataset
         }
     }
 
-    private static List<(string Path, string Label, string? Split)> ReadRows(string csvPath, string folder)
+    /// <summary>The rows of a slide list: full slide path, label, split (train, val, test or none).</summary>
+    internal static List<(string Path, string Label, string? Split)> ReadRows(string csvPath, string folder)
     {
         var rows = new List<(string, string, string?)>();
         int lineNumber = 0;
@@ -151,7 +152,8 @@ public sealed class SlideBags : BagDataset
         return rows.Count > 0 ? rows : throw new DatasetException($"'{csvPath}' lists no slides.");
     }
 
-    private static List<string> ClassesOf(IEnumerable<string> labels)
+    /// <summary>The distinct labels, sorted (numerically when all are integers): index = class.</summary>
+    internal static List<string> ClassesOf(IEnumerable<string> labels)
     {
         var distinct = labels.Distinct(StringComparer.Ordinal).ToList();
         bool integers = distinct.All(l => int.TryParse(l, NumberStyles.Integer, CultureInfo.InvariantCulture, out _));

@@ -66,6 +66,8 @@ public sealed class MilTrainer
     public AttentionMilSpec Spec => new()
     {
         Attention = _options.Attention,
+        Input = _dataset.Input,
+        FeatureSize = _dataset.FeatureSize,
         Channels = _dataset.Channels,
         PatchSize = _dataset.PatchSize,
         Head = _dataset.Classes.Count == 2 ? MilHead.Binary : MilHead.Multiclass,

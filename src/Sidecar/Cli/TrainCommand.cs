@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using SlidePlugin.Engine.Datasets;
+using SlidePlugin.Engine.Encoders;
 using SlidePlugin.Engine.Mil;
 using SlidePlugin.Engine.Training;
 using Spectre.Console;
@@ -50,6 +51,9 @@ internal static class TrainCommand
         var trainBags = new Option<int>("--train-bags") { Description = "mnist-bags: training bags.", DefaultValueFactory = _ => 200 };
         var testBags = new Option<int>("--test-bags") { Description = "mnist-bags: test bags.", DefaultValueFactory = _ => 1000 };
         var meanBagLength = new Option<double>("--mean-bag-length") { Description = "mnist-bags: mean bag length.", DefaultValueFactory = _ => 10 };
+        var encoder = new Option<FileInfo?>("--encoder") { Description = "slides: a tile encoder (NAME.onnx with its card); the model is then a head on the slides' features, as CLAM's." };
+        var device = new Option<string>("--device") { Description = "Where the encoder runs: cpu, cuda or cuda:N (docs/gpu.md).", DefaultValueFactory = _ => "cpu" };
+        var featuresDir = new Option<DirectoryInfo?>("--features-dir") { Description = "slides with --encoder: where SLIDE.features.safetensors are made and reused (default: <out>/features)." };
         var name = new Option<string>("--name") { Description = "Model name in the card.", DefaultValueFactory = _ => "amil" };
         var limitations = new Option<string?>("--limitations") { Description = "Intended use and known limits, for the model card." };
 
@@ -57,7 +61,7 @@ internal static class TrainCommand
         foreach (Option option in new Option[]
                  {
                      dataset, data, model, output, epochs, seed, resume, folds, validation, test, learningRate, weightDecay, augment, mpp,
-                     patchSize, magnification, slideMpp, skipUnreadable, trainBags, testBags, meanBagLength, name, limitations,
+                     patchSize, magnification, slideMpp, skipUnreadable, encoder, device, featuresDir, trainBags, testBags, meanBagLength, name, limitations,
                  })
         {
             command.Options.Add(option);
@@ -90,9 +94,15 @@ internal static class TrainCommand
                 options = options with { Limitations = limits };
             }
 
+            TileEncoder? tileEncoder = null;
             try
             {
                 options.Validate();
+                if (parseResult.GetValue(encoder) is { } encoderFile)
+                {
+                    tileEncoder = TileEncoder.Load(encoderFile.FullName, EncoderDevice.Parse(parseResult.GetRequiredValue(device)));
+                }
+
                 var source = new BagDatasetSource
                 {
                     Kind = BagDatasetSource.ParseKind(parseResult.GetRequiredValue(dataset)),
@@ -102,6 +112,8 @@ internal static class TrainCommand
                     Mpp = options.Mpp,
                     SlideMpp = parseResult.GetValue(slideMpp),
                     Policy = parseResult.GetValue(skipUnreadable) ? UnreadableFilePolicy.Skip : UnreadableFilePolicy.Fail,
+                    Encoder = tileEncoder,
+                    FeaturesFolder = parseResult.GetValue(featuresDir)?.FullName ?? Path.Combine(parseResult.GetRequiredValue(output).FullName, "features"),
                     MnistBags = new MnistBagsOptions
                     {
                         TrainBags = parseResult.GetValue(trainBags),
@@ -118,10 +130,14 @@ internal static class TrainCommand
 
                 return Task.FromResult(Run(bags, options, parseResult.GetValue(folds), parseResult.GetRequiredValue(output).FullName, stdout, cancellationToken));
             }
-            catch (Exception e) when (e is DatasetException or ArgumentException or InvalidOperationException or IOException)
+            catch (Exception e) when (e is DatasetException or ArgumentException or InvalidOperationException or IOException or EncoderException)
             {
                 stderr.WriteLine($"slideplugin: {e.Message}");
                 return Task.FromResult(e is ArgumentException ? ExitCodes.Usage : ExitCodes.Failure);
+            }
+            finally
+            {
+                tileEncoder?.Dispose();
             }
         });
         return command;

@@ -226,6 +226,43 @@ public class CliTests
     }
 
     [Fact]
+    public async Task Train_SlidesWithEncoder_HeadOnFeaturesWithItsFeaturesKept()
+    {
+        string folder = Directory.CreateTempSubdirectory("slideplugin-train-encoder").FullName;
+        try
+        {
+            string encoder = Path.Combine(folder, "small");
+            await ExternalProcess.RunReferenceScriptAsync("export_encoder.py", "export", "--arch", "small", "--out", encoder);
+            var rows = new List<string> { "slide,label,split" };
+            for (int i = 0; i < 6; i++)
+            {
+                bool tumour = i % 2 == 1;
+                int shift = 64 * i; // six different slides (and stems)
+                string slide = SyntheticSlides.Generate(3072, 3072, [new Level0Rect(512 + shift, 512, 2048, 2048)],
+                    tumour ? [new Level0Rect(512 + shift + (768 * (i / 2 % 3)), 512 + (768 * ((i / 2 + 1) % 3)), 768, 768)] : null);
+                rows.Add($"{slide},{(tumour ? "tumour" : "normal")},{(i < 2 ? "val" : "train")}");
+            }
+
+            File.WriteAllLines(Path.Combine(folder, "slides.csv"), rows);
+            string output = Path.Combine(folder, "run");
+
+            (int exitCode, string stdout, string error) = await RunAsync("train", "--dataset", "slides", "--data", Path.Combine(folder, "slides.csv"), "--encoder", encoder + ".onnx",
+                "--epochs", "2", "--test-fraction", "0", "--out", output);
+
+            Assert.True(exitCode == ExitCodes.Success, error + stdout);
+            Assert.Contains("small-seed0 features (128-d", stdout, StringComparison.Ordinal);
+            Assert.Equal(6, Directory.GetFiles(Path.Combine(output, "features"), "*.features.safetensors").Length);
+            var card = Engine.Checkpoints.ModelCheckpoint.Load(Path.Combine(output, "model-best.safetensors")).Card;
+            Assert.Equal(Engine.Mil.MilInput.Features, card.Spec.Input);
+            Assert.Equal(128, card.Spec.FeatureSize);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Analyze_OnARunningSidecar_FetchesTheSameOutputsAsInProcess()
     {
         string folder = Directory.CreateTempSubdirectory("slideplugin-analyze-remote").FullName;
