@@ -13,8 +13,9 @@ using SlidePlugin.Benchmarks.Slides;
 //   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- segment-mnist [train] [test] [epochs]
 //   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- class-stats [size] [repeats]
 //   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- load [slide-size] [streams] [seconds] [tiles|tissue]
+//   dotnet run -c Release --project benchmarks/SlidePlugin.Benchmarks -- features [generated-slide-size ...]
 string which = args.Length > 0 ? args[0] : "help";
-if (which is "grpc" or "tiles" or "amil" or "reproduce" or "analyze" or "segment-mnist" or "class-stats" or "load")
+if (which is "grpc" or "tiles" or "amil" or "reproduce" or "analyze" or "segment-mnist" or "class-stats" or "load" or "features")
 {
     Console.WriteLine(SlidePlugin.Benchmarks.MachineInfo.Line());
 }
@@ -28,6 +29,8 @@ switch (which)
         return await StreamTilesBenchmark.RunAsync(args.Length > 1 ? args[1..].Select(a => int.Parse(a, System.Globalization.CultureInfo.InvariantCulture)).ToArray() : [20000, 40000]);
     case "amil":
         return await AttentionMilBenchmark.RunAsync(threads: Arg(1, 2), iterations: Arg(2, 20));
+    case "features":
+        return await SlidePlugin.Benchmarks.Encoders.FeatureExtractionBenchmark.RunAsync(args.Length > 1 ? [.. args[1..].Select(a => int.Parse(a, System.Globalization.CultureInfo.InvariantCulture))] : [20000], threads: 2);
     case "grpc-server":
         return await TransportBenchmark.ServeAsync();
     case "amil-worker":
@@ -53,5 +56,6 @@ switch (which)
         Console.Error.WriteLine("       SlidePlugin.Benchmarks segment-mnist [train=2000] [test=500] [epochs=5]");
         Console.Error.WriteLine("       SlidePlugin.Benchmarks class-stats [size=10000] [repeats=5]");
         Console.Error.WriteLine("       SlidePlugin.Benchmarks load [slide-size=40000] [streams=32] [seconds=20] [tiles|tissue]");
+        Console.Error.WriteLine("       SlidePlugin.Benchmarks features [generated-slide-size=20000 ...]");
         return 2;
 }
