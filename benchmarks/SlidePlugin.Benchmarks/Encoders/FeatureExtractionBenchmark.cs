@@ -81,8 +81,9 @@ internal static class FeatureExtractionBenchmark
             {
                 peak = Math.Max(peak, PeakMemory.MiB(process.Id.ToString(CultureInfo.InvariantCulture)));
             }
-            catch (IOException)
+            catch (Exception e) when (e is IOException or InvalidOperationException)
             {
+                // Exiting: /proc no longer has its memory lines; the last reading stands.
             }
 
             await Task.Delay(50);
