@@ -43,6 +43,12 @@ public sealed record BagDatasetSource
     /// <summary>Slides: the resolution of slides that do not record one.</summary>
     public double? SlideMpp { get; init; }
 
+    /// <summary>
+    /// Slides: maps each slide path the list names to the path to open, refusing those the caller may not read (a server
+    /// passes its slide-root check; the CLI, which reads what its user can, passes none).
+    /// </summary>
+    public Func<string, string>? ResolveSlide { get; init; }
+
     /// <summary>What to do with a file that cannot be read.</summary>
     public UnreadableFilePolicy Policy { get; init; } = UnreadableFilePolicy.Fail;
 
@@ -83,10 +89,10 @@ public sealed record BagDatasetSource
             BagDatasetKind.BreakHis => ImageFolderBags.BreakHis(Path, Magnification, Policy),
             BagDatasetKind.Slides when Encoder is not null => new FeatureBags(Path, Encoder,
                 FeaturesFolder ?? throw new ArgumentException("Features of slides need a folder to be kept in."),
-                new Encoders.FeatureOptions { TargetMpp = Mpp, TileSize = PatchSize }, SlideMpp, Policy),
+                new Encoders.FeatureOptions { TargetMpp = Mpp, TileSize = PatchSize }, SlideMpp, Policy, resolveSlide: ResolveSlide),
             BagDatasetKind.Slides => new SlideBags(Path,
                 Mpp ?? throw new ArgumentException("A slide data set needs the model's mpp: the resolution, in µm/px, to tile the slides at."),
-                PatchSize ?? DefaultPatchSize, SlideMpp, policy: Policy),
+                PatchSize ?? DefaultPatchSize, SlideMpp, policy: Policy, resolveSlide: ResolveSlide),
             _ => throw new ArgumentOutOfRangeException(nameof(Kind), Kind, "Unknown data set kind."),
         };
     }

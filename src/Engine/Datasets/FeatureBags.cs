@@ -29,8 +29,9 @@ public sealed class FeatureBags : BagDataset
     /// <param name="slideMppOverride">Resolution of slides that do not record one.</param>
     /// <param name="policy">What to do with a slide that cannot be read or has no tissue tile.</param>
     /// <param name="progress">Hears each slide's name as its features are made or found.</param>
+    /// <param name="resolveSlide">Checks each listed path and gives the one to open (a server's slide-root check); null: as listed.</param>
     public FeatureBags(string csvPath, TileEncoder encoder, string featuresFolder, FeatureOptions? options = null, double? slideMppOverride = null,
-        UnreadableFilePolicy policy = UnreadableFilePolicy.Fail, Action<string>? progress = null)
+        UnreadableFilePolicy policy = UnreadableFilePolicy.Fail, Action<string>? progress = null, Func<string, string>? resolveSlide = null)
     {
         ArgumentNullException.ThrowIfNull(csvPath);
         ArgumentNullException.ThrowIfNull(encoder);
@@ -41,7 +42,7 @@ public sealed class FeatureBags : BagDataset
 
         options ??= new FeatureOptions();
         _dim = encoder.Card.OutputDim;
-        var rows = SlideBags.ReadRows(csvPath, Path.GetDirectoryName(Path.GetFullPath(csvPath))!);
+        var rows = SlideBags.ReadRows(csvPath, Path.GetDirectoryName(Path.GetFullPath(csvPath))!, resolveSlide);
         _classes = SlideBags.ClassesOf(rows.Select(r => r.Label));
         // Features files are named by the slide's stem: two different slides of one name would overwrite each other's.
         if (rows.Select(r => r.Path).Distinct(StringComparer.Ordinal).GroupBy(p => Path.GetFileNameWithoutExtension(p), StringComparer.Ordinal)

@@ -27,8 +27,9 @@ public sealed class SlideBags : BagDataset
     /// <param name="slideMppOverride">Resolution of slides that do not record one; without it such slides are errors.</param>
     /// <param name="minTissueFraction">Tiles with less tissue are left out.</param>
     /// <param name="policy">What to do with a slide that cannot be opened or has no tissue tile.</param>
+    /// <param name="resolveSlide">Checks each listed path and gives the one to open (a server's slide-root check); null: as listed.</param>
     public SlideBags(string csvPath, double mpp, int patchSize, double? slideMppOverride = null, double minTissueFraction = 0.5,
-        UnreadableFilePolicy policy = UnreadableFilePolicy.Fail)
+        UnreadableFilePolicy policy = UnreadableFilePolicy.Fail, Func<string, string>? resolveSlide = null)
     {
         ArgumentNullException.ThrowIfNull(csvPath);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(mpp);
@@ -43,7 +44,7 @@ public sealed class SlideBags : BagDataset
         }
 
         string folder = Path.GetDirectoryName(Path.GetFullPath(csvPath))!;
-        var rows = ReadRows(csvPath, folder);
+        var rows = ReadRows(csvPath, folder, resolveSlide);
         _classes = ClassesOf(rows.Select(r => r.Label));
         Description = $"slides listed in {csvPath}, tissue tiles of {patchSize}x{patchSize} px at {mpp.ToString("0.###", CultureInfo.InvariantCulture)} µm/px";
         foreach ((string path, string label, string? split) in rows)
@@ -117,7 +118,7 @@ public sealed class SlideBags : BagDataset
     }
 
     /// <summary>The rows of a slide list: full slide path, label, split (train, val, test or none).</summary>
-    internal static List<(string Path, string Label, string? Split)> ReadRows(string csvPath, string folder)
+    internal static List<(string Path, string Label, string? Split)> ReadRows(string csvPath, string folder, Func<string, string>? resolveSlide)
     {
         var rows = new List<(string, string, string?)>();
         int lineNumber = 0;
@@ -146,7 +147,8 @@ public sealed class SlideBags : BagDataset
                 throw new DatasetException($"'{csvPath}' line {lineNumber}: split '{cells[2]}' is not train, val or test.");
             }
 
-            rows.Add((Path.GetFullPath(cells[0], folder), cells[1], split));
+            string path = Path.GetFullPath(cells[0], folder);
+            rows.Add((resolveSlide is null ? path : resolveSlide(path), cells[1], split));
         }
 
         return rows.Count > 0 ? rows : throw new DatasetException($"'{csvPath}' lists no slides.");

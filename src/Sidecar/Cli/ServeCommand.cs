@@ -115,7 +115,6 @@ internal static class ServeCommand
 
             using Serilog.Core.Logger logger = LoggingSetup.CreateSerilogLogger(SlidePluginCli.LogSettingsOf(parseResult, global));
             using var slides = new SlideServiceImpl(slideRootPolicy, parseResult.GetValue(slideCache));
-            var training = new TrainingServiceImpl(slideRootPolicy, parseResult.GetRequiredValue(workDir).FullName);
             Engine.Encoders.EncoderDevice encoderDevice;
             try
             {
@@ -127,6 +126,7 @@ internal static class ServeCommand
                 return ExitCodes.Usage;
             }
 
+            var training = new TrainingServiceImpl(slideRootPolicy, parseResult.GetRequiredValue(workDir).FullName, encoderDevice);
             using var analysis = new AnalysisServiceImpl(slideRootPolicy, parseResult.GetRequiredValue(workDir).FullName, BundledModel.Path, device: encoderDevice);
             using var segmentation = new SegmentationServiceImpl(slideRootPolicy);
             SidecarServer server;

@@ -1,6 +1,7 @@
 using Grpc.Core;
 using System.Threading.Channels;
 using SlidePlugin.Engine.Datasets;
+using SlidePlugin.Engine.Encoders;
 using SlidePlugin.Engine.Mil;
 using SlidePlugin.Engine.Training;
 using SlidePlugin.Protos.V1;
@@ -23,19 +24,29 @@ public sealed class TrainingServiceImpl : Contract.TrainingService.TrainingServi
     /// <summary>Folder under the work folder that holds the runs.</summary>
     public const string RunsFolder = "runs";
 
+    /// <summary>Folder under the work folder that holds slides' features (shared by runs with the same encoder and tiling).</summary>
+    public const string FeaturesFolder = "features";
+
     private static readonly TimeSpan ProgressInterval = TimeSpan.FromSeconds(1);
 
     private readonly SlideRoots _roots;
     private readonly string _runsDirectory;
+    private readonly string _featuresDirectory;
+    private readonly EncoderDevice _device;
     private int _running; // 1 while a run holds the server's cores
 
     /// <summary>Creates the service reading data under <paramref name="roots"/> and writing runs under <paramref name="workDirectory"/>.</summary>
-    public TrainingServiceImpl(SlideRoots roots, string workDirectory)
+    /// <param name="roots">Where data sets (and encoders) may be read.</param>
+    /// <param name="workDirectory">Where runs and features are written.</param>
+    /// <param name="device">Where tile encoders run (serve --device).</param>
+    public TrainingServiceImpl(SlideRoots roots, string workDirectory, EncoderDevice device = default)
     {
         ArgumentNullException.ThrowIfNull(roots);
         ArgumentException.ThrowIfNullOrEmpty(workDirectory);
         _roots = roots;
         _runsDirectory = Path.Combine(Path.GetFullPath(workDirectory), RunsFolder);
+        _featuresDirectory = Path.Combine(Path.GetFullPath(workDirectory), FeaturesFolder);
+        _device = device;
     }
 
     /// <summary>Binds the service's methods.</summary>
@@ -53,17 +64,26 @@ public sealed class TrainingServiceImpl : Contract.TrainingService.TrainingServi
         // Validate everything the request alone decides before taking the run slot.
         string runDirectory = RunDirectoryOf(request.RunName);
         TrainingOptions options = OptionsOf(request);
-        BagDatasetSource source = SourceOf(request, options);
+        if (request.EncoderPath.Length > 0 && request.Dataset != DatasetKind.Slides)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "encoder_path applies to the slides data set only."));
+        }
+
+        string? encoderPath = request.EncoderPath.Length > 0 ? _roots.Resolve(request.EncoderPath) : null;
         if (Interlocked.CompareExchange(ref _running, 1, 0) != 0)
         {
             throw new RpcException(new Status(StatusCode.ResourceExhausted, "A training run is already in progress on this server; try again when it ends."));
         }
 
+        TileEncoder? encoder = null;
+        Task<TrainingResult>? training = null;
         try
         {
+            encoder = encoderPath is null ? null : TileEncoder.Load(encoderPath, _device);
+            BagDatasetSource source = SourceOf(request, options, encoder);
             // Training runs on its own thread; its events become messages here, written in order by this call.
             var events = Channel.CreateUnbounded<TrainResponse>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-            Task<TrainingResult> training = Task.Run(() => Train(source, options, runDirectory, events.Writer, context.CancellationToken), CancellationToken.None);
+            training = Task.Run(() => Train(source, options, runDirectory, events.Writer, context.CancellationToken), CancellationToken.None);
             // The trainer's own failure is rethrown by awaiting it below, with its type intact.
             _ = training.ContinueWith(_ => events.Writer.TryComplete(), TaskScheduler.Default);
             try
@@ -107,6 +127,12 @@ public sealed class TrainingServiceImpl : Contract.TrainingService.TrainingServi
         }
         finally
         {
+            if (training is not null)
+            {
+                await ((Task)training).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing); // the encoder outlives its last use
+            }
+
+            encoder?.Dispose();
             Volatile.Write(ref _running, 0);
         }
     }
@@ -190,7 +216,7 @@ public sealed class TrainingServiceImpl : Contract.TrainingService.TrainingServi
         return options;
     }
 
-    private BagDatasetSource SourceOf(TrainRequest request, TrainingOptions options)
+    private BagDatasetSource SourceOf(TrainRequest request, TrainingOptions options, TileEncoder? encoder)
     {
         if (request.Dataset == DatasetKind.Unspecified)
         {
@@ -215,6 +241,10 @@ public sealed class TrainingServiceImpl : Contract.TrainingService.TrainingServi
             Mpp = options.Mpp,
             SlideMpp = request.HasSlideMpp ? request.SlideMpp : null,
             Policy = request.SkipUnreadable ? UnreadableFilePolicy.Skip : UnreadableFilePolicy.Fail,
+            Encoder = encoder,
+            FeaturesFolder = _featuresDirectory,
+            // A client's list may name any file: each slide must be under a root, as if asked for directly.
+            ResolveSlide = path => _roots.Resolve(path),
             MnistBags = defaults with
             {
                 TrainBags = mnist.TrainBags == 0 ? defaults.TrainBags : mnist.TrainBags,
@@ -229,6 +259,7 @@ public sealed class TrainingServiceImpl : Contract.TrainingService.TrainingServi
     private static Status? StatusOf(Exception exception) => exception switch
     {
         DatasetException e => new Status(StatusCode.InvalidArgument, e.Message),
+        EncoderException e => new Status(StatusCode.InvalidArgument, e.Message),
         ArgumentException e => new Status(StatusCode.InvalidArgument, e.Message),
         InvalidOperationException e => new Status(StatusCode.FailedPrecondition, e.Message),
         IOException e => new Status(StatusCode.Internal, $"Cannot write the run: {e.Message}"),

@@ -95,6 +95,49 @@ public sealed class TrainingServiceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Train_SlidesWithEncoderPath_HeadOnFeaturesAndFeaturesKeptForTheNextRun()
+    {
+        string data = Path.Combine(_scratch, "data");
+        await ExternalProcess.RunReferenceScriptAsync("export_encoder.py", "export", "--arch", "small", "--out", Path.Combine(data, "small"));
+        var rows = new List<string> { "slide,label,split" };
+        for (int i = 0; i < 4; i++)
+        {
+            bool tumour = i % 2 == 1;
+            int shift = 64 * i;
+            string slide = SyntheticSlides.Generate(3072, 3072, [new Level0Rect(512 + shift, 512, 2048, 2048)],
+                tumour ? [new Level0Rect(512 + shift + (768 * (i / 2 % 3)), 512 + (768 * ((i / 2 + 1) % 3)), 768, 768)] : null);
+            File.Copy(slide, Path.Combine(data, $"slide{i}.tiff")); // inside the roots: a link out of them would be refused
+            rows.Add($"slide{i}.tiff,{(tumour ? "tumour" : "normal")},{(i < 2 ? "val" : "train")}");
+        }
+
+        File.WriteAllLines(Path.Combine(data, "slides.csv"), rows);
+        TrainRequest Run(string name) => new() { Dataset = DatasetKind.Slides, DataPath = "slides.csv", EncoderPath = "small.onnx", RunName = name, Epochs = 2, TestFraction = 0 };
+
+        List<TrainResponse> first = await ReadAllAsync(_client.Train(Run("features-1")));
+        string featuresFolder = Path.Combine(_scratch, "work", TrainingServiceImpl.FeaturesFolder);
+        DateTime[] written = [.. Directory.GetFiles(featuresFolder).Order().Select(File.GetLastWriteTimeUtc)];
+        List<TrainResponse> second = await ReadAllAsync(_client.Train(Run("features-2")));
+        TrainRequest mnistWithEncoder = MnistRun("mnist-encoder", 1);
+        mnistWithEncoder.EncoderPath = "small.onnx";
+        var wrongKind = await Assert.ThrowsAsync<RpcException>(() => ReadAllAsync(_client.Train(mnistWithEncoder)));
+
+        Assert.Contains("small-seed0 features (128-d", first[0].Started.Description, StringComparison.Ordinal);
+        (_, ModelCard card) = ModelCheckpoint.Load(second[^1].Finished.BestModelPath);
+        Assert.Equal(MilInput.Features, card.Spec.Input);
+        Assert.Equal(4, written.Length);
+        Assert.Equal(written, Directory.GetFiles(featuresFolder).Order().Select(File.GetLastWriteTimeUtc)); // reused, not made again
+        Assert.Equal(StatusCode.InvalidArgument, wrongKind.StatusCode);
+
+        // A list that names a slide outside the roots is refused as a direct request for it would be.
+        File.WriteAllLines(Path.Combine(data, "outside.csv"), ["slide,label", $"{TestData.Path("slides", "CMU-1-Small-Region.svs")},0", "/etc/hostname,1"]);
+        TrainRequest outside = Run("outside");
+        outside.DataPath = "outside.csv";
+        var refused = await Assert.ThrowsAsync<RpcException>(() => ReadAllAsync(_client.Train(outside)));
+        Assert.Equal(StatusCode.PermissionDenied, refused.StatusCode);
+        Assert.Contains("/etc/hostname", refused.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Train_CancelledAfterFirstEpoch_KeepsFinishedEpochsRefusesASecondRunMeanwhileAndResumes()
     {
         using var cancel = new CancellationTokenSource();
