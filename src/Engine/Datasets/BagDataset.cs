@@ -3,7 +3,11 @@ using SlidePlugin.Engine.Tensors;
 namespace SlidePlugin.Engine.Datasets;
 
 /// <summary>One bag of a data set: a stable id (file name, slide path or generated name), its label and its split, if the data set fixes one.</summary>
-public sealed record BagItem(string Id, int Label, string? Split = null);
+/// <param name="Id">The bag's name (a file or slide).</param>
+/// <param name="Label">Its class index.</param>
+/// <param name="Split">A split fixed by the data set: train, val or test; null to be drawn.</param>
+/// <param name="Group">The patient (or case) the bag comes from; bags of one group always land in the same split.</param>
+public sealed record BagItem(string Id, int Label, string? Split = null, string? Group = null);
 
 /// <summary>What to do with a file that cannot be read: stop with its path, or skip it and report it.</summary>
 public enum UnreadableFilePolicy

@@ -51,7 +51,7 @@ public sealed class FeatureBags : BagDataset
             throw new DatasetException($"'{csvPath}' lists different slides named '{clash.Key}' ({string.Join(", ", clash)}): their features files would be one; rename one of them.");
         }
 
-        foreach ((string path, string label, string? split) in rows)
+        foreach ((string path, string label, string? split, string? group) in rows)
         {
             string file;
             try
@@ -74,7 +74,7 @@ public sealed class FeatureBags : BagDataset
                 throw new DatasetException($"Slide '{path}': {e.Message}", e);
             }
 
-            _items.Add(new BagItem(Path.GetFileName(path), _classes.IndexOf(label), split));
+            _items.Add(new BagItem(Path.GetFileName(path), _classes.IndexOf(label), split, group));
             _files.Add(file);
         }
 

@@ -5,7 +5,7 @@ using SlidePlugin.Engine.Tissue;
 namespace SlidePlugin.Engine.Datasets;
 
 /// <summary>
-/// Slide-level bags from a CSV <c>slide,label[,split]</c> (a header row is optional; slide paths relative to the CSV's
+/// Slide-level bags from a CSV <c>slide,label[,split]</c> (or, with a header, columns by name, a patient column among them; slide paths relative to the CSV's
 /// folder): each bag is a slide's tissue tiles at <paramref name="Mpp"/> µm/px, <paramref name="PatchSize"/> px square,
 /// as the slides' tiler cuts them. Labels are class names or integers; classes are the distinct labels, sorted
 /// (numerically when all are integers).
@@ -47,7 +47,7 @@ public sealed class SlideBags : BagDataset
         var rows = ReadRows(csvPath, folder, resolveSlide);
         _classes = ClassesOf(rows.Select(r => r.Label));
         Description = $"slides listed in {csvPath}, tissue tiles of {patchSize}x{patchSize} px at {mpp.ToString("0.###", CultureInfo.InvariantCulture)} µm/px";
-        foreach ((string path, string label, string? split) in rows)
+        foreach ((string path, string label, string? split, string? group) in rows)
         {
             PatchBag bag;
             try
@@ -61,7 +61,7 @@ public sealed class SlideBags : BagDataset
             }
 
             int index = _items.Count;
-            _items.Add(new BagItem(Path.GetFileName(path), _classes.IndexOf(label), split));
+            _items.Add(new BagItem(Path.GetFileName(path), _classes.IndexOf(label), split, group));
             _paths.Add(path);
             Remember(index, bag);
         }
@@ -117,11 +117,17 @@ public sealed class SlideBags : BagDataset
         }
     }
 
-    /// <summary>The rows of a slide list: full slide path, label, split (train, val, test or none).</summary>
-    internal static List<(string Path, string Label, string? Split)> ReadRows(string csvPath, string folder, Func<string, string>? resolveSlide)
+    /// <summary>
+    /// The rows of a slide list: full slide path, label, split (train, val, test or none) and patient (or none). Without a
+    /// header the columns are slide,label[,split]; with one they are found by name: slide (or slide_id, slide_path), label,
+    /// and optionally split and patient (or case_id, patient_id, as CLAM's and TCGA's lists name it).
+    /// </summary>
+    internal static List<(string Path, string Label, string? Split, string? Group)> ReadRows(string csvPath, string folder, Func<string, string>? resolveSlide)
     {
-        var rows = new List<(string, string, string?)>();
+        var rows = new List<(string, string, string?, string?)>();
         int lineNumber = 0;
+        (int Slide, int Label, int Split, int Group) columns = (0, 1, 2, -1);
+        bool positional = true;
         foreach (string line in File.ReadLines(csvPath))
         {
             lineNumber++;
@@ -131,27 +137,42 @@ public sealed class SlideBags : BagDataset
             }
 
             string[] cells = line.Split(',').Select(c => c.Trim().Trim('"')).ToArray();
-            if (lineNumber == 1 && cells[0].Equals("slide", StringComparison.OrdinalIgnoreCase))
+            if (rows.Count == 0 && positional && HeaderColumns(cells) is { } named)
             {
+                columns = named.Slide >= 0 && named.Label >= 0
+                    ? named
+                    : throw new DatasetException($"'{csvPath}' line {lineNumber}: a header needs a slide (or slide_id) and a label column, got '{line}'.");
+                positional = false;
                 continue;
             }
 
-            if (cells.Length is < 2 or > 3 || cells[0].Length == 0 || cells[1].Length == 0)
+            string Cell(int index) => index >= 0 && index < cells.Length ? cells[index] : "";
+            if ((positional && cells.Length is < 2 or > 3) || Cell(columns.Slide).Length == 0 || Cell(columns.Label).Length == 0)
             {
-                throw new DatasetException($"'{csvPath}' line {lineNumber}: expected slide,label[,split], got '{line}'.");
+                throw new DatasetException(positional
+                    ? $"'{csvPath}' line {lineNumber}: expected slide,label[,split], got '{line}'."
+                    : $"'{csvPath}' line {lineNumber}: no slide or label in '{line}'.");
             }
 
-            string? split = cells.Length == 3 && cells[2].Length > 0 ? cells[2].ToLowerInvariant() : null;
+            string? split = Cell(columns.Split) is { Length: > 0 } given ? given.ToLowerInvariant() : null;
             if (split is not (null or "train" or "val" or "test"))
             {
-                throw new DatasetException($"'{csvPath}' line {lineNumber}: split '{cells[2]}' is not train, val or test.");
+                throw new DatasetException($"'{csvPath}' line {lineNumber}: split '{Cell(columns.Split)}' is not train, val or test.");
             }
 
-            string path = Path.GetFullPath(cells[0], folder);
-            rows.Add((resolveSlide is null ? path : resolveSlide(path), cells[1], split));
+            string path = Path.GetFullPath(Cell(columns.Slide), folder);
+            rows.Add((resolveSlide is null ? path : resolveSlide(path), Cell(columns.Label), split, Cell(columns.Group) is { Length: > 0 } group ? group : null));
         }
 
         return rows.Count > 0 ? rows : throw new DatasetException($"'{csvPath}' lists no slides.");
+    }
+
+    /// <summary>The columns a header row names, or null when the row is data.</summary>
+    private static (int Slide, int Label, int Split, int Group)? HeaderColumns(string[] cells)
+    {
+        int Find(params string[] names) => Array.FindIndex(cells, c => names.Contains(c, StringComparer.OrdinalIgnoreCase));
+        (int slide, int label) = (Find("slide", "slide_id", "slide_path"), Find("label"));
+        return slide < 0 && label < 0 ? null : (slide, label, Find("split"), Find("patient", "case_id", "patient_id"));
     }
 
     /// <summary>The distinct labels, sorted (numerically when all are integers): index = class.</summary>

@@ -1,3 +1,4 @@
+using System.Globalization;
 using SlidePlugin.Engine.Datasets;
 using SlidePlugin.Engine.Tensors;
 
@@ -22,9 +23,13 @@ public sealed record DataSplit(IReadOnlyList<int> Train, IReadOnlyList<int> Vali
         var validation = new List<int>();
         var test = new List<int>();
         var unassigned = new List<int>();
+        // A bag without a split of its own goes where another bag of its patient was put.
+        var splitOfGroup = items.Where(b => b.Group is not null && b.Split is not null).GroupBy(b => b.Group!, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.First().Split, StringComparer.Ordinal);
         for (int i = 0; i < items.Count; i++)
         {
-            (items[i].Split switch
+            string? split = items[i].Split ?? (items[i].Group is { } group ? splitOfGroup.GetValueOrDefault(group) : null);
+            (split switch
             {
                 "train" => train,
                 "val" => validation,
@@ -60,15 +65,20 @@ public sealed record DataSplit(IReadOnlyList<int> Train, IReadOnlyList<int> Vali
         CheckFraction(validationFraction, nameof(validationFraction));
         var random = new TensorRandom(seed);
         int[] foldOf = new int[items.Count];
-        // Deal each class's shuffled bags round-robin over the folds: every fold gets its share of each class.
+        // Deal each class's shuffled patients (a bag without one is its own) round-robin over the folds: every fold gets
+        // its share of each class, and a patient's bags stay in one fold.
         int dealt = 0;
-        foreach (IGrouping<int, int> byLabel in Enumerable.Range(0, items.Count).GroupBy(i => items[i].Label).OrderBy(g => g.Key))
+        foreach (IGrouping<int, int[]> byLabel in UnitsOf(items, Enumerable.Range(0, items.Count)).GroupBy(u => LabelOf(items, u)).OrderBy(g => g.Key))
         {
-            List<int> members = [.. byLabel];
+            List<int[]> members = [.. byLabel];
             random.Shuffle(members);
-            foreach (int member in members)
+            foreach (int[] member in members)
             {
-                foldOf[member] = dealt++ % folds;
+                int assigned = dealt++ % folds;
+                foreach (int bag in member)
+                {
+                    foldOf[bag] = assigned;
+                }
             }
         }
 
@@ -81,22 +91,37 @@ public sealed record DataSplit(IReadOnlyList<int> Train, IReadOnlyList<int> Vali
         return new DataSplit(train, validation, test);
     }
 
-    /// <summary>Takes round(fraction · size) of each label's members (shuffled) out of <paramref name="indices"/>.</summary>
+    /// <summary>
+    /// Takes round(fraction · size) of each label's patients (shuffled; a bag without a patient is its own) out of
+    /// <paramref name="indices"/>, each with all its bags.
+    /// </summary>
     private static (List<int> Taken, List<int> Remaining) Stratified(List<int> indices, IReadOnlyList<BagItem> items, double fraction, TensorRandom random)
     {
         var taken = new List<int>();
         var rest = new List<int>();
-        foreach (IGrouping<int, int> byLabel in indices.GroupBy(i => items[i].Label).OrderBy(g => g.Key))
+        foreach (IGrouping<int, int[]> byLabel in UnitsOf(items, indices).GroupBy(u => LabelOf(items, u)).OrderBy(g => g.Key))
         {
-            List<int> members = [.. byLabel.Order()];
+            List<int[]> members = [.. byLabel];
             random.Shuffle(members);
             int take = (int)Math.Round(fraction * members.Count);
-            taken.AddRange(members.Take(take));
-            rest.AddRange(members.Skip(take));
+            taken.AddRange(members.Take(take).SelectMany(m => m));
+            rest.AddRange(members.Skip(take).SelectMany(m => m));
         }
 
         return (taken, rest);
     }
+
+    /// <summary>
+    /// The patients among <paramref name="indices"/>, each as its bags' indices, in the order of their first bag; a bag
+    /// without a patient is a patient of its own (so data sets without patients split exactly as bag by bag).
+    /// </summary>
+    private static List<int[]> UnitsOf(IReadOnlyList<BagItem> items, IEnumerable<int> indices) =>
+        [.. indices.Order().GroupBy(i => items[i].Group is { } group ? "g:" + group : "b:" + i.ToString(CultureInfo.InvariantCulture), StringComparer.Ordinal)
+            .Select(g => g.ToArray())];
+
+    /// <summary>A patient's label for stratification: the most common among its bags (the smallest on a tie).</summary>
+    private static int LabelOf(IReadOnlyList<BagItem> items, int[] unit) =>
+        unit.GroupBy(i => items[i].Label).OrderByDescending(g => g.Count()).ThenBy(g => g.Key).First().Key;
 
     private static void CheckFraction(double value, string name)
     {
