@@ -31,7 +31,10 @@ public sealed class TileEncoder : IDisposable
         Device = device;
         _inputName = inputName;
         _outputName = outputName;
-        Sha256 = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(modelPath)));
+        using (FileStream model = File.OpenRead(modelPath))
+        {
+            Sha256 = Convert.ToHexStringLower(SHA256.HashData(model)); // streamed: foundation encoders are gigabytes
+        }
         for (int c = 0; c < 3; c++)
         {
             // (v / 255 - mean) / std as one multiply-add per value.
