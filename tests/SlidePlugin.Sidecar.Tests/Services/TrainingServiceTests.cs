@@ -102,10 +102,7 @@ public sealed class TrainingServiceTests : IAsyncLifetime
         var rows = new List<string> { "slide,label,split" };
         for (int i = 0; i < 4; i++)
         {
-            bool tumour = i % 2 == 1;
-            int shift = 64 * i;
-            string slide = SyntheticSlides.Generate(3072, 3072, [new Level0Rect(512 + shift, 512, 2048, 2048)],
-                tumour ? [new Level0Rect(512 + shift + (768 * (i / 2 % 3)), 512 + (768 * ((i / 2 + 1) % 3)), 768, 768)] : null);
+            (string slide, bool tumour, _) = SyntheticSlides.CohortSlide(i);
             File.Copy(slide, Path.Combine(data, $"slide{i}.tiff")); // inside the roots: a link out of them would be refused
             rows.Add($"slide{i}.tiff,{(tumour ? "tumour" : "normal")},{(i < 2 ? "val" : "train")}");
         }
