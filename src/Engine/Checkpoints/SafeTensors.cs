@@ -286,7 +286,8 @@ public static class SafeTensors
         }
     }
 
-    private static void WriteLittleEndian(Stream stream, ReadOnlySpan<float> values)
+    /// <summary>Writes float32 values little endian, as safetensors (and the features' batch files) store them.</summary>
+    internal static void WriteLittleEndian(Stream stream, ReadOnlySpan<float> values)
     {
         if (BitConverter.IsLittleEndian)
         {

@@ -101,7 +101,11 @@ public static class FeatureExtractor
             if (pending.Count == Math.Min(size, total - (batch * size)))
             {
                 float[] features = encoder.Encode(pending);
-                AtomicFile.WriteAllBytes(BatchPath(batches, batch), ToBytes(features));
+                AtomicFile.Write(BatchPath(batches, batch), string.Empty, temporary =>
+                {
+                    using var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write);
+                    SafeTensors.WriteLittleEndian(file, features);
+                });
                 done += pending.Count;
                 pending.Clear();
                 progress?.Report((done, total));
@@ -190,15 +194,4 @@ public static class FeatureExtractor
     private static string BatchPath(string batches, int batch) => Path.Combine(batches, $"batch-{batch:D7}.f32");
 
     private static bool IsComplete(string path, long floats) => File.Exists(path) && new FileInfo(path).Length == floats * sizeof(float);
-
-    private static byte[] ToBytes(float[] values)
-    {
-        byte[] bytes = new byte[values.Length * sizeof(float)];
-        for (int i = 0; i < values.Length; i++)
-        {
-            BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * 4), values[i]);
-        }
-
-        return bytes;
-    }
 }

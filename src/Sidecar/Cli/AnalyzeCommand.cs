@@ -31,7 +31,7 @@ internal static partial class AnalyzeCommand
         var minTissue = new Option<double>("--min-tissue") { Description = "Minimum tissue fraction of a scored tile.", DefaultValueFactory = _ => 0.5 };
         var store = new Option<FileInfo?>("--store") { Description = "SQLite store of analyses (default: <out>/analyses.sqlite)." };
         var encoder = new Option<FileInfo?>("--encoder") { Description = "Tile encoder (NAME.onnx with its card) for a --model that is a head on features, as CLAM's." };
-        var device = new Option<string>("--device") { Description = "Where the encoder runs: cpu, cuda or cuda:N (docs/gpu.md).", DefaultValueFactory = _ => "cpu" };
+        Option<EncoderDevice> device = CliEncoders.DeviceOption();
 
         var command = new Command("analyze", "Score a slide with attention-based MIL and write heatmaps, QuPath GeoJSON and CSV.");
         command.Arguments.Add(slide);
@@ -81,15 +81,12 @@ internal static partial class AnalyzeCommand
             TileEncoder? tileEncoder = null;
             if (parseResult.GetValue(encoder) is { } encoderFile)
             {
-                try
+                if (!CliEncoders.TryLoad(encoderFile, parseResult.GetValue(device), stderr, out TileEncoder loaded))
                 {
-                    tileEncoder = TileEncoder.Load(encoderFile.FullName, EncoderDevice.Parse(parseResult.GetRequiredValue(device)));
-                }
-                catch (Exception e) when (e is EncoderException or ArgumentException)
-                {
-                    stderr.WriteLine($"slideplugin: {e.Message}");
                     return ExitCodes.Failure;
                 }
+
+                tileEncoder = loaded;
             }
 
             using (tileEncoder)

@@ -23,7 +23,7 @@ internal static class FeaturesCommand
         var tileSize = new Option<int?>("--tile-size") { Description = "Tile edge in pixels at the target resolution (default: the card's input size)." };
         var minTissue = new Option<double>("--min-tissue") { Description = "Minimum tissue fraction (0..1) of a kept tile.", DefaultValueFactory = _ => 0.5 };
         var mpp = new Option<double?>("--mpp") { Description = "The slide's own resolution in µm per pixel, for files that lack it." };
-        var device = new Option<string>("--device") { Description = "Where the encoder runs: cpu, cuda or cuda:N (docs/gpu.md).", DefaultValueFactory = _ => "cpu" };
+        Option<EncoderDevice> device = CliEncoders.DeviceOption();
         var output = new Option<DirectoryInfo>("--out") { Description = "Folder for SLIDE.features.safetensors.", Required = true };
 
         var command = new Command("features", "Encode a slide's tissue tiles with a tile encoder (ONNX) into SLIDE.features.safetensors; resumable.");
@@ -48,19 +48,8 @@ internal static class FeaturesCommand
                 return ExitCodes.Usage;
             }
 
-            EncoderDevice where;
-            try
-            {
-                where = EncoderDevice.Parse(parseResult.GetRequiredValue(device));
-            }
-            catch (ArgumentException e)
-            {
-                stderr.WriteLine($"slideplugin: --device: {e.Message}");
-                return ExitCodes.Usage;
-            }
-
             var options = new FeatureOptions { TargetMpp = parseResult.GetValue(targetMpp), TileSize = parseResult.GetValue(tileSize), MinTissueFraction = minTissueFraction };
-            return await RunAsync(parseResult.GetRequiredValue(slide), parseResult.GetRequiredValue(encoder), where, parseResult.GetValue(mpp), options,
+            return await RunAsync(parseResult.GetRequiredValue(slide), parseResult.GetRequiredValue(encoder), parseResult.GetValue(device), parseResult.GetValue(mpp), options,
                 parseResult.GetRequiredValue(output), stdout, stderr, cancellationToken).ConfigureAwait(false);
         });
         return command;
@@ -69,14 +58,8 @@ internal static class FeaturesCommand
     private static async Task<int> RunAsync(FileInfo slideFile, FileInfo encoderFile, EncoderDevice device, double? mppOverride, FeatureOptions options,
         DirectoryInfo output, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
     {
-        TileEncoder encoder;
-        try
+        if (!CliEncoders.TryLoad(encoderFile, device, stderr, out TileEncoder encoder))
         {
-            encoder = TileEncoder.Load(encoderFile.FullName, device);
-        }
-        catch (EncoderException e)
-        {
-            stderr.WriteLine($"slideplugin: {e.Message}");
             return ExitCodes.Failure;
         }
 

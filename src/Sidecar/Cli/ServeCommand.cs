@@ -38,7 +38,7 @@ internal static class ServeCommand
             Description = "A browser origin (e.g. http://localhost:3000) allowed to call the --web-listen endpoint across origins (repeatable; default: none).",
             AllowMultipleArgumentsPerToken = false,
         };
-        var device = new Option<string>("--device") { Description = "Where tile encoders run: cpu, cuda or cuda:N (docs/gpu.md).", DefaultValueFactory = _ => "cpu" };
+        Option<Engine.Encoders.EncoderDevice> device = CliEncoders.DeviceOption("Where tile encoders run: cpu, cuda or cuda:N (docs/gpu.md).");
         var grace = new Option<double>("--shutdown-grace")
         {
             Description = "Seconds that running calls may go on after SIGTERM before they are cancelled.",
@@ -115,17 +115,7 @@ internal static class ServeCommand
 
             using Serilog.Core.Logger logger = LoggingSetup.CreateSerilogLogger(SlidePluginCli.LogSettingsOf(parseResult, global));
             using var slides = new SlideServiceImpl(slideRootPolicy, parseResult.GetValue(slideCache));
-            Engine.Encoders.EncoderDevice encoderDevice;
-            try
-            {
-                encoderDevice = Engine.Encoders.EncoderDevice.Parse(parseResult.GetRequiredValue(device));
-            }
-            catch (ArgumentException e)
-            {
-                stderr.WriteLine($"slideplugin: --device: {e.Message}");
-                return ExitCodes.Usage;
-            }
-
+            Engine.Encoders.EncoderDevice encoderDevice = parseResult.GetValue(device);
             var training = new TrainingServiceImpl(slideRootPolicy, parseResult.GetRequiredValue(workDir).FullName, encoderDevice);
             using var analysis = new AnalysisServiceImpl(slideRootPolicy, parseResult.GetRequiredValue(workDir).FullName, BundledModel.Path, device: encoderDevice);
             using var segmentation = new SegmentationServiceImpl(slideRootPolicy);

@@ -52,7 +52,7 @@ internal static class TrainCommand
         var testBags = new Option<int>("--test-bags") { Description = "mnist-bags: test bags.", DefaultValueFactory = _ => 1000 };
         var meanBagLength = new Option<double>("--mean-bag-length") { Description = "mnist-bags: mean bag length.", DefaultValueFactory = _ => 10 };
         var encoder = new Option<FileInfo?>("--encoder") { Description = "slides: a tile encoder (NAME.onnx with its card); the model is then a head on the slides' features, as CLAM's." };
-        var device = new Option<string>("--device") { Description = "Where the encoder runs: cpu, cuda or cuda:N (docs/gpu.md).", DefaultValueFactory = _ => "cpu" };
+        Option<EncoderDevice> device = CliEncoders.DeviceOption();
         var featuresDir = new Option<DirectoryInfo?>("--features-dir") { Description = "slides with --encoder: where SLIDE.features.safetensors are made and reused (default: <out>/features)." };
         var name = new Option<string>("--name") { Description = "Model name in the card.", DefaultValueFactory = _ => "amil" };
         var limitations = new Option<string?>("--limitations") { Description = "Intended use and known limits, for the model card." };
@@ -95,13 +95,19 @@ internal static class TrainCommand
             }
 
             TileEncoder? tileEncoder = null;
+            if (parseResult.GetValue(encoder) is { } encoderFile)
+            {
+                if (!CliEncoders.TryLoad(encoderFile, parseResult.GetValue(device), stderr, out TileEncoder loaded))
+                {
+                    return Task.FromResult(ExitCodes.Failure);
+                }
+
+                tileEncoder = loaded;
+            }
+
             try
             {
                 options.Validate();
-                if (parseResult.GetValue(encoder) is { } encoderFile)
-                {
-                    tileEncoder = TileEncoder.Load(encoderFile.FullName, EncoderDevice.Parse(parseResult.GetRequiredValue(device)));
-                }
 
                 var source = new BagDatasetSource
                 {
@@ -130,7 +136,7 @@ internal static class TrainCommand
 
                 return Task.FromResult(Run(bags, options, parseResult.GetValue(folds), parseResult.GetRequiredValue(output).FullName, stdout, cancellationToken));
             }
-            catch (Exception e) when (e is DatasetException or ArgumentException or InvalidOperationException or IOException or EncoderException)
+            catch (Exception e) when (e is DatasetException or ArgumentException or InvalidOperationException or IOException)
             {
                 stderr.WriteLine($"slideplugin: {e.Message}");
                 return Task.FromResult(e is ArgumentException ? ExitCodes.Usage : ExitCodes.Failure);
