@@ -21,10 +21,9 @@ public sealed class EncoderAnalysisTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _encoderPath = Path.Combine(_folder, "small.onnx");
-        await ExternalProcess.RunReferenceScriptAsync("export_encoder.py", "export", "--arch", "small", "--out", Path.ChangeExtension(_encoderPath, null));
-        var spec = new AttentionMilSpec { Attention = MilAttention.Gated, Input = MilInput.Features, FeatureSize = 128, EmbeddingSize = 64, AttentionSize = 32 };
+        await TestEncoders.ExportSmallAsync(Path.ChangeExtension(_encoderPath, null));
         _headPath = Path.Combine(_folder, "head.safetensors");
-        ModelCheckpoint.Save(_headPath, new AttentionMil(spec, new TensorRandom(11)), new ModelCard { Name = "head-on-small", Spec = spec, Classes = ["benign", "tumour"] });
+        TestEncoders.SaveFeatureHead(_headPath, seed: 11, name: "head-on-small");
     }
 
     public Task DisposeAsync()

@@ -9,7 +9,7 @@ public sealed class FeatureBagsTests : IAsyncLifetime
 {
     private readonly string _folder = Directory.CreateTempSubdirectory("slideplugin-feature-bags").FullName;
 
-    public Task InitializeAsync() => ExternalProcess.RunReferenceScriptAsync("export_encoder.py", "export", "--arch", "small", "--out", Path.Combine(_folder, "small"));
+    public Task InitializeAsync() => TestEncoders.ExportSmallAsync(Path.Combine(_folder, "small"));
 
     public Task DisposeAsync()
     {

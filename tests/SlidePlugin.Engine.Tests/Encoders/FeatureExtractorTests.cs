@@ -16,7 +16,7 @@ public sealed class FeatureExtractorTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _model = Path.Combine(_folder, "small.onnx");
-        await ExternalProcess.RunReferenceScriptAsync("export_encoder.py", "export", "--arch", "small", "--out", Path.ChangeExtension(_model, null));
+        await TestEncoders.ExportSmallAsync(Path.ChangeExtension(_model, null));
     }
 
     public Task DisposeAsync()

@@ -22,7 +22,7 @@ public sealed class FeatureHeadTrainingTests(ITestOutputHelper output) : IAsyncL
     public async Task InitializeAsync()
     {
         _encoder = Path.Combine(_folder, "small");
-        await ExternalProcess.RunReferenceScriptAsync("export_encoder.py", "export", "--arch", "small", "--out", _encoder);
+        await TestEncoders.ExportSmallAsync(_encoder);
     }
 
     public Task DisposeAsync()

@@ -196,11 +196,9 @@ public class CliTests
         try
         {
             string encoder = Path.Combine(folder, "small");
-            await ExternalProcess.RunReferenceScriptAsync("export_encoder.py", "export", "--arch", "small", "--out", encoder);
-            var spec = new Engine.Mil.AttentionMilSpec { Input = Engine.Mil.MilInput.Features, FeatureSize = 128, EmbeddingSize = 64, AttentionSize = 32 };
+            await TestEncoders.ExportSmallAsync(encoder);
             string head = Path.Combine(folder, "head.safetensors");
-            Engine.Checkpoints.ModelCheckpoint.Save(head, new Engine.Mil.AttentionMil(spec, new Engine.Tensors.TensorRandom(3)),
-                new Engine.Checkpoints.ModelCard { Name = "head", Spec = spec, Classes = ["benign", "tumour"] });
+            TestEncoders.SaveFeatureHead(head, seed: 3);
             string slidePath = TestData.Path("slides", "CMU-1-Small-Region.svs");
 
             (int featuresExit, string featuresOutput, string featuresError) = await RunAsync("features", slidePath, "--encoder", encoder + ".onnx", "--out", Path.Combine(folder, "features"));
@@ -232,7 +230,7 @@ public class CliTests
         try
         {
             string encoder = Path.Combine(folder, "small");
-            await ExternalProcess.RunReferenceScriptAsync("export_encoder.py", "export", "--arch", "small", "--out", encoder);
+            await TestEncoders.ExportSmallAsync(encoder);
             var rows = new List<string> { "slide,label,split" };
             for (int i = 0; i < 6; i++)
             {

@@ -132,9 +132,8 @@ public sealed class AnalysisServiceTests : IAsyncLifetime
     {
         string models = Path.Combine(_scratch, "models");
         Directory.CreateDirectory(models);
-        await ExternalProcess.RunReferenceScriptAsync("export_encoder.py", "export", "--arch", "small", "--out", Path.Combine(models, "small"));
-        var spec = new AttentionMilSpec { Input = MilInput.Features, FeatureSize = 128, EmbeddingSize = 64, AttentionSize = 32 };
-        ModelCheckpoint.Save(Path.Combine(models, "head.safetensors"), new AttentionMil(spec, new TensorRandom(2)), new ModelCard { Name = "head", Spec = spec, Classes = ["benign", "tumour"] });
+        await TestEncoders.ExportSmallAsync(Path.Combine(models, "small"));
+        TestEncoders.SaveFeatureHead(Path.Combine(models, "head.safetensors"), seed: 2);
         using var service = new AnalysisServiceImpl(new SlideRoots([TestData.Path("slides"), models]), Path.Combine(_scratch, "encoder-server"), ModelPath);
         await using SidecarServer server = SidecarServer.Create(new ServerSettings { Listen = "127.0.0.1:0" }, new LoggerConfiguration().CreateLogger(), service.BindTo);
         await server.StartAsync();

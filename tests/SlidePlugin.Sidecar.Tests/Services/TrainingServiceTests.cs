@@ -98,7 +98,7 @@ public sealed class TrainingServiceTests : IAsyncLifetime
     public async Task Train_SlidesWithEncoderPath_HeadOnFeaturesAndFeaturesKeptForTheNextRun()
     {
         string data = Path.Combine(_scratch, "data");
-        await ExternalProcess.RunReferenceScriptAsync("export_encoder.py", "export", "--arch", "small", "--out", Path.Combine(data, "small"));
+        await TestEncoders.ExportSmallAsync(Path.Combine(data, "small"));
         var rows = new List<string> { "slide,label,split" };
         for (int i = 0; i < 4; i++)
         {
