@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
+using SlidePlugin.Engine.Mil;
 
 namespace SlidePlugin.Engine.Analysis;
 
@@ -9,14 +10,14 @@ namespace SlidePlugin.Engine.Analysis;
 public sealed record StoredAnalysis(string Key, string SlidePath, string ModelName, int TileCount, int TilesScored, bool Complete, string Created, string? Finished);
 
 /// <summary>
-/// Analyses in one SQLite file (WAL): per analysis its header and, when complete, its result; per tile its score,
-/// class probabilities and embedding (so an interrupted analysis resumes from the tiles already scored, and the
-/// slide prediction is pooled from disk without holding a slide's embeddings in memory). Every write is one
+/// Analyses in one SQLite file (WAL): per analysis its header, the running attention pooling state and, when complete,
+/// its result; per tile its score and class probabilities. An interrupted analysis resumes from the tiles and the pooling
+/// state committed with them; tile embeddings are never stored (<see cref="AttentionPooling"/>). Every write is one
 /// transaction: a crash loses nothing committed. Safe to use from several threads (one connection per call).
 /// </summary>
 /// <remarks>
-/// Embeddings (2 KB a tile) live in their own table: in the tile rows, every attention update at the end rewrote the
-/// blob with it (45 ms against 5 ms for 2345 tiles). A store of the first layout (schema 0) is converted when opened.
+/// Stores of earlier layouts are converted when opened: schema 0 kept each tile's embedding in its row, schema 1 in a
+/// table of its own; an unfinished analysis of either gets its pooling state from them, then they are dropped.
 /// </remarks>
 public sealed class AnalysisStore
 {
@@ -49,16 +50,15 @@ public sealed class AnalysisStore
                     header TEXT NOT NULL,
                     created TEXT NOT NULL,
                     result TEXT);
-                CREATE TABLE IF NOT EXISTS embeddings (
-                    key TEXT NOT NULL,
-                    idx INTEGER NOT NULL,
-                    vector BLOB NOT NULL,
-                    PRIMARY KEY (key, idx)) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS pooling (
+                    key TEXT PRIMARY KEY,
+                    state BLOB NOT NULL);
                 """);
             if (firstLayout)
             {
-                // Schema 0 kept the embedding in the tile row: move it out, then rebuild the tile table without it.
+                // Schema 0 kept the embedding in the tile row: move it out as schema 1 had it, then rebuild the tile table without it.
                 Execute(connection, """
+                    CREATE TABLE embeddings (key TEXT NOT NULL, idx INTEGER NOT NULL, vector BLOB NOT NULL, PRIMARY KEY (key, idx)) WITHOUT ROWID;
                     INSERT INTO embeddings (key, idx, vector) SELECT key, idx, embedding FROM tiles;
                     ALTER TABLE tiles RENAME TO tiles_schema0;
                     """);
@@ -84,13 +84,19 @@ public sealed class AnalysisStore
                     """);
             }
 
+            if (Scalar(connection, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'embeddings'") == 1)
+            {
+                PoolStoredEmbeddings(connection);
+                Execute(connection, "DROP TABLE embeddings;");
+            }
+
             Execute(connection, $"PRAGMA user_version = {SchemaVersion};");
             transaction.Commit();
         });
     }
 
     /// <summary>The layout this code writes; <c>PRAGMA user_version</c> records it in the file.</summary>
-    public const int SchemaVersion = 1;
+    public const int SchemaVersion = 2;
 
     /// <summary>The database file.</summary>
     public string Path { get; }
@@ -131,45 +137,117 @@ public sealed class AnalysisStore
         });
     }
 
-    /// <summary>Stores a batch of scored tiles with their embeddings (row i of <paramref name="embeddings"/>, <paramref name="embeddingSize"/> floats each) in one transaction.</summary>
-    public void AddTiles(string key, IReadOnlyList<TileScore> tiles, ReadOnlySpan<float> embeddings, int embeddingSize)
+    /// <summary>
+    /// Stores a batch of scored tiles and the pooling state that includes them, in one transaction: what resumes the
+    /// analysis is always the tiles and the state of the same moment.
+    /// </summary>
+    public void AddTiles(string key, IReadOnlyList<TileScore> tiles, AttentionPooling pooling)
     {
-        float[] rows = embeddings.ToArray();
         Guarded(() =>
         {
             ArgumentNullException.ThrowIfNull(tiles);
+            ArgumentNullException.ThrowIfNull(pooling);
             using SqliteConnection connection = Open();
             using SqliteTransaction transaction = connection.BeginTransaction();
-            using SqliteCommand command = connection.CreateCommand();
-            command.CommandText = """
-                INSERT OR REPLACE INTO tiles (key, idx, x, y, width, height, score, probabilities)
-                VALUES ($key, $idx, $x, $y, $width, $height, $score, $probabilities)
-                """;
-            SqliteParameter[] p = [.. TileColumns.Select(n => command.Parameters.AddWithValue(n, DBNull.Value))];
-            using SqliteCommand vector = connection.CreateCommand();
-            vector.CommandText = "INSERT OR REPLACE INTO embeddings (key, idx, vector) VALUES ($key, $idx, $vector)";
-            vector.Parameters.AddWithValue("$key", key);
-            SqliteParameter vectorIndex = vector.Parameters.Add("$idx", SqliteType.Integer);
-            SqliteParameter vectorBytes = vector.Parameters.Add("$vector", SqliteType.Blob);
-            p[0].Value = key;
-            for (int i = 0; i < tiles.Count; i++)
+            using (SqliteCommand command = connection.CreateCommand())
             {
-                TileScore tile = tiles[i];
-                p[1].Value = tile.Index;
-                p[2].Value = tile.X;
-                p[3].Value = tile.Y;
-                p[4].Value = tile.Width;
-                p[5].Value = tile.Height;
-                p[6].Value = (double)tile.Score;
-                p[7].Value = MemoryMarshal.AsBytes(tile.Probabilities.AsSpan()).ToArray();
-                command.ExecuteNonQuery();
-                vectorIndex.Value = tile.Index;
-                vectorBytes.Value = MemoryMarshal.AsBytes(rows.AsSpan(i * embeddingSize, embeddingSize)).ToArray();
-                vector.ExecuteNonQuery();
+                command.CommandText = """
+                    INSERT OR REPLACE INTO tiles (key, idx, x, y, width, height, score, probabilities)
+                    VALUES ($key, $idx, $x, $y, $width, $height, $score, $probabilities)
+                    """;
+                SqliteParameter[] p = [.. TileColumns.Select(n => command.Parameters.AddWithValue(n, DBNull.Value))];
+                p[0].Value = key;
+                foreach (TileScore tile in tiles)
+                {
+                    p[1].Value = tile.Index;
+                    p[2].Value = tile.X;
+                    p[3].Value = tile.Y;
+                    p[4].Value = tile.Width;
+                    p[5].Value = tile.Height;
+                    p[6].Value = (double)tile.Score;
+                    p[7].Value = MemoryMarshal.AsBytes(tile.Probabilities.AsSpan()).ToArray();
+                    command.ExecuteNonQuery();
+                }
             }
 
+            SavePooling(connection, key, pooling);
             transaction.Commit();
         });
+    }
+
+    /// <summary>The pooling state committed with the last batch of <paramref name="key"/>, or null when none is.</summary>
+    /// <exception cref="AnalysisStoreCorruptException">The stored state is not one of embeddings of <paramref name="embeddingSize"/>.</exception>
+    public AttentionPooling? Pooling(string key, int embeddingSize)
+    {
+        return Guarded(() =>
+        {
+            using SqliteConnection connection = Open();
+            using SqliteCommand command = connection.CreateCommand();
+            command.CommandText = "SELECT state FROM pooling WHERE key = $key";
+            command.Parameters.AddWithValue("$key", key);
+            if (command.ExecuteScalar() is not byte[] state)
+            {
+                return null;
+            }
+
+            try
+            {
+                return AttentionPooling.FromBytes(state, embeddingSize);
+            }
+            catch (FormatException e)
+            {
+                throw new AnalysisStoreCorruptException(Path, $"the pooling state of analysis {key}: {e.Message}", e);
+            }
+        });
+    }
+
+    private static void SavePooling(SqliteConnection connection, string key, AttentionPooling pooling)
+    {
+        using SqliteCommand command = connection.CreateCommand();
+        command.CommandText = "INSERT OR REPLACE INTO pooling (key, state) VALUES ($key, $state)";
+        command.Parameters.AddWithValue("$key", key);
+        command.Parameters.AddWithValue("$state", pooling.ToBytes());
+        command.ExecuteNonQuery();
+    }
+
+    /// <summary>
+    /// Converts an earlier layout's stored embeddings of unfinished analyses into their pooling state, in grid order (a
+    /// resumed analysis then differs from an uninterrupted one in the last bits of its pooled embedding only).
+    /// </summary>
+    private static void PoolStoredEmbeddings(SqliteConnection connection)
+    {
+        var unfinished = new List<string>();
+        using (SqliteCommand keys = connection.CreateCommand())
+        {
+            keys.CommandText = "SELECT key FROM analyses WHERE result IS NULL";
+            using SqliteDataReader reader = keys.ExecuteReader();
+            while (reader.Read())
+            {
+                unfinished.Add(reader.GetString(0));
+            }
+        }
+
+        foreach (string key in unfinished)
+        {
+            using SqliteCommand rows = connection.CreateCommand();
+            rows.CommandText = "SELECT t.score, e.vector FROM tiles t JOIN embeddings e ON e.key = t.key AND e.idx = t.idx WHERE t.key = $key ORDER BY t.idx";
+            rows.Parameters.AddWithValue("$key", key);
+            AttentionPooling? pooling = null;
+            using (SqliteDataReader reader = rows.ExecuteReader())
+            {
+                while (reader.Read())
+                {
+                    ReadOnlySpan<float> embedding = MemoryMarshal.Cast<byte, float>((byte[])reader.GetValue(1));
+                    pooling ??= new AttentionPooling(embedding.Length);
+                    pooling.Add([(float)reader.GetDouble(0)], embedding);
+                }
+            }
+
+            if (pooling is not null)
+            {
+                SavePooling(connection, key, pooling);
+            }
+        }
     }
 
     /// <summary>Every tile of <paramref name="key"/> scored so far, by grid index (a late watcher's snapshot of a running analysis).</summary>
@@ -212,35 +290,6 @@ public sealed class AnalysisStore
             }
 
             return ([.. indices], [.. scores]);
-        });
-    }
-
-    /// <summary>Σ weights[i] · embedding of the i-th tile by grid index, read one row at a time (memory flat in slide size).</summary>
-    public double[] WeightedEmbeddingSum(string key, IReadOnlyList<double> weights, int embeddingSize)
-    {
-        return Guarded(() =>
-        {
-            ArgumentNullException.ThrowIfNull(weights);
-            var sum = new double[embeddingSize];
-            using SqliteConnection connection = Open();
-            using SqliteCommand command = connection.CreateCommand();
-            command.CommandText = "SELECT vector FROM embeddings WHERE key = $key ORDER BY idx";
-            command.Parameters.AddWithValue("$key", key);
-            using SqliteDataReader reader = command.ExecuteReader();
-            int row = 0;
-            var buffer = new byte[embeddingSize * sizeof(float)];
-            while (reader.Read())
-            {
-                reader.GetBytes(0, 0, buffer, 0, buffer.Length);
-                ReadOnlySpan<float> embedding = MemoryMarshal.Cast<byte, float>(buffer);
-                double weight = weights[row++];
-                for (int j = 0; j < embeddingSize; j++)
-                {
-                    sum[j] += weight * embedding[j];
-                }
-            }
-
-            return row == weights.Count ? sum : throw new InvalidOperationException($"Analysis {key}: {row} embeddings stored for {weights.Count} weights.");
         });
     }
 

@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using SlidePlugin.Engine.Datasets;
 using SlidePlugin.Engine.Imaging;
+using SlidePlugin.Engine.Mil;
 using SlidePlugin.Engine.Slides;
 using SlidePlugin.Engine.Tensors;
 using SlidePlugin.Engine.Tissue;
@@ -14,9 +15,9 @@ namespace SlidePlugin.Engine.Analysis;
 /// <summary>
 /// The main job: slide → tissue tiles at the model's mpp → patches → model → per-tile scores → slide prediction and
 /// attention. Tiles are read ahead on worker threads while the previous batch is scored; each batch is committed to the
-/// <see cref="AnalysisStore"/> (scores, per-tile probabilities, embeddings) before it is reported, so a stopped analysis
-/// resumes from the tiles already in, and memory stays flat in slide size. When the last tile is in, attention is the
-/// softmax of all scores and the slide embedding M = Σ aₖ hₖ is pooled from the store, row by row.
+/// <see cref="AnalysisStore"/> (scores, per-tile probabilities, and the running attention pooling that includes it) before
+/// it is reported, so a stopped analysis resumes from the tiles already in, and memory stays flat in slide size. When the
+/// last tile is in, attention is the softmax of all scores and the slide embedding M = Σ aₖ hₖ comes from the pooling state.
 /// </summary>
 public sealed class SlideAnalyzer
 {
@@ -93,6 +94,13 @@ public sealed class SlideAnalyzer
         }
 
         HashSet<int> done = _store.ScoredIndices(key);
+        int embeddingSize = _model.Card.Spec.EmbeddingSize;
+        AttentionPooling pooling = _store.Pooling(key, embeddingSize) ?? new AttentionPooling(embeddingSize);
+        if (pooling.Count != done.Count)
+        {
+            throw new AnalysisStoreCorruptException(_store.Path, $"analysis {key} holds {done.Count} tiles but its pooling state counts {pooling.Count}");
+        }
+
         var header = new AnalysisHeader(key, slide.Path, slide.Dimensions.Width, slide.Dimensions.Height, slideMpp, _model.Card.Name, _model.Card.WeightsSha256,
             _model.Card.Classes, grid.TargetMpp, grid.TileSize, grid.Level0TileSize, grid.Columns, grid.Rows, grid.Tiles.Count, done.Count);
         _store.Begin(header);
@@ -128,14 +136,14 @@ public sealed class SlideAnalyzer
                 batch.Add((tile, pixels));
                 if ((position[tile] + 1) % options.BatchSize == 0)
                 {
-                    commit = await ScoreBatchAsync(key, batch, index, patchBytes, commit, grid.Tiles.Count, timings, report, cancellationToken).ConfigureAwait(false);
+                    commit = await ScoreBatchAsync(key, batch, index, patchBytes, pooling, commit, grid.Tiles.Count, timings, report, cancellationToken).ConfigureAwait(false);
                     batch.Clear();
                 }
             }
 
             if (batch.Count > 0)
             {
-                commit = await ScoreBatchAsync(key, batch, index, patchBytes, commit, grid.Tiles.Count, timings, report, cancellationToken).ConfigureAwait(false);
+                commit = await ScoreBatchAsync(key, batch, index, patchBytes, pooling, commit, grid.Tiles.Count, timings, report, cancellationToken).ConfigureAwait(false);
             }
         }
         finally
@@ -145,7 +153,7 @@ public sealed class SlideAnalyzer
         }
 
         double beforeFinish = clock.Elapsed.TotalSeconds;
-        AnalysisResult result = await Task.Run(() => Complete(header, clock), cancellationToken).ConfigureAwait(false);
+        AnalysisResult result = await Task.Run(() => Complete(header, pooling, clock), cancellationToken).ConfigureAwait(false);
         result = result with { Timings = timings.ToTimings(clock.Elapsed.TotalSeconds - beforeFinish) };
         report?.Invoke(new AnalysisEvent.Completed(result));
         return result;
@@ -167,7 +175,7 @@ public sealed class SlideAnalyzer
         byte[] pixels = [.. patches.SelectMany(p => PatchPixels(p, patchSize))];
         return RunInstances(pixels, patches.Count, (h, scores, _) =>
         {
-            using Mil.MilOutput output = _model.Network.Aggregate(h, scores.Detach());
+            using MilOutput output = _model.Network.Aggregate(h, scores.Detach());
             return (output.Probabilities.Data.ToArray(), scores.Data.ToArray(), output.Attention.Data.ToArray());
         });
     }
@@ -235,15 +243,15 @@ public sealed class SlideAnalyzer
     }
 
     /// <summary>
-    /// Runs one batch through the model, then returns the task that commits it to the store and reports it, chained after
-    /// <paramref name="previousCommit"/> so commits and reports keep their order.
+    /// Runs one batch through the model, then returns the task that pools it into <paramref name="pooling"/>, commits it to the
+    /// store and reports it, chained after <paramref name="previousCommit"/> so pooling, commits and reports keep their order.
     /// </summary>
-    private async Task<Task> ScoreBatchAsync(string key, List<(Tile Tile, byte[] Pixels)> batch, Dictionary<Tile, int> index, int patchBytes, Task previousCommit,
+    private async Task<Task> ScoreBatchAsync(string key, List<(Tile Tile, byte[] Pixels)> batch, Dictionary<Tile, int> index, int patchBytes, AttentionPooling pooling, Task previousCommit,
         int total, TimingCounters timings, Action<AnalysisEvent>? report, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         (Tile Tile, byte[] Pixels)[] items = [.. batch];
-        (TileScore[] tiles, float[] embeddings, int embeddingSize) = await Task.Run(() =>
+        (TileScore[] tiles, float[] embeddings, float[] scores) = await Task.Run(() =>
         {
             var pixels = new byte[items.Length * patchBytes];
             for (int i = 0; i < items.Length; i++)
@@ -263,7 +271,7 @@ public sealed class SlideAnalyzer
                 }
 
                 timings.Model += Stopwatch.GetElapsedTime(modelStart).TotalSeconds;
-                return (result, h.Data.ToArray(), h.Shape[1]);
+                return (result, h.Data.ToArray(), scores.Data.ToArray());
             });
         }, CancellationToken.None).ConfigureAwait(false);
 
@@ -272,36 +280,28 @@ public sealed class SlideAnalyzer
         {
             long storeStart = Stopwatch.GetTimestamp();
             // Committed before it is reported: what a viewer has seen survives a crash.
-            _store.AddTiles(key, tiles, embeddings, embeddingSize);
+            pooling.Add(scores, embeddings);
+            _store.AddTiles(key, tiles, pooling);
             timings.Store += Stopwatch.GetElapsedTime(storeStart).TotalSeconds;
             report?.Invoke(new AnalysisEvent.Scored(tiles, Interlocked.Add(ref timings.Scored, tiles.Length), total));
         }, CancellationToken.None);
     }
 
-    private AnalysisResult Complete(AnalysisHeader header, Stopwatch clock)
+    private AnalysisResult Complete(AnalysisHeader header, AttentionPooling pooling, Stopwatch clock)
     {
         (int[] indices, float[] scores) = _store.Scores(header.Key);
-        if (indices.Length != header.TileCount)
+        if (indices.Length != header.TileCount || pooling.Count != header.TileCount)
         {
-            throw new InvalidOperationException($"Analysis {header.Key}: {indices.Length} of {header.TileCount} tiles are stored.");
+            throw new InvalidOperationException($"Analysis {header.Key}: {indices.Length} of {header.TileCount} tiles are stored, {pooling.Count} pooled.");
         }
 
-        // a = softmax(scores) in double: on 10⁵ tiles single precision would lose the small weights.
-        double max = scores.Max();
-        double[] attention = [.. scores.Select(s => Math.Exp(s - max))];
-        double total = attention.Sum();
-        for (int i = 0; i < attention.Length; i++)
-        {
-            attention[i] /= total;
-        }
-
-        int embeddingSize = _model.Card.Spec.EmbeddingSize;
-        double[] pooled = _store.WeightedEmbeddingSum(header.Key, attention, embeddingSize);   // M = Σ aₖ hₖ, [L]
+        double[] attention = [.. scores.Select(pooling.AttentionOf)];                                // a = softmax(scores), [N]
+        float[] pooled = pooling.Pooled();                                                           // M = Σ aₖ hₖ, [L]
         float[] probabilities;
         lock (_modelLock)
         {
             using GradMode.NoGradScope noGrad = GradMode.NoGrad();
-            using Tensor m = Tensor.FromData([.. pooled.Select(v => (float)v)], 1, embeddingSize);   // [1, L]
+            using Tensor m = Tensor.FromData(pooled, 1, pooled.Length);                              // [1, L]
             using Tensor p = _model.Network.ClassProbabilities(m);                                   // [1, K]
             probabilities = p.Data.ToArray();
         }

@@ -3,10 +3,11 @@ using System.Text.Json;
 using Microsoft.Data.Sqlite;
 using SlidePlugin.Engine.Analysis;
 using SlidePlugin.Engine.Interop;
+using SlidePlugin.Engine.Mil;
 
 namespace SlidePlugin.Engine.Tests.Analysis;
 
-/// <summary>The analysis store's file layout: today's schema, and stores written in the first layout (schema 0).</summary>
+/// <summary>The analysis store's file layout: today's schema, and stores written in the first layout (schema 0, embeddings per tile).</summary>
 public sealed class AnalysisStoreTests : IDisposable
 {
     private const string Key = "0123456789abcdef0123456789abcdef";
@@ -27,13 +28,17 @@ public sealed class AnalysisStoreTests : IDisposable
 
     private static float[] EmbeddingOf(int index) => [index, index * 0.5f, -index, 1];
 
+    private static TileScore TileOf(int index) => new(index, index * 64, 0, 64, 64, 0.5f * index, [0.4f, 0.6f]);
+
     private AnalysisStore CompleteOfThreeTiles()
     {
         var store = new AnalysisStore(Path.Combine(_folder, "analyses.sqlite"));
         store.Begin(Header(3));
+        var pooling = new AttentionPooling(EmbeddingSize);
         for (int i = 0; i < 3; i++)
         {
-            store.AddTiles(Key, [new TileScore(i, i * 64, 0, 64, 64, 0.1f * i, [0.4f, 0.6f])], EmbeddingOf(i), EmbeddingSize);
+            pooling.Add([0.5f * i], EmbeddingOf(i));
+            store.AddTiles(Key, [TileOf(i)], pooling);
         }
 
         store.Complete(Key, [0, 1, 2], [0.2, 0.3, 0.5], [10, 50, 90], new StoredResult([0.25f, 0.75f], 1, 1.5, "2026-01-01T00:00:00Z"));
@@ -64,6 +69,18 @@ public sealed class AnalysisStoreTests : IDisposable
     }
 
     [Fact]
+    public void Pooling_StateOfAnotherSize_CorruptNamingTheAnalysis()
+    {
+        AnalysisStore store = CompleteOfThreeTiles();
+
+        var error = Assert.Throws<AnalysisStoreCorruptException>(() => store.Pooling(Key, EmbeddingSize + 1));
+
+        Assert.Contains($"the pooling state of analysis {Key}", error.Message, StringComparison.Ordinal);
+        Assert.Equal(3, store.Pooling(Key, EmbeddingSize)!.Count);
+        Assert.Null(store.Pooling("another", EmbeddingSize));
+    }
+
+    [Fact]
     public void Open_FileThatIsNoDatabase_CorruptNamingTheFile()
     {
         string path = Path.Combine(_folder, "analyses.sqlite");
@@ -89,25 +106,34 @@ public sealed class AnalysisStoreTests : IDisposable
         Assert.Equal([10.0, 50.0, 90.0], result.Tiles.Select(t => t.Percentile));
         Assert.Equal([0.5f, 0.5f], result.Tiles[2].Probabilities);
         Assert.Equal([0.25f, 0.75f], result.Probabilities);
-        AssertPooled(store.WeightedEmbeddingSum(Key, [0.2, 0.3, 0.5], EmbeddingSize));
         Assert.Equal(AnalysisStore.SchemaVersion, UserVersion(path));
-        Assert.Equal(["analyses", "embeddings", "tiles"], Tables(path));
+        Assert.Equal(["analyses", "pooling", "tiles"], Tables(path));
         Assert.Equal(3, new AnalysisStore(path).List().Single().TilesScored); // opening it again changes nothing
     }
 
     [Fact]
-    public void Open_FirstLayoutStoreInterrupted_ResumesWithTheNewLayout()
+    public void Open_FirstLayoutStoreInterrupted_ResumesFromThePoolingOfItsStoredEmbeddings()
     {
         string path = Path.Combine(_folder, "schema0.sqlite");
         WriteFirstLayout(path, tiles: 2, complete: false);
         var store = new AnalysisStore(path);
 
-        store.AddTiles(Key, [new TileScore(2, 64, 0, 64, 64, 0.5f, [0.4f, 0.6f])], EmbeddingOf(2), EmbeddingSize);
-        store.Complete(Key, [0, 1, 2], [0.2, 0.3, 0.5], [10, 50, 90], new StoredResult([0.25f, 0.75f], 1, 1.5, "2026-01-01T00:00:00Z"));
+        AttentionPooling pooling = store.Pooling(Key, EmbeddingSize)!;
+        Assert.Equal(2, pooling.Count);
+        pooling.Add([1.0f], EmbeddingOf(2));
+        store.AddTiles(Key, [TileOf(2)], pooling);
 
         Assert.Equal([0, 1, 2], store.ScoredIndices(Key).Order());
-        AssertPooled(store.WeightedEmbeddingSum(Key, [0.2, 0.3, 0.5], EmbeddingSize));
-        Assert.Equal([0.2, 0.3, 0.5], store.Load(Key)!.Tiles.Select(t => t.Attention));
+        Assert.Equal(["analyses", "pooling", "tiles"], Tables(path));
+        // softmax(0, 0.5, 1) over the embeddings of EmbeddingOf, written out.
+        double[] weights = [1, Math.Exp(0.5), Math.E];
+        double total = weights.Sum();
+        double[] expected = [.. Enumerable.Range(0, EmbeddingSize).Select(j => Enumerable.Range(0, 3).Sum(i => weights[i] / total * EmbeddingOf(i)[j]))];
+        float[] pooled = store.Pooling(Key, EmbeddingSize)!.Pooled();
+        for (int j = 0; j < EmbeddingSize; j++)
+        {
+            Assert.Equal(expected[j], pooled[j], 1e-6);
+        }
     }
 
     [Fact]
@@ -128,17 +154,6 @@ public sealed class AnalysisStoreTests : IDisposable
         Assert.Contains("schema 99", error.Message, StringComparison.Ordinal);
         Assert.Equal(99, UserVersion(path));
         Assert.Equal(["tiles"], Tables(path));
-    }
-
-    /// <summary>0.2 e0 + 0.3 e1 + 0.5 e2 for the embeddings of <see cref="EmbeddingOf"/>.</summary>
-    private static void AssertPooled(double[] pooled)
-    {
-        double[] expected = [0.3 + 1.0, (0.3 * 0.5) + (0.5 * 1.0), -(0.3 + 1.0), 1.0];
-        Assert.Equal(expected.Length, pooled.Length);
-        for (int i = 0; i < expected.Length; i++)
-        {
-            Assert.Equal(expected[i], pooled[i], 1e-12);
-        }
     }
 
     /// <summary>A store as the first version of <see cref="AnalysisStore"/> wrote it: the embedding inside the tile row, user_version 0.</summary>
