@@ -8,7 +8,7 @@ CASES_DIR/NAME.torch.safetensors. A case's __metadata__ holds "kind" (op | model
 
   op         forward of one function on the case's tensors, then backward of sum(out * grad_out);
              writes out, grad.<input> for each input named in params["grad"] (and running stats for batch_norm).
-  model      Ilse et al.'s (gated) attention MIL with the weights of the checkpoint params["weights"] (saved by the
+  model      Ilse et al.'s (gated) attention MIL, or a CLAM-SB / CLAM-MB head (spec "variant"), with the weights of the checkpoint params["weights"] (saved by the
              C# ModelCheckpoint, loaded with strict state_dict names), in float32 and again in float64: probabilities, attention,
              loss and every parameter gradient for the bag and label; then parameters after five Adam steps
              (lr 5e-4, betas 0.9/0.999, weight decay 1e-4) and after five SGD steps (lr 1e-2, momentum 0.9, wd 1e-4).
@@ -220,6 +220,84 @@ class AttentionMil(nn.Module):
         return F.cross_entropy(out, torch.tensor([label])), out, A
 
 
+# ---- CLAM's heads (Lu et al. 2021, github.com/mahmoodlab/CLAM), with CLAM's state-dict names; no dropout here -------
+
+class GatedBranches(nn.Module):
+    """CLAM's gated attention network: B scores per instance from tanh(a h) * sigmoid(b h)."""
+    def __init__(self, L, D, B):
+        super().__init__()
+        self.attention_a = nn.Sequential(nn.Linear(L, D), nn.Tanh())
+        self.attention_b = nn.Sequential(nn.Linear(L, D), nn.Sigmoid())
+        self.attention_c = nn.Linear(D, B)
+
+    def forward(self, h):
+        return self.attention_c(self.attention_a(h) * self.attention_b(h))
+
+
+class PlainBranches(nn.Module):
+    def __init__(self, L, D, B):
+        super().__init__()
+        self.module = nn.Sequential(nn.Linear(L, D), nn.Tanh(), nn.Linear(D, B))
+
+    def forward(self, h):
+        return self.module(h)
+
+
+class Clam(nn.Module):
+    def __init__(self, spec):
+        super().__init__()
+        L, D, K = spec["embedding_size"], spec["attention_size"], spec["class_count"]
+        self.binary = False
+        self.mb = spec["variant"] == "clam_mb"
+        self.classes, self.k, self.bag_weight, self.subtyping = K, spec["instance_samples"], spec["bag_weight"], spec["subtyping"]
+        branches = (GatedBranches if spec["attention"] == "gated" else PlainBranches)(L, D, K if self.mb else 1)
+        self.attention_net = nn.Sequential(nn.Linear(spec["feature_size"], L), Kinked(F.relu, flip_relu), nn.Dropout(0.0), branches)
+        self.classifiers = nn.ModuleList([nn.Linear(L, 1) for _ in range(K)]) if self.mb else nn.Linear(L, K)
+        self.instance_classifiers = nn.ModuleList([nn.Linear(L, 2) for _ in range(K)])
+
+    def embed_and_attend(self, x):
+        h = self.attention_net[2](self.attention_net[1](self.attention_net[0](x)))   # N x L
+        A = F.softmax(self.attention_net[3](h).t(), dim=1)                           # B x N
+        M = A @ h                                                                    # B x L
+        if self.mb:
+            logits = torch.cat([self.classifiers[c](M[c:c + 1]) for c in range(self.classes)], dim=1)
+        else:
+            logits = self.classifiers(M)                                             # 1 x K
+        return logits, A, h
+
+    def forward(self, x):
+        logits, A, _ = self.embed_and_attend(x)
+        shown = A[logits.argmax().item()] if self.mb else A[0]                       # the predicted class's branch
+        return logits, shown.unsqueeze(0)
+
+    def instance_loss(self, A, h, label):
+        k = min(self.k, h.shape[0])
+        total = 0.0
+        for c in range(self.classes):
+            if c != label and not self.subtyping:
+                continue
+            a = A[c] if self.mb else A[0]
+            top = torch.topk(a, k)[1]
+            if c == label:
+                rows = torch.cat([top, torch.topk(-a, k)[1]])
+                targets = torch.cat([torch.ones(k), torch.zeros(k)]).long()
+            else:
+                rows, targets = top, torch.zeros(k).long()
+            total = total + F.cross_entropy(self.instance_classifiers[c](h.index_select(0, rows)), targets)
+        return total / self.classes if self.subtyping else total
+
+    def objective(self, x, label):
+        logits, A, h = self.embed_and_attend(x)
+        bag = F.cross_entropy(logits, torch.tensor([label]))
+        loss = self.bag_weight * bag + (1 - self.bag_weight) * self.instance_loss(A, h, label)
+        shown = A[logits.argmax().item()] if self.mb else A[0]
+        return loss, logits, shown.unsqueeze(0)
+
+
+def build_model(spec):
+    return Clam(spec) if spec.get("variant", "ilse") != "ilse" else AttentionMil(spec)
+
+
 def probabilities(model, out):
     return torch.cat([1 - out[0], out[0]]) if model.binary else F.softmax(out, dim=1)[0]
 
@@ -237,7 +315,7 @@ def run_model(t, p, folder):
 
 def evaluate_model(spec, weights, bag, label, dtype):
     def build():
-        model = AttentionMil(spec)
+        model = build_model(spec)
         model.load_state_dict(weights, strict=True)
         return model.to(dtype)
 
@@ -245,7 +323,8 @@ def evaluate_model(spec, weights, bag, label, dtype):
     loss, out, A = model.objective(bag, label)
     loss.backward()
     result = {"probabilities": probabilities(model, out).detach(), "attention": A.detach()[0], "loss": loss.detach().reshape(())}
-    result.update({f"grad.{n}": q.grad for n, q in model.named_parameters()})
+    # A CLAM instance classifier of another class gets no gradient (None): zeros, as the engine reports it.
+    result.update({f"grad.{n}": zero_if_none(q) for n, q in model.named_parameters()})
     for name, make in OPTIMIZERS:
         trained, gradients = train(build, make, bag, label)
         result.update({f"{name}.{n}": q.detach() for n, q in trained.named_parameters()})
@@ -293,14 +372,19 @@ def train(build, make, bag, label):
     for _ in range(5):
         optimizer.zero_grad()
         trained.objective(bag, label)[0].backward()
-        gradients.append({n: q.grad.detach().clone() for n, q in trained.named_parameters()})
+        # A parameter without a gradient (None) is skipped by the optimizer; it is left out here, and the engine's stays null.
+        gradients.append({n: q.grad.detach().clone() for n, q in trained.named_parameters() if q.grad is not None})
         optimizer.step()
     return trained, gradients
 
 
+def zero_if_none(q):
+    return q.grad if q.grad is not None else torch.zeros_like(q)
+
+
 def evaluate_adam_f64(spec, weights, bag, label):
     def build():
-        model = AttentionMil(spec)
+        model = build_model(spec)
         model.load_state_dict(weights, strict=True)
         return model.double()
 
@@ -310,7 +394,7 @@ def evaluate_adam_f64(spec, weights, bag, label):
 
 def run_torch_init(t, p, weights_path):
     torch.manual_seed(p["seed"])
-    model = AttentionMil(p["spec"])
+    model = build_model(p["spec"])
     save_safetensors(weights_path, model.state_dict(), {"format": "pt"})
     with torch.no_grad():
         out, A = model(t["bag"])

@@ -79,9 +79,13 @@ public sealed record AnalysisModel(AttentionMil Network, ModelCard Card, string 
 /// <param name="Y">Level-0 top.</param>
 /// <param name="Width">Level-0 width.</param>
 /// <param name="Height">Level-0 height.</param>
-/// <param name="Score">Raw attention score (before the softmax over the slide).</param>
+/// <param name="Score">
+/// Raw attention score (before the softmax over the slide). For CLAM-MB, one branch per class: the last class's (the
+/// positive class of a binary task) while the analysis runs; the finished analysis gives the predicted class's.
+/// </param>
 /// <param name="Probabilities">What the classifier makes of this tile alone, one value per class.</param>
-public sealed record TileScore(int Index, long X, long Y, long Width, long Height, float Score, float[] Probabilities);
+/// <param name="BranchScores">CLAM-MB: [K] the raw score of every branch; null for single-branch models.</param>
+public sealed record TileScore(int Index, long X, long Y, long Width, long Height, float Score, float[] Probabilities, float[]? BranchScores = null);
 
 /// <summary>A tile of a finished analysis: its score plus normalised attention and the attention percentile (0–100).</summary>
 public sealed record AnalyzedTile(int Index, long X, long Y, long Width, long Height, float Score, float[] Probabilities, double Attention, double Percentile);

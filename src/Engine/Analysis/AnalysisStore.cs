@@ -21,7 +21,7 @@ public sealed record StoredAnalysis(string Key, string SlidePath, string ModelNa
 /// </remarks>
 public sealed class AnalysisStore
 {
-    private static readonly string[] TileColumns = ["$key", "$idx", "$x", "$y", "$width", "$height", "$score", "$probabilities"];
+    private static readonly string[] TileColumns = ["$key", "$idx", "$x", "$y", "$width", "$height", "$score", "$probabilities", "$branch_scores"];
     private readonly string _connectionString;
 
     /// <summary>Opens (or creates) the store at <paramref name="path"/>.</summary>
@@ -73,8 +73,13 @@ public sealed class AnalysisStore
                     probabilities BLOB NOT NULL,
                     attention REAL,
                     percentile REAL,
+                    branch_scores BLOB,
                     PRIMARY KEY (key, idx)) WITHOUT ROWID;
                 """);
+            if (Scalar(connection, "SELECT COUNT(*) FROM pragma_table_info('tiles') WHERE name = 'branch_scores'") == 0)
+            {
+                Execute(connection, "ALTER TABLE tiles ADD COLUMN branch_scores BLOB;");
+            }
             if (firstLayout)
             {
                 Execute(connection, """
@@ -152,8 +157,8 @@ public sealed class AnalysisStore
             using (SqliteCommand command = connection.CreateCommand())
             {
                 command.CommandText = """
-                    INSERT OR REPLACE INTO tiles (key, idx, x, y, width, height, score, probabilities)
-                    VALUES ($key, $idx, $x, $y, $width, $height, $score, $probabilities)
+                    INSERT OR REPLACE INTO tiles (key, idx, x, y, width, height, score, probabilities, branch_scores)
+                    VALUES ($key, $idx, $x, $y, $width, $height, $score, $probabilities, $branch_scores)
                     """;
                 SqliteParameter[] p = [.. TileColumns.Select(n => command.Parameters.AddWithValue(n, DBNull.Value))];
                 p[0].Value = key;
@@ -166,6 +171,7 @@ public sealed class AnalysisStore
                     p[5].Value = tile.Height;
                     p[6].Value = (double)tile.Score;
                     p[7].Value = MemoryMarshal.AsBytes(tile.Probabilities.AsSpan()).ToArray();
+                    p[8].Value = tile.BranchScores is { } branches ? MemoryMarshal.AsBytes(branches.AsSpan()).ToArray() : DBNull.Value;
                     command.ExecuteNonQuery();
                 }
             }
@@ -176,8 +182,8 @@ public sealed class AnalysisStore
     }
 
     /// <summary>The pooling state committed with the last batch of <paramref name="key"/>, or null when none is.</summary>
-    /// <exception cref="AnalysisStoreCorruptException">The stored state is not one of embeddings of <paramref name="embeddingSize"/>.</exception>
-    public AttentionPooling? Pooling(string key, int embeddingSize)
+    /// <exception cref="AnalysisStoreCorruptException">The stored state is not one of <paramref name="branches"/> branches of embeddings of <paramref name="embeddingSize"/>.</exception>
+    public AttentionPooling? Pooling(string key, int embeddingSize, int branches = 1)
     {
         return Guarded(() =>
         {
@@ -192,7 +198,7 @@ public sealed class AnalysisStore
 
             try
             {
-                return AttentionPooling.FromBytes(state, embeddingSize);
+                return AttentionPooling.FromBytes(state, embeddingSize, branches);
             }
             catch (FormatException e)
             {
@@ -271,8 +277,11 @@ public sealed class AnalysisStore
         });
     }
 
-    /// <summary>Raw scores of every stored tile of <paramref name="key"/>, by grid index.</summary>
-    public (int[] Indices, float[] Scores) Scores(string key)
+    /// <summary>
+    /// Raw scores of every stored tile of <paramref name="key"/>, by grid index: [N] for one branch, [N, B] row-major for
+    /// <paramref name="branches"/> (CLAM-MB).
+    /// </summary>
+    public (int[] Indices, float[] Scores) Scores(string key, int branches = 1)
     {
         return Guarded<(int[], float[])>(() =>
         {
@@ -280,21 +289,36 @@ public sealed class AnalysisStore
             var scores = new List<float>();
             using SqliteConnection connection = Open();
             using SqliteCommand command = connection.CreateCommand();
-            command.CommandText = "SELECT idx, score FROM tiles WHERE key = $key ORDER BY idx";
+            command.CommandText = "SELECT idx, score, branch_scores FROM tiles WHERE key = $key ORDER BY idx";
             command.Parameters.AddWithValue("$key", key);
             using SqliteDataReader reader = command.ExecuteReader();
             while (reader.Read())
             {
                 indices.Add(reader.GetInt32(0));
-                scores.Add((float)reader.GetDouble(1));
+                if (branches == 1)
+                {
+                    scores.Add((float)reader.GetDouble(1));
+                    continue;
+                }
+
+                byte[] blob = reader.IsDBNull(2) ? [] : (byte[])reader.GetValue(2);
+                if (blob.Length != branches * sizeof(float))
+                {
+                    throw new AnalysisStoreCorruptException(Path, $"tile {reader.GetInt32(0)} of analysis {key} has {blob.Length} bytes of branch scores, not {branches * sizeof(float)}");
+                }
+
+                scores.AddRange(MemoryMarshal.Cast<byte, float>(blob));
             }
 
             return ([.. indices], [.. scores]);
         });
     }
 
-    /// <summary>Writes attention and percentiles of every tile and the result, in one transaction: the analysis is then complete.</summary>
-    public void Complete(string key, IReadOnlyList<int> indices, IReadOnlyList<double> attention, IReadOnlyList<double> percentiles, StoredResult result)
+    /// <summary>
+    /// Writes score, attention and percentile of every tile and the result, in one transaction: the analysis is then
+    /// complete. (The score changes only for CLAM-MB, whose final score is the predicted class's branch.)
+    /// </summary>
+    public void Complete(string key, IReadOnlyList<int> indices, IReadOnlyList<float> scores, IReadOnlyList<double> attention, IReadOnlyList<double> percentiles, StoredResult result)
     {
         Guarded(() =>
         {
@@ -303,14 +327,16 @@ public sealed class AnalysisStore
             using SqliteTransaction transaction = connection.BeginTransaction();
             using (SqliteCommand update = connection.CreateCommand())
             {
-                update.CommandText = "UPDATE tiles SET attention = $attention, percentile = $percentile WHERE key = $key AND idx = $idx";
+                update.CommandText = "UPDATE tiles SET score = $score, attention = $attention, percentile = $percentile WHERE key = $key AND idx = $idx";
                 update.Parameters.AddWithValue("$key", key);
                 SqliteParameter idx = update.Parameters.Add("$idx", SqliteType.Integer);
+                SqliteParameter score = update.Parameters.Add("$score", SqliteType.Real);
                 SqliteParameter a = update.Parameters.Add("$attention", SqliteType.Real);
                 SqliteParameter p = update.Parameters.Add("$percentile", SqliteType.Real);
                 for (int i = 0; i < indices.Count; i++)
                 {
                     idx.Value = indices[i];
+                    score.Value = (double)scores[i];
                     a.Value = attention[i];
                     p.Value = percentiles[i];
                     update.ExecuteNonQuery();

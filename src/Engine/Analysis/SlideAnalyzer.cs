@@ -94,8 +94,8 @@ public sealed class SlideAnalyzer
         }
 
         HashSet<int> done = _store.ScoredIndices(key);
-        int embeddingSize = _model.Card.Spec.EmbeddingSize;
-        AttentionPooling pooling = _store.Pooling(key, embeddingSize) ?? new AttentionPooling(embeddingSize);
+        int embeddingSize = _model.Card.Spec.EmbeddingSize, branches = _model.Card.Spec.Branches;
+        AttentionPooling pooling = _store.Pooling(key, embeddingSize, branches) ?? new AttentionPooling(embeddingSize, branches);
         if (pooling.Count != done.Count)
         {
             throw new AnalysisStoreCorruptException(_store.Path, $"analysis {key} holds {done.Count} tiles but its pooling state counts {pooling.Count}");
@@ -176,7 +176,7 @@ public sealed class SlideAnalyzer
         return RunInstances(pixels, patches.Count, (h, scores, _) =>
         {
             using MilOutput output = _model.Network.Aggregate(h, scores.Detach());
-            return (output.Probabilities.Data.ToArray(), scores.Data.ToArray(), output.Attention.Data.ToArray());
+            return (output.Probabilities.Data.ToArray(), output.AttentionScores.Data.ToArray(), output.Attention.Data.ToArray());
         });
     }
 
@@ -262,12 +262,15 @@ public sealed class SlideAnalyzer
             long modelStart = Stopwatch.GetTimestamp();
             return RunInstances(pixels, items.Length, (h, scores, probabilities) =>
             {
-                int k = probabilities.Shape[1];
+                int k = probabilities.Shape[1], branches = scores.Length / items.Length;
                 var result = new TileScore[items.Length];
                 for (int i = 0; i < items.Length; i++)
                 {
                     Tile t = items[i].Tile;
-                    result[i] = new TileScore(index[t], t.X, t.Y, t.Width, t.Height, scores.Data[i], probabilities.Data.Slice(i * k, k).ToArray());
+                    // CLAM-MB streams the last class's branch (a binary task's positive class); Complete gives the predicted class's.
+                    float[]? branchScores = branches == 1 ? null : scores.Data.Slice(i * branches, branches).ToArray();
+                    result[i] = new TileScore(index[t], t.X, t.Y, t.Width, t.Height, scores.Data[(i * branches) + branches - 1],
+                        probabilities.Data.Slice(i * k, k).ToArray(), branchScores);
                 }
 
                 timings.Model += Stopwatch.GetElapsedTime(modelStart).TotalSeconds;
@@ -289,28 +292,31 @@ public sealed class SlideAnalyzer
 
     private AnalysisResult Complete(AnalysisHeader header, AttentionPooling pooling, Stopwatch clock)
     {
-        (int[] indices, float[] scores) = _store.Scores(header.Key);
+        int branches = pooling.Branches;
+        (int[] indices, float[] allScores) = _store.Scores(header.Key, branches);                   // [N] or [N, B]
         if (indices.Length != header.TileCount || pooling.Count != header.TileCount)
         {
             throw new InvalidOperationException($"Analysis {header.Key}: {indices.Length} of {header.TileCount} tiles are stored, {pooling.Count} pooled.");
         }
 
-        double[] attention = [.. scores.Select(pooling.AttentionOf)];                                // a = softmax(scores), [N]
-        float[] pooled = pooling.Pooled();                                                           // M = Σ aₖ hₖ, [L]
+        float[] pooled = pooling.Pooled();                                                           // M = Σ aₖ hₖ, [B, L]
         float[] probabilities;
         lock (_modelLock)
         {
             using GradMode.NoGradScope noGrad = GradMode.NoGrad();
-            using Tensor m = Tensor.FromData(pooled, 1, pooled.Length);                              // [1, L]
-            using Tensor p = _model.Network.ClassProbabilities(m);                                   // [1, K]
-            probabilities = p.Data.ToArray();
+            using Tensor m = Tensor.FromData(pooled, branches, pooled.Length / branches);            // [B, L]
+            probabilities = _model.Network.PredictPooled(m);                                         // [K]
         }
 
         int predicted = Array.IndexOf(probabilities, probabilities.Max());
+        // The tiles' attention is the predicted class's branch for CLAM-MB (as CLAM's heatmaps), else the only one.
+        int branch = branches == 1 ? 0 : predicted;
+        float[] scores = [.. Enumerable.Range(0, indices.Length).Select(i => allScores[(i * branches) + branch])];
+        double[] attention = [.. scores.Select(z => pooling.AttentionOf(z, branch))];               // a = softmax(scores), [N]
         double[] percentiles = Percentiles(scores);
         string finished = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture);
         double seconds = clock.Elapsed.TotalSeconds;
-        _store.Complete(header.Key, indices, attention, percentiles, new StoredResult(probabilities, predicted, seconds, finished));
+        _store.Complete(header.Key, indices, scores, attention, percentiles, new StoredResult(probabilities, predicted, seconds, finished));
         return _store.Load(header.Key)! with { FromStore = false, Seconds = seconds };
     }
 

@@ -6,10 +6,19 @@ namespace SlidePlugin.Engine.Mil;
 /// <summary>What an attention-MIL model says about one bag.</summary>
 /// <param name="Probabilities">[K] class probabilities; for a binary head [P(negative), P(positive)].</param>
 /// <param name="Logits">[1, outputs]: the classifier's output before sigmoid / softmax (what losses train on).</param>
-/// <param name="AttentionScores">[N] raw attention scores before the softmax, in instance order.</param>
-/// <param name="Attention">[N] attention weights (softmax over the bag, sums to 1), in instance order.</param>
+/// <param name="AttentionScores">
+/// [N] raw attention scores before the softmax, in instance order: of the only branch, or for CLAM-MB of the predicted
+/// class's branch (what CLAM's heatmaps show).
+/// </param>
+/// <param name="Attention">[N] attention weights (softmax over the bag, sums to 1) of that branch, in instance order.</param>
 public sealed record MilOutput(Tensor Probabilities, Tensor Logits, Tensor AttentionScores, Tensor Attention) : IDisposable
 {
+    /// <summary>
+    /// CLAM's instance clustering loss for a bag label, while training (null otherwise): built from the embeddings and
+    /// attention of this forward pass, so its gradient reaches the embedding layer through the chosen instances.
+    /// </summary>
+    internal Func<int, Tensor>? InstanceLoss { get; init; }
+
     /// <summary>Returns the four tensors to the pool (after backward, when training).</summary>
     public void Dispose()
     {
@@ -30,16 +39,22 @@ public sealed record MilOutput(Tensor Probabilities, Tensor Logits, Tensor Atten
 /// attention_V, attention_U, attention_weights: fc(L→D) tanh, fc(L→D) sigmoid, fc(D→1) (gated)
 /// classifier               fc(L→1) sigmoid, or fc(L→K) softmax
 /// </code>
+/// With <see cref="MilVariant.ClamSb"/> or <see cref="MilVariant.ClamMb"/> it is CLAM's head instead (Lu et al. 2021), with
+/// CLAM's names: <c>attention_net</c> (<see cref="ClamAttentionNet"/>), <c>classifiers</c> (fc(L→K), or one fc(L→1) per
+/// class for MB) and <c>instance_classifiers</c> (one fc(L→2) per class, trained by the instance clustering loss).
 /// </summary>
 public sealed class AttentionMil : Module
 {
     private readonly Sequential? _extractor;
-    private readonly Sequential _embedding;
+    private readonly Sequential? _embedding;
     private readonly Sequential? _attention;
     private readonly Sequential? _attentionV;
     private readonly Sequential? _attentionU;
     private readonly Linear? _attentionWeights;
-    private readonly Sequential _classifier;
+    private readonly Layer? _classifier;
+    private readonly ClamAttentionNet? _clam;
+    private readonly ModuleList<Linear>? _branchClassifiers;
+    private readonly ModuleList<Linear>? _instanceClassifiers;
 
     /// <summary>Builds the model with PyTorch's default initialisation from <paramref name="random"/>.</summary>
     public AttentionMil(AttentionMilSpec spec, TensorRandom random)
@@ -49,6 +64,22 @@ public sealed class AttentionMil : Module
         spec.Validate();
         Spec = spec;
         int l = spec.EmbeddingSize, d = spec.AttentionSize;
+        if (spec.Variant != MilVariant.Ilse)
+        {
+            _clam = RegisterModule("attention_net", new ClamAttentionNet(spec, random));
+            if (spec.Variant == MilVariant.ClamSb)
+            {
+                _classifier = RegisterModule("classifiers", new Linear(l, spec.ClassCount, random));
+            }
+            else
+            {
+                _branchClassifiers = RegisterModule("classifiers", new ModuleList<Linear>(Enumerable.Range(0, spec.ClassCount).Select(_ => new Linear(l, 1, random))));
+            }
+
+            _instanceClassifiers = RegisterModule("instance_classifiers", new ModuleList<Linear>(Enumerable.Range(0, spec.ClassCount).Select(_ => new Linear(l, 2, random))));
+            return;
+        }
+
         if (spec.Input == MilInput.Patches)
         {
             // Pool before ReLU: max-pooling commutes with a monotone function, so values and gradients are Ilse's
@@ -96,25 +127,38 @@ public sealed class AttentionMil : Module
     {
         ArgumentNullException.ThrowIfNull(bag);
         CheckBag(bag);
+        if (_clam is not null)
+        {
+            return _clam.Embed(bag);                                  // [N, F] → [N, L]
+        }
+
         if (_extractor is null)
         {
-            return _embedding.Forward(bag);                           // [N, F] → [N, L]
+            return _embedding!.Forward(bag);                          // [N, F] → [N, L]
         }
 
         Tensor maps = FusedExtractor(bag);                            // [N, 50, s, s]
         Tensor flat = Functional.Flatten(maps);                       // [N, 50·s·s]
         ReleaseIfInference(maps);
-        Tensor h = _embedding.Forward(flat);                          // [N, L]
+        Tensor h = _embedding!.Forward(flat);                         // [N, L]
         ReleaseIfInference(flat);
         return h;
     }
 
-    /// <summary>Raw attention scores (before the softmax): H [N, L] → [N].</summary>
+    /// <summary>Raw attention scores (before the softmax): H [N, L] → [N], or [N, K] for CLAM-MB (one column per branch).</summary>
     public Tensor Score(Tensor h)
     {
         ArgumentNullException.ThrowIfNull(h);
         Tensor raw;
-        if (_attention is not null)
+        if (_clam is not null)
+        {
+            raw = _clam.Score(h);                                     // [N, B]
+            if (Spec.Branches > 1)
+            {
+                return raw;
+            }
+        }
+        else if (_attention is not null)
         {
             raw = _attention.Forward(h);                              // [N, 1]
         }
@@ -135,24 +179,25 @@ public sealed class AttentionMil : Module
     }
 
     /// <summary>
-    /// Attention pooling and classification: a = softmax(scores) over the bag, M = aᵀH, then the classifier.
-    /// h: [N, L]; scores: [N]. Usable on scores gathered batch by batch for bags too large for one pass.
+    /// Attention pooling and classification: a = softmax(scores) over the bag, M = aᵀH, then the classifier (for CLAM-MB
+    /// per branch: Mₖ = aₖᵀH and logit k from the k-th bag classifier). h: [N, L]; scores: [N] or [N, K] as
+    /// <see cref="Score"/> gives them. Usable on scores gathered batch by batch for bags too large for one pass.
     /// </summary>
     public MilOutput Aggregate(Tensor h, Tensor scores)
     {
         ArgumentNullException.ThrowIfNull(h);
         ArgumentNullException.ThrowIfNull(scores);
-        int n = h.Shape[0];
-        if (scores.Length != n)
+        int n = h.Shape[0], branches = Spec.Branches;
+        if (scores.Length != n * branches)
         {
-            throw new ArgumentException($"{scores.Length} attention scores for {n} instances.", nameof(scores));
+            throw new ArgumentException($"{scores.Length} attention scores for {n} instances of {branches} branches.", nameof(scores));
         }
 
-        Tensor row = Functional.Reshape(scores, 1, n);              // [1, N]
-        Tensor attentionRow = Functional.Softmax(row, 1);           // [1, N]
-        ReleaseIfInference(row);
-        Tensor pooled = Functional.MatMul(attentionRow, h);         // [1, L]
-        Tensor logits = _classifier.Forward(pooled);                // [1, outputs]
+        Tensor rows = branches == 1 ? Functional.Reshape(scores, 1, n) : Functional.Transpose(scores, 0, 1);   // [B, N]
+        Tensor attentionRows = Functional.Softmax(rows, 1);                                                     // [B, N]
+        ReleaseIfInference(rows);
+        Tensor pooled = Functional.MatMul(attentionRows, h);                                                   // [B, L]
+        Tensor logits = ClassifyPooled(pooled);                                                                 // [1, outputs]
         ReleaseIfInference(pooled);
         Tensor probabilities;
         if (Spec.Head == MilHead.Binary)
@@ -167,10 +212,80 @@ public sealed class AttentionMil : Module
             probabilities = Tensor.FromData(softmax.Data, Spec.ClassCount);   // [K]
         }
 
-        Tensor attention = Functional.Reshape(attentionRow, n);    // [N]
-        ReleaseIfInference(attentionRow);
+        Func<int, Tensor>? instanceLoss = _instanceClassifiers is not null && IsTraining && GradMode.IsEnabled
+            ? label => InstanceLoss(h, attentionRows, label)
+            : null;
+        Tensor attention, branchScores;
+        if (branches == 1)
+        {
+            attention = Functional.Reshape(attentionRows, n);                                                   // [N]
+            branchScores = scores;
+        }
+        else
+        {
+            // CLAM-MB: the predicted class's branch, as CLAM's heatmaps show it.
+            int predicted = probabilities.Data.IndexOf(probabilities.Data.ToArray().Max());
+            attention = Tensor.FromData(attentionRows.Data.Slice(predicted * n, n), n);
+            branchScores = Tensor.FromData([.. Enumerable.Range(0, n).Select(i => scores.Data[(i * branches) + predicted])], n);
+        }
+
+        ReleaseIfInference(attentionRows);
+
         // The caller reads these after a training step's backward.
-        return new MilOutput(probabilities, logits.RetainAfterBackward(), scores.RetainAfterBackward(), attention.RetainAfterBackward());
+        return new MilOutput(probabilities, logits.RetainAfterBackward(), branchScores.RetainAfterBackward(), attention.RetainAfterBackward())
+        {
+            InstanceLoss = instanceLoss,
+        };
+    }
+
+    /// <summary>
+    /// The bag logits from the pooled embeddings M [B, L]: [1, outputs]. Single branch: the classifier on M; CLAM-MB: logit k
+    /// is the k-th bag classifier on Mₖ.
+    /// </summary>
+    private Tensor ClassifyPooled(Tensor pooled)
+    {
+        if (_branchClassifiers is null)
+        {
+            return _classifier!.Forward(pooled);                                                                // [1, outputs]
+        }
+
+        var logits = new Tensor[_branchClassifiers.Count];
+        for (int k = 0; k < logits.Length; k++)
+        {
+            Tensor row = Functional.IndexSelect(pooled, [k]);                                                   // [1, L]
+            logits[k] = _branchClassifiers[k].Forward(row);                                                     // [1, 1]
+            ReleaseIfInference(row);
+        }
+
+        Tensor joined = Functional.Concat(logits, 1);                                                           // [1, K]
+        foreach (Tensor logit in logits)
+        {
+            ReleaseIfInference(logit);
+        }
+
+        return joined;
+    }
+
+    /// <summary>
+    /// The bag prediction from a pooled embedding computed elsewhere (a slide pooled batch by batch): M [B, L] → [K].
+    /// </summary>
+    public float[] PredictPooled(Tensor pooled)
+    {
+        ArgumentNullException.ThrowIfNull(pooled);
+        if (pooled.Rank != 2 || pooled.Shape[0] != Spec.Branches || pooled.Shape[1] != Spec.EmbeddingSize)
+        {
+            throw new ArgumentException($"A pooled embedding of [{Spec.Branches}, {Spec.EmbeddingSize}], not {Tensor.ShapeText(pooled.Shape)}.", nameof(pooled));
+        }
+
+        using Tensor logits = ClassifyPooled(pooled);                                                           // [1, outputs]
+        if (Spec.Head == MilHead.Binary)
+        {
+            using Tensor positive = Functional.Sigmoid(logits);
+            return [1f - positive.Data[0], positive.Data[0]];
+        }
+
+        using Tensor softmax = Functional.Softmax(logits, 1);
+        return softmax.Data.ToArray();
     }
 
     /// <summary>
@@ -182,7 +297,9 @@ public sealed class AttentionMil : Module
     {
         ArgumentNullException.ThrowIfNull(embeddings);
         int rows = embeddings.Shape[0];
-        using Tensor logits = _classifier.Forward(embeddings);      // [B, outputs]
+        using Tensor logits = _branchClassifiers is null
+            ? _classifier!.Forward(embeddings)                       // [B, outputs]
+            : Functional.Concat([.. Enumerable.Range(0, _branchClassifiers.Count).Select(k => _branchClassifiers[k].Forward(embeddings))], 1);
         if (Spec.Head == MilHead.Multiclass)
         {
             return Functional.Softmax(logits, 1);                   // [B, K]
@@ -201,7 +318,9 @@ public sealed class AttentionMil : Module
 
     /// <summary>
     /// The training loss of one bag: Ilse et al.'s clamped binary cross-entropy on sigmoid(logit) for a binary head
-    /// (label 0 or 1), cross-entropy on the logits for a multi-class head.
+    /// (label 0 or 1), cross-entropy on the logits for a multi-class head. A CLAM head while training adds its instance
+    /// clustering loss: w · bag loss + (1 − w) · instance loss, w = <see cref="AttentionMilSpec.BagWeight"/>; evaluated,
+    /// it is the bag loss alone, as CLAM reports it.
     /// </summary>
     public Tensor Loss(MilOutput output, int label)
     {
@@ -209,6 +328,15 @@ public sealed class AttentionMil : Module
         if (label < 0 || label >= Spec.ClassCount)
         {
             throw new ArgumentOutOfRangeException(nameof(label), label, $"The model has {Spec.ClassCount} classes.");
+        }
+
+        if (output.InstanceLoss is { } instanceLoss)
+        {
+            Tensor bag = Functional.CrossEntropy(output.Logits, [label]);
+            Tensor instances = instanceLoss(label);
+            Tensor weightedBag = Functional.Scale(bag, Spec.BagWeight);
+            Tensor weightedInstances = Functional.Scale(instances, 1f - Spec.BagWeight);
+            return Functional.Add(weightedBag, weightedInstances);
         }
 
         if (Spec.Head == MilHead.Multiclass)
@@ -219,6 +347,38 @@ public sealed class AttentionMil : Module
         Tensor probability = Functional.Sigmoid(output.Logits);     // [1, 1]
         Tensor target = Tensor.Full(label, 1, 1);                   // kept by the graph for backward
         return Functional.BinaryCrossEntropy(probability, target);
+    }
+
+    /// <summary>
+    /// CLAM's instance clustering loss. For the label's class, its instance classifier learns that the k most-attended
+    /// instances of its branch are the class (target 1) and the k least-attended are not (target 0); with
+    /// <see cref="AttentionMilSpec.Subtyping"/> every other class's classifier also learns that its branch's k
+    /// most-attended instances are not its class, and the sum is averaged over the classes. Cross-entropy on fc(L→2), k
+    /// capped at the bag size (CLAM fails on bags smaller than k). h: [N, L]; attention: [B, N] after the softmax.
+    /// </summary>
+    private Tensor InstanceLoss(Tensor h, Tensor attention, int label)
+    {
+        int n = h.Shape[0], k = Math.Min(Spec.InstanceSamples, n), classes = Spec.ClassCount;
+        Tensor? total = null;
+        for (int c = 0; c < classes; c++)
+        {
+            if (c != label && !Spec.Subtyping)
+            {
+                continue;
+            }
+
+            int branch = Spec.Branches == 1 ? 0 : c;
+            float[] weights = attention.Data.Slice(branch * n, n).ToArray();
+            int[] byAttention = [.. Enumerable.Range(0, n).OrderByDescending(i => weights[i])];        // stable: ties keep instance order
+            int[] rows = c == label ? [.. byAttention.Take(k), .. byAttention.Reverse().Take(k)] : [.. byAttention.Take(k)];
+            int[] targets = [.. rows.Select((_, i) => c == label && i < k ? 1 : 0)];
+            Tensor instances = Functional.IndexSelect(h, rows);                                         // [k or 2k, L]
+            Tensor logits = _instanceClassifiers![c].Forward(instances);                                // [k or 2k, 2]
+            Tensor loss = Functional.CrossEntropy(logits, targets);                                     // []
+            total = total is null ? loss : Functional.Add(total, loss);
+        }
+
+        return Spec.Subtyping ? Functional.Scale(total!, 1f / classes) : total!;
     }
 
     private void CheckBag(Tensor bag)

@@ -32,6 +32,19 @@ public enum MilHead
     Multiclass,
 }
 
+/// <summary>Which attention-MIL family: Ilse et al.'s model, or CLAM's single- or multi-branch head (Lu et al. 2021).</summary>
+public enum MilVariant
+{
+    /// <summary>Ilse et al. 2018: one attention branch, a sigmoid or softmax classifier, the bag loss alone.</summary>
+    Ilse,
+
+    /// <summary>CLAM-SB: one attention branch, a K-way classifier, and K instance classifiers trained by clustering.</summary>
+    ClamSb,
+
+    /// <summary>CLAM-MB: one attention branch and one bag classifier per class, and K instance classifiers.</summary>
+    ClamMb,
+}
+
 /// <summary>
 /// The shape of an attention-MIL model. The defaults are Ilse et al.'s MNIST-bags model (28x28, L 500, D 128)
 /// with RGB input; the model card stores this record, so a checkpoint rebuilds its own model.
@@ -65,6 +78,28 @@ public sealed record AttentionMilSpec
     /// <summary>Number of classes: 2 for <see cref="MilHead.Binary"/>, K ≥ 2 for <see cref="MilHead.Multiclass"/>.</summary>
     public int ClassCount { get; init; } = 2;
 
+    /// <summary>Ilse et al.'s model (the default) or a CLAM head (feature input only).</summary>
+    public MilVariant Variant { get; init; } = MilVariant.Ilse;
+
+    /// <summary>Dropout after the embedding and in the attention branches while training (CLAM's <c>--drop_out</c>, 0.25); CLAM only.</summary>
+    public float Dropout { get; init; }
+
+    /// <summary>k: the most- and least-attended instances each instance classifier is trained on (CLAM's <c>--B</c>, 8); CLAM only.</summary>
+    public int InstanceSamples { get; init; } = 8;
+
+    /// <summary>Weight of the bag loss; the instance clustering loss gets the rest (CLAM's <c>--bag_weight</c>, 0.7); CLAM only.</summary>
+    public float BagWeight { get; init; } = 0.7f;
+
+    /// <summary>
+    /// Mutually exclusive subtypes (CLAM's <c>--subtyping</c>): the instance classifiers of the other classes also learn that
+    /// a bag's most-attended instances are not theirs. Without it only the label's classifier is trained; CLAM only.
+    /// </summary>
+    public bool Subtyping { get; init; }
+
+    /// <summary>Attention branches: one per class for CLAM-MB, else one.</summary>
+    [JsonIgnore]
+    public int Branches => Variant == MilVariant.ClamMb ? ClassCount : 1;
+
     /// <summary>Side of the feature maps after the extractor's two conv-pool stages: ((S − 4) / 2 − 4) / 2.</summary>
     [JsonIgnore]
     public int FeatureMapSize => (((PatchSize - 4) / 2) - 4) / 2;
@@ -95,9 +130,27 @@ public sealed record AttentionMilSpec
         {
             throw new ArgumentException($"A {Head} head needs {(Head == MilHead.Binary ? "exactly 2" : "at least 2")} classes; got {ClassCount}.");
         }
+
+        if (Variant != MilVariant.Ilse)
+        {
+            if (Input != MilInput.Features || Head != MilHead.Multiclass)
+            {
+                throw new ArgumentException($"A CLAM head takes feature vectors and has a softmax over its K classes (K = 2 for a binary task); got {Input} input and a {Head} head.");
+            }
+
+            if (InstanceSamples < 1 || !(Dropout is >= 0 and < 1) || !(BagWeight is >= 0 and <= 1))
+            {
+                throw new ArgumentException($"CLAM needs k ≥ 1 instance samples, dropout in [0, 1) and a bag weight in [0, 1]; got {InstanceSamples}, {Dropout}, {BagWeight}.");
+            }
+        }
     }
 
-    /// <summary>The architecture name stored in model cards: attention-mil or gated-attention-mil.</summary>
+    /// <summary>The architecture name stored in model cards: attention-mil, gated-attention-mil, clam-sb or clam-mb.</summary>
     [JsonIgnore]
-    public string ArchitectureName => Attention == MilAttention.Gated ? "gated-attention-mil" : "attention-mil";
+    public string ArchitectureName => Variant switch
+    {
+        MilVariant.ClamSb => "clam-sb",
+        MilVariant.ClamMb => "clam-mb",
+        _ => Attention == MilAttention.Gated ? "gated-attention-mil" : "attention-mil",
+    };
 }

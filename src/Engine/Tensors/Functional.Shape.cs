@@ -121,6 +121,52 @@ public static partial class Functional
         return y;
     }
 
+    /// <summary>
+    /// Rows of <paramref name="x"/> by index, in the order given (<c>torch.index_select(x, 0, rows)</c>): [N, ...] → [R, ...].
+    /// A row may be taken more than once; its gradient is the sum over its copies.
+    /// </summary>
+    public static Tensor IndexSelect(Tensor x, IReadOnlyList<int> rows)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(rows);
+        if (x.Rank < 1)
+        {
+            throw new ArgumentException("IndexSelect needs a tensor of rank 1 or more.", nameof(x));
+        }
+
+        int n = x.Shape[0];
+        int inner = x.Length / Math.Max(n, 1);
+        int[] shape = x.ShapeArray.ToArray();
+        shape[0] = rows.Count;
+        Tensor y = Tensor.Empty(shape);
+        int[] taken = [.. rows];
+        for (int r = 0; r < taken.Length; r++)
+        {
+            if ((uint)taken[r] >= (uint)n)
+            {
+                y.Dispose();
+                throw new ArgumentOutOfRangeException(nameof(rows), taken[r], $"Row {taken[r]} of a tensor of {n} rows.");
+            }
+
+            x.Data.Slice(taken[r] * inner, inner).CopyTo(y.Data.Slice(r * inner, inner));
+        }
+
+        if (Autograd.ShouldRecord(x))
+        {
+            Autograd.Record("index_select", y, [x], gy =>
+            {
+                ReadOnlySpan<float> g = gy.Data;
+                Span<float> gx = x.GradData();
+                for (int r = 0; r < taken.Length; r++)
+                {
+                    Accumulate(gx.Slice(taken[r] * inner, inner), g.Slice(r * inner, inner));
+                }
+            });
+        }
+
+        return y;
+    }
+
     private static int[] ResolveShape(Tensor x, int[] shape)
     {
         int[] resolved = (int[])shape.Clone();

@@ -51,6 +51,11 @@ public sealed class MilTrainer
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(outputDirectory);
         options.Validate();
+        if (options.Variant != MilVariant.Ilse && dataset.Input != MilInput.Features)
+        {
+            throw new ArgumentException($"A CLAM head ({options.Variant}) trains on feature bags: slides with a tile encoder (--dataset slides --encoder NAME.onnx), not on {dataset.Input.ToString().ToLowerInvariant()}.");
+        }
+
         _dataset = dataset;
         _options = options;
         _output = Path.GetFullPath(outputDirectory);
@@ -62,17 +67,37 @@ public sealed class MilTrainer
     /// <summary>Called after every epoch, once its checkpoints are on disk.</summary>
     public event Action<EpochMetrics>? EpochFinished;
 
-    /// <summary>The model this trainer builds for its data set.</summary>
-    public AttentionMilSpec Spec => new()
+    /// <summary>
+    /// The model this trainer builds for its data set. A CLAM head has CLAM's "small" sizes (L 512, D 256) and, as in CLAM,
+    /// a softmax over K logits even for two classes.
+    /// </summary>
+    public AttentionMilSpec Spec
     {
-        Attention = _options.Attention,
-        Input = _dataset.Input,
-        FeatureSize = _dataset.FeatureSize,
-        Channels = _dataset.Channels,
-        PatchSize = _dataset.PatchSize,
-        Head = _dataset.Classes.Count == 2 ? MilHead.Binary : MilHead.Multiclass,
-        ClassCount = _dataset.Classes.Count,
-    };
+        get
+        {
+            bool clam = _options.Variant != MilVariant.Ilse;
+            var spec = new AttentionMilSpec
+            {
+                Attention = _options.Attention,
+                Input = _dataset.Input,
+                FeatureSize = _dataset.FeatureSize,
+                Channels = _dataset.Channels,
+                PatchSize = _dataset.PatchSize,
+                Head = _dataset.Classes.Count == 2 && !clam ? MilHead.Binary : MilHead.Multiclass,
+                ClassCount = _dataset.Classes.Count,
+            };
+            return !clam ? spec : spec with
+            {
+                Variant = _options.Variant,
+                EmbeddingSize = 512,
+                AttentionSize = 256,
+                Dropout = _options.Dropout ?? 0.25f,
+                InstanceSamples = _options.InstanceSamples,
+                BagWeight = _options.BagWeight,
+                Subtyping = _options.Subtyping,
+            };
+        }
+    }
 
     /// <summary>Trains on a train/validation/test split made from the options' fractions and seed.</summary>
     public TrainingResult Run(CancellationToken cancellationToken = default) =>

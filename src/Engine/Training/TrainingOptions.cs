@@ -8,6 +8,21 @@ public sealed record TrainingOptions
     /// <summary>Plain or gated attention.</summary>
     public MilAttention Attention { get; init; } = MilAttention.Gated;
 
+    /// <summary>Ilse et al.'s model, or a CLAM head (CLAM-SB / CLAM-MB, feature bags only).</summary>
+    public MilVariant Variant { get; init; } = MilVariant.Ilse;
+
+    /// <summary>CLAM: dropout while training; null means CLAM's 0.25.</summary>
+    public float? Dropout { get; init; }
+
+    /// <summary>CLAM: k, the most- and least-attended instances of a bag its instance classifiers learn from.</summary>
+    public int InstanceSamples { get; init; } = 8;
+
+    /// <summary>CLAM: the bag loss's weight in the total; the instance clustering loss gets 1 − it.</summary>
+    public float BagWeight { get; init; } = 0.7f;
+
+    /// <summary>CLAM: the classes are mutually exclusive subtypes (out-of-class instance supervision too).</summary>
+    public bool Subtyping { get; init; }
+
     /// <summary>Passes over the training bags.</summary>
     public int Epochs { get; init; } = 100;
 
@@ -61,6 +76,11 @@ public sealed record TrainingOptions
         if (!(LearningRate > 0) || !float.IsFinite(LearningRate))
         {
             throw new ArgumentException($"The learning rate must be positive, not {LearningRate}.");
+        }
+
+        if (InstanceSamples < 1 || !(BagWeight is >= 0 and <= 1) || Dropout is { } dropout && !(dropout is >= 0 and < 1))
+        {
+            throw new ArgumentException($"CLAM needs k ≥ 1 instance samples, a bag weight in [0, 1] and dropout in [0, 1); got {InstanceSamples}, {BagWeight}, {Dropout}.");
         }
 
         if (Mpp is { } mpp && !(mpp > 0))

@@ -41,7 +41,7 @@ public sealed class AnalysisStoreTests : IDisposable
             store.AddTiles(Key, [TileOf(i)], pooling);
         }
 
-        store.Complete(Key, [0, 1, 2], [0.2, 0.3, 0.5], [10, 50, 90], new StoredResult([0.25f, 0.75f], 1, 1.5, "2026-01-01T00:00:00Z"));
+        store.Complete(Key, [0, 1, 2], [0f, 0.5f, 1f], [0.2, 0.3, 0.5], [10, 50, 90], new StoredResult([0.25f, 0.75f], 1, 1.5, "2026-01-01T00:00:00Z"));
         return store;
     }
 

@@ -92,7 +92,7 @@ public sealed class AttentionPoolingTests
         var pooling = new AttentionPooling(L);
 
         Assert.Contains("not finite", Assert.Throws<ArgumentException>(() => pooling.Add([float.NaN], new float[L])).Message, StringComparison.Ordinal);
-        Assert.Contains("4 embedding values for 1 scores", Assert.Throws<ArgumentException>(() => pooling.Add([1f], new float[4])).Message, StringComparison.Ordinal);
+        Assert.Contains("4 embedding values and 1 scores are not N embeddings of 5", Assert.Throws<ArgumentException>(() => pooling.Add([1f], new float[4])).Message, StringComparison.Ordinal);
         Assert.Throws<InvalidOperationException>(pooling.Pooled);
     }
 }

@@ -104,7 +104,18 @@ public static class ReferenceCases
             Attention = MilAttention.Attention, Input = MilInput.Features, FeatureSize = 128, EmbeddingSize = 64, AttentionSize = 16,
         }, 50, 1, 17),
         new("gated_rgb28_multiclass", new AttentionMilSpec { Attention = MilAttention.Gated, Head = MilHead.Multiclass, ClassCount = 3 }, 12, 0, 18),
+        // CLAM heads, loss = 0.7 bag + 0.3 instance clustering (dropout off: PyTorch's masks are not ours).
+        new("clam_sb_binary", Clam(MilVariant.ClamSb, MilAttention.Gated, classes: 2, subtyping: false), 40, 1, 19),
+        new("clam_mb_subtyping", Clam(MilVariant.ClamMb, MilAttention.Gated, classes: 3, subtyping: true), 30, 2, 20),
+        new("clam_sb_plain_bag_smaller_than_k", Clam(MilVariant.ClamSb, MilAttention.Attention, classes: 2, subtyping: false), 5, 0, 21),
+        new("clam_mb_binary", Clam(MilVariant.ClamMb, MilAttention.Gated, classes: 2, subtyping: false), 25, 0, 22),
     ];
+
+    private static AttentionMilSpec Clam(MilVariant variant, MilAttention attention, int classes, bool subtyping) => new()
+    {
+        Variant = variant, Attention = attention, Input = MilInput.Features, FeatureSize = 96, EmbeddingSize = 64, AttentionSize = 32,
+        Head = MilHead.Multiclass, ClassCount = classes, Subtyping = subtyping,
+    };
 
     public static IReadOnlyList<TorchInitCase> TorchInits { get; } =
     [
@@ -114,6 +125,7 @@ public static class ReferenceCases
             Attention = MilAttention.Attention, Input = MilInput.Features, FeatureSize = 1024, EmbeddingSize = 512, AttentionSize = 256,
             Head = MilHead.Multiclass, ClassCount = 3,
         }, 200),
+        new("torch_init_clam_mb", Clam(MilVariant.ClamMb, MilAttention.Gated, classes: 3, subtyping: true), 50),
     ];
 
     public static IEnumerable<ReferenceCase> All => Ops.Cast<ReferenceCase>().Concat(Models).Concat(TorchInits);

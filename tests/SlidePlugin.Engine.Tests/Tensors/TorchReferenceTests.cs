@@ -63,15 +63,18 @@ public sealed class TorchReferenceTests(TorchReferenceFixture torch) : IClassFix
         Reference.AssertClose($"{name} loss", expected["loss"], loss);
         foreach ((string parameter, Tensor value) in ours.NamedParameters())
         {
-            if (parameter is "attention.2.bias" or "attention_weights.bias")
+            if (parameter is "attention.2.bias" or "attention_weights.bias" or "attention_net.3.attention_c.bias" or "attention_net.3.module.2.bias")
             {
-                // Zero in exact arithmetic (softmax ignores a shift of every score), so both sides hold rounding noise.
-                Assert.InRange(MathF.Abs(value.Grad!.Item()), 0f, 1e-6f);
-                Assert.InRange(MathF.Abs(expected["grad." + parameter].Item()), 0f, 1e-6f);
+                // Zero in exact arithmetic (softmax ignores a shift of every score; CLAM-MB: of each branch's), so both sides
+                // hold rounding noise.
+                Assert.All(value.Grad!.Data.ToArray(), g => Assert.InRange(MathF.Abs(g), 0f, 1e-6f));
+                Assert.All(expected["grad." + parameter].Data.ToArray(), g => Assert.InRange(MathF.Abs(g), 0f, 1e-6f));
                 continue;
             }
 
-            Reference.AssertClose($"{name} gradient of {parameter}", expected["grad." + parameter], value.Grad!);
+            // A CLAM instance classifier of another class is not in the graph: no gradient, as PyTorch's None.
+            using Tensor none = Tensor.Zeros([.. value.Shape]);
+            Reference.AssertClose($"{name} gradient of {parameter}", expected["grad." + parameter], value.Grad ?? none);
         }
     }
 
@@ -89,13 +92,18 @@ public sealed class TorchReferenceTests(TorchReferenceFixture torch) : IClassFix
         ModelCase model = ReferenceCases.Models.Single(c => c.Name == name);
         IReadOnlyDictionary<string, Tensor> expected = torch.Result(name);
         AttentionMil ours = model.NewModel();
+        Dictionary<string, float> initialLargest = ours.NamedParameters().ToDictionary(p => p.Name, p => p.Parameter.Data.ToArray().Max(MathF.Abs));
         var adam = new Adam(ours.Parameters(), learningRate: 5e-4f, beta1: 0.9f, beta2: 0.999f, weightDecay: 1e-4f);
         for (int step = 0; step < 5; step++)
         {
             adam.ZeroGrad();
             foreach ((string parameter, Tensor value) in ours.NamedParameters())
             {
-                expected[$"adam.step{step}.grad.{parameter}"].Data.CopyTo(value.GradData());
+                // Left out where PyTorch had no gradient: the parameter then keeps none, and Adam skips it as PyTorch does.
+                if (expected.TryGetValue($"adam.step{step}.grad.{parameter}", out Tensor? gradient))
+                {
+                    gradient.Data.CopyTo(value.GradData());
+                }
             }
 
             adam.Step();
@@ -103,7 +111,11 @@ public sealed class TorchReferenceTests(TorchReferenceFixture torch) : IClassFix
 
         foreach ((string parameter, Tensor value) in ours.NamedParameters())
         {
-            Reference.AssertClose($"{name} {parameter} after 5 adam steps on PyTorch's gradients", expected["adam." + parameter], value, tolerance: 1e-6);
+            // Units in the last place of the values the parameter passed through: a bias that went from 2e-3 to 2e-5 carries
+            // the rounding of 2e-3, so the tolerance is relative to the larger of its start and its end.
+            float largest = expected["adam." + parameter].Data.ToArray().Max(MathF.Abs);
+            double scale = Math.Max(1, initialLargest[parameter] / Math.Max(largest, 1e-30f));
+            Reference.AssertClose($"{name} {parameter} after 5 adam steps on PyTorch's gradients", expected["adam." + parameter], value, tolerance: 1e-6 * scale);
         }
     }
 
