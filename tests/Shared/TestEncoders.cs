@@ -15,9 +15,14 @@ internal static class TestEncoders
         ExternalProcess.RunReferenceScriptAsync("export_encoder.py", "export", "--arch", "small", "--out", model);
 
     /// <summary>Saves a gated A-MIL head on the small encoder's features with random weights from <paramref name="seed"/>.</summary>
-    public static void SaveFeatureHead(string path, ulong seed, string name = "head")
+    public static void SaveFeatureHead(string path, ulong seed, string name = "head", MilVariant variant = MilVariant.Ilse, int classes = 2)
     {
-        var spec = new AttentionMilSpec { Attention = MilAttention.Gated, Input = MilInput.Features, FeatureSize = SmallOutputDim, EmbeddingSize = 64, AttentionSize = 32 };
-        ModelCheckpoint.Save(path, new AttentionMil(spec, new TensorRandom(seed)), new ModelCard { Name = name, Spec = spec, Classes = ["benign", "tumour"] });
+        var spec = new AttentionMilSpec
+        {
+            Variant = variant, Attention = MilAttention.Gated, Input = MilInput.Features, FeatureSize = SmallOutputDim, EmbeddingSize = 64, AttentionSize = 32,
+            Head = variant == MilVariant.Ilse && classes == 2 ? MilHead.Binary : MilHead.Multiclass, ClassCount = classes,
+        };
+        string[] names = classes == 2 ? ["benign", "tumour"] : [.. Enumerable.Range(0, classes).Select(i => $"class{i}")];
+        ModelCheckpoint.Save(path, new AttentionMil(spec, new TensorRandom(seed)), new ModelCard { Name = name, Spec = spec, Classes = names });
     }
 }

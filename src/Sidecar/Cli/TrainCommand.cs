@@ -29,10 +29,14 @@ internal static class TrainCommand
         var data = new Option<FileSystemInfo>("--data") { Description = "Folder or CSV holding the data set.", Required = true };
         var model = new Option<string>("--model")
         {
-            Description = "Model: attention (Ilse et al. A-MIL) or gated (gated attention).",
+            Description = "Model: attention (Ilse et al. A-MIL), gated (gated attention), or clam-sb / clam-mb (CLAM's heads with instance clustering; feature bags: --dataset slides --encoder).",
             DefaultValueFactory = _ => "gated",
         };
-        model.AcceptOnlyFromAmong("attention", "gated");
+        model.AcceptOnlyFromAmong("attention", "gated", "clam-sb", "clam-mb");
+        var subtyping = new Option<bool>("--subtyping") { Description = "clam-*: the classes are mutually exclusive subtypes (CLAM's --subtyping): out-of-class instance supervision too." };
+        var bagWeight = new Option<float>("--bag-weight") { Description = "clam-*: weight of the bag loss; the instance clustering loss gets the rest.", DefaultValueFactory = _ => 0.7f };
+        var kSample = new Option<int>("--k-sample") { Description = "clam-*: most- and least-attended instances per bag for the instance classifiers (CLAM's --B).", DefaultValueFactory = _ => 8 };
+        var dropout = new Option<float>("--dropout") { Description = "clam-*: dropout while training.", DefaultValueFactory = _ => 0.25f };
         var output = new Option<DirectoryInfo>("--out") { Description = "Folder for checkpoints, model card, metrics and plots.", Required = true };
         var epochs = new Option<int>("--epochs") { Description = "Number of epochs.", DefaultValueFactory = _ => 100 };
         var seed = new Option<int>("--seed") { Description = "Random seed (data split, initialisation, shuffling).", DefaultValueFactory = _ => 1 };
@@ -62,6 +66,7 @@ internal static class TrainCommand
                  {
                      dataset, data, model, output, epochs, seed, resume, folds, validation, test, learningRate, weightDecay, augment, mpp,
                      patchSize, magnification, slideMpp, skipUnreadable, encoder, device, featuresDir, trainBags, testBags, meanBagLength, name, limitations,
+                     subtyping, bagWeight, kSample, dropout,
                  })
         {
             command.Options.Add(option);
@@ -75,9 +80,15 @@ internal static class TrainCommand
                 return Task.FromResult(ExitCodes.MissingNativeDependency);
             }
 
+            string architecture = parseResult.GetRequiredValue(model);
             var options = new TrainingOptions
             {
-                Attention = parseResult.GetValue(model) == "attention" ? MilAttention.Attention : MilAttention.Gated,
+                Attention = architecture == "attention" ? MilAttention.Attention : MilAttention.Gated,
+                Variant = architecture switch { "clam-sb" => MilVariant.ClamSb, "clam-mb" => MilVariant.ClamMb, _ => MilVariant.Ilse },
+                Subtyping = parseResult.GetValue(subtyping),
+                BagWeight = parseResult.GetValue(bagWeight),
+                InstanceSamples = parseResult.GetValue(kSample),
+                Dropout = parseResult.GetValue(dropout),
                 Epochs = parseResult.GetValue(epochs),
                 Seed = (ulong)Math.Max(0, parseResult.GetValue(seed)),
                 Resume = parseResult.GetValue(resume),
@@ -108,6 +119,10 @@ internal static class TrainCommand
             try
             {
                 options.Validate();
+                if (options.Variant != MilVariant.Ilse && tileEncoder is null)
+                {
+                    throw new ArgumentException($"--model {architecture} trains a head on tile features: give --dataset slides with --encoder NAME.onnx.");
+                }
 
                 var source = new BagDatasetSource
                 {
@@ -152,7 +167,7 @@ internal static class TrainCommand
     private static int Run(BagDataset bags, TrainingOptions options, int folds, string output, TextWriter stdout, CancellationToken cancellationToken)
     {
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"Training {(options.Attention == MilAttention.Gated ? "gated attention" : "attention")} MIL on {bags.Items.Count} bags: {bags.Description}"));
+            $"Training {(options.Variant switch { MilVariant.ClamSb => "CLAM-SB", MilVariant.ClamMb => "CLAM-MB", _ => options.Attention == MilAttention.Gated ? "gated attention MIL" : "attention MIL" })} on {bags.Items.Count} bags: {bags.Description}"));
         bool interactive = ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
         bool cancelled;
         if (folds >= 2)

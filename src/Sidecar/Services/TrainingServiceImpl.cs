@@ -192,6 +192,11 @@ public sealed class TrainingServiceImpl : Contract.TrainingService.TrainingServi
         var options = new TrainingOptions
         {
             Attention = request.Attention == AttentionKind.Plain ? MilAttention.Attention : MilAttention.Gated,
+            Variant = request.Model switch { ModelKind.ClamSb => MilVariant.ClamSb, ModelKind.ClamMb => MilVariant.ClamMb, _ => MilVariant.Ilse },
+            Subtyping = request.Clam?.Subtyping ?? false,
+            BagWeight = request.Clam is { HasBagWeight: true } clam ? clam.BagWeight : defaults.BagWeight,
+            InstanceSamples = request.Clam is { HasInstanceSamples: true } k ? k.InstanceSamples : defaults.InstanceSamples,
+            Dropout = request.Clam is { HasDropout: true } d ? d.Dropout : null,
             Epochs = request.Epochs == 0 ? defaults.Epochs : request.Epochs,
             Seed = request.HasSeed ? request.Seed : defaults.Seed,
             Resume = request.Resume,
@@ -211,6 +216,11 @@ public sealed class TrainingServiceImpl : Contract.TrainingService.TrainingServi
         catch (ArgumentException e)
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
+        }
+
+        if (options.Variant != MilVariant.Ilse && (request.Dataset != DatasetKind.Slides || request.EncoderPath.Length == 0))
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"A CLAM head ({request.Model}) trains on tile features: use DATASET_KIND_SLIDES with encoder_path."));
         }
 
         return options;

@@ -9,8 +9,9 @@ using SlidePlugin.Tests;
 namespace SlidePlugin.Engine.Tests.Analysis;
 
 /// <summary>
-/// A slide analysed CLAM's way: tiles -> tile encoder (ONNX) -> gated A-MIL head on features, streamed and stored as
-/// patch models are; against the head run once on the slide's whole bag of features from <c>features</c>.
+/// A slide analysed CLAM's way: tiles -> tile encoder (ONNX) -> gated A-MIL, CLAM-SB or CLAM-MB head on features, streamed
+/// and stored as patch models are, pooled batch by batch; against the head run once on the slide's whole bag of features
+/// from <c>features</c>.
 /// </summary>
 public sealed class EncoderAnalysisTests : IAsyncLifetime
 {
@@ -32,14 +33,24 @@ public sealed class EncoderAnalysisTests : IAsyncLifetime
         return Task.CompletedTask;
     }
 
-    [Fact]
-    public async Task AnalyzeAsync_HeadOnEncoderFeatures_EqualsTheHeadOnTheWholeBagOfExtractedFeatures()
+    [Theory]
+    [InlineData(MilVariant.Ilse, 2)]
+    [InlineData(MilVariant.ClamSb, 2)]
+    [InlineData(MilVariant.ClamMb, 3)]      // one attention branch per class: tiles get the predicted class's
+    public async Task AnalyzeAsync_HeadOnEncoderFeatures_EqualsTheHeadOnTheWholeBagOfExtractedFeatures(MilVariant variant, int classes)
     {
+        string headPath = _headPath;
+        if (variant != MilVariant.Ilse)
+        {
+            headPath = Path.Combine(_folder, $"{variant}.safetensors");
+            TestEncoders.SaveFeatureHead(headPath, seed: 12, name: $"{variant}-on-small", variant, classes);
+        }
+
         using TileEncoder encoder = TileEncoder.Load(_encoderPath);
-        AnalysisModel model = AnalysisModel.Load(_headPath, encoder);
+        AnalysisModel model = AnalysisModel.Load(headPath, encoder);
         using Slide slide = Slide.Open(TestData.Path("slides", "CMU-1-Small-Region.svs"));
         double mpp = slide.RequireMpp();
-        var analyzer = new SlideAnalyzer(new AnalysisStore(Path.Combine(_folder, "analyses.sqlite")), model);
+        var analyzer = new SlideAnalyzer(new AnalysisStore(Path.Combine(_folder, $"analyses-{variant}.sqlite")), model);
 
         AnalysisResult result = await analyzer.AnalyzeAsync(slide, mpp, new AnalysisOptions { BatchSize = 64 });
         (string features, _) = await FeatureExtractor.ExtractAsync(slide, mpp, encoder, new FeatureOptions(), Path.Combine(_folder, "features"));
@@ -57,9 +68,10 @@ public sealed class EncoderAnalysisTests : IAsyncLifetime
             Assert.Equal(0.5, result.Header.TargetMpp);
             Assert.Equal(bag.Shape[0], result.Header.TileCount);
             Assert.Equal(whole.Probabilities.Data.ToArray(), result.Probabilities, (a, b) => Math.Abs(a - b) <= 1e-5);
-            float[] attention = whole.Attention.Data.ToArray();
+            float[] attention = whole.Attention.Data.ToArray(), scores = whole.AttentionScores.Data.ToArray();
             Assert.All(result.Tiles, t => Assert.True(Math.Abs(attention[t.Index] - t.Attention) <= 1e-5 * (1 + attention[t.Index]),
                 $"tile {t.Index}: {t.Attention} vs {attention[t.Index]}"));
+            Assert.All(result.Tiles, t => Assert.Equal(scores[t.Index], t.Score, 1e-4));
         }
 
         Assert.NotEqual(analyzer.KeyOf(slide, mpp, new AnalysisOptions()),

@@ -11,8 +11,9 @@ using Xunit.Abstractions;
 namespace SlidePlugin.Engine.Tests.Training;
 
 /// <summary>
-/// A gated A-MIL head trained on tile features, CLAM's way, from slide labels only: generated slides whose tissue does or
-/// does not hold a planted tumour-like texture; the head must separate the held-out slides and attend to the planted tiles.
+/// A gated A-MIL, CLAM-SB or CLAM-MB head trained on tile features, CLAM's way, from slide labels only: generated slides
+/// whose tissue does or does not hold a planted tumour-like texture; the head must separate the held-out slides and attend
+/// to the planted tiles.
 /// </summary>
 public sealed class FeatureHeadTrainingTests(ITestOutputHelper output) : IAsyncLifetime
 {
@@ -31,8 +32,11 @@ public sealed class FeatureHeadTrainingTests(ITestOutputHelper output) : IAsyncL
         return Task.CompletedTask;
     }
 
-    [Fact]
-    public void Train_FeaturesOfSlidesWithAndWithoutAPlantedTexture_TestAucOneAndAttentionOnThePlantedTiles()
+    [Theory]
+    [InlineData(MilVariant.Ilse)]
+    [InlineData(MilVariant.ClamSb)]
+    [InlineData(MilVariant.ClamMb)]
+    public void Train_FeaturesOfSlidesWithAndWithoutAPlantedTexture_TestAucOneAndAttentionOnThePlantedTiles(MilVariant variant)
     {
         // 14 slides: 8 train, 2 validation, 4 test, half of each with the texture planted in a quarter of the tissue,
         // each in another place so that position cannot stand in for content.
@@ -57,12 +61,13 @@ public sealed class FeatureHeadTrainingTests(ITestOutputHelper output) : IAsyncL
         File.WriteAllLines(csv, rows);
         using TileEncoder encoder = TileEncoder.Load(_encoder + ".onnx");
         var bags = new FeatureBags(csv, encoder, Path.Combine(_folder, "features"));
-        var trainer = new MilTrainer(bags, new TrainingOptions { Epochs = 20, Seed = 3, LearningRate = 5e-4f, ModelName = "tumour-head" }, Path.Combine(_folder, "run"));
+        var trainer = new MilTrainer(bags, new TrainingOptions { Variant = variant, Epochs = 20, Seed = 3, LearningRate = 5e-4f, ModelName = "tumour-head" }, Path.Combine(_folder, "run"));
 
         TrainingResult result = trainer.Run();
 
         Assert.Equal(MilInput.Features, trainer.Spec.Input);
         Assert.Equal(128, trainer.Spec.FeatureSize);
+        Assert.Equal(variant, trainer.Spec.Variant);
         Assert.NotNull(result.Test);
         Assert.Equal(4, result.Test!.Count);
         Assert.Equal(1.0, result.Test.Auc);
@@ -90,7 +95,7 @@ public sealed class FeatureHeadTrainingTests(ITestOutputHelper output) : IAsyncL
             double precision = ranked.Count(i => Inside(coords, i, planted)) / (double)top;
             precisions.Add(precision);
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{bags.Items[index].Id}: {attention.Length} tiles, top {top} by attention, {precision:P0} in the planted region ({Enumerable.Range(0, attention.Length).Count(i => Inside(coords, i, planted)) / (double)attention.Length:P0} of all tiles are)"));
+                $"{variant} {bags.Items[index].Id}: {attention.Length} tiles, top {top} by attention, {precision:P0} in the planted region ({Enumerable.Range(0, attention.Length).Count(i => Inside(coords, i, planted)) / (double)attention.Length:P0} of all tiles are)"));
         }
 
         // About 8 % of a tumour slide's tiles lie in the planted region: attention that ignored content would put about 8 % of

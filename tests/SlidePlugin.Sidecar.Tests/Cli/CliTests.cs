@@ -250,6 +250,18 @@ public class CliTests
             var card = Engine.Checkpoints.ModelCheckpoint.Load(Path.Combine(output, "model-best.safetensors")).Card;
             Assert.Equal(Engine.Mil.MilInput.Features, card.Spec.Input);
             Assert.Equal(128, card.Spec.FeatureSize);
+
+            // CLAM-SB on the same features (reused), and CLAM without features refused before any data is read.
+            (int clamExit, string clamOutput, string clamError) = await RunAsync("train", "--dataset", "slides", "--data", Path.Combine(folder, "slides.csv"), "--encoder", encoder + ".onnx",
+                "--model", "clam-sb", "--k-sample", "4", "--epochs", "2", "--test-fraction", "0", "--out", Path.Combine(folder, "clam"), "--features-dir", Path.Combine(output, "features"));
+            (int patchesExit, _, string patchesError) = await RunAsync("train", "--dataset", "ucsb", "--data", folder, "--model", "clam-mb", "--out", Path.Combine(folder, "clam-patches"));
+
+            Assert.True(clamExit == ExitCodes.Success, clamError + clamOutput);
+            Assert.Contains("Training CLAM-SB on 6 bags", clamOutput, StringComparison.Ordinal);
+            var clamCard = Engine.Checkpoints.ModelCheckpoint.Load(Path.Combine(folder, "clam", "model-best.safetensors")).Card;
+            Assert.Equal(("clam-sb", 4, 0.25f), (clamCard.Architecture, clamCard.Spec.InstanceSamples, clamCard.Spec.Dropout));
+            Assert.Equal(ExitCodes.Usage, patchesExit);
+            Assert.Contains("--model clam-mb trains a head on tile features: give --dataset slides with --encoder NAME.onnx", patchesError, StringComparison.Ordinal);
         }
         finally
         {

@@ -113,7 +113,13 @@ public sealed class TrainingServiceTests : IAsyncLifetime
         List<TrainResponse> first = await ReadAllAsync(_client.Train(Run("features-1")));
         string featuresFolder = Path.Combine(_scratch, "work", TrainingServiceImpl.FeaturesFolder);
         DateTime[] written = [.. Directory.GetFiles(featuresFolder).Order().Select(File.GetLastWriteTimeUtc)];
-        List<TrainResponse> second = await ReadAllAsync(_client.Train(Run("features-2")));
+        TrainRequest clam = Run("features-2");
+        clam.Model = ModelKind.ClamMb;
+        clam.Clam = new ClamParameters { Subtyping = true, InstanceSamples = 4 };
+        List<TrainResponse> second = await ReadAllAsync(_client.Train(clam));
+        TrainRequest clamOnPatches = MnistRun("mnist-clam", 1);
+        clamOnPatches.Model = ModelKind.ClamSb;
+        var clamRefused = await Assert.ThrowsAsync<RpcException>(() => ReadAllAsync(_client.Train(clamOnPatches)));
         TrainRequest mnistWithEncoder = MnistRun("mnist-encoder", 1);
         mnistWithEncoder.EncoderPath = "small.onnx";
         var wrongKind = await Assert.ThrowsAsync<RpcException>(() => ReadAllAsync(_client.Train(mnistWithEncoder)));
@@ -121,6 +127,9 @@ public sealed class TrainingServiceTests : IAsyncLifetime
         Assert.Contains("small-seed0 features (128-d", first[0].Started.Description, StringComparison.Ordinal);
         (_, ModelCard card) = ModelCheckpoint.Load(second[^1].Finished.BestModelPath);
         Assert.Equal(MilInput.Features, card.Spec.Input);
+        Assert.Equal(("clam-mb", true, 4), (card.Architecture, card.Spec.Subtyping, card.Spec.InstanceSamples));
+        Assert.Equal(StatusCode.InvalidArgument, clamRefused.StatusCode);
+        Assert.Contains("A CLAM head (ClamSb) trains on tile features", clamRefused.Status.Detail, StringComparison.Ordinal);
         Assert.Equal(4, written.Length);
         Assert.Equal(written, Directory.GetFiles(featuresFolder).Order().Select(File.GetLastWriteTimeUtc)); // reused, not made again
         Assert.Equal(StatusCode.InvalidArgument, wrongKind.StatusCode);
