@@ -115,7 +115,7 @@ public sealed class SlideAnalyzer
         // Batches are cut at multiples of the batch size in the reading order of the whole grid, so a resumed run puts
         // every tile into the batch an uninterrupted run would have: a tile's score then has the same bits (BLAS kernels
         // round a row differently by where it falls in the batch).
-        Tile[] order = TileReader.InBlockOrder(grid.Tiles, ReadBlockTiles);
+        Tile[] order = TileReader.InBlockOrder(grid.Tiles, TileReader.SmallTileBlock);
         var position = new Dictionary<Tile, int>(order.Length, ReferenceEqualityComparer.Instance);
         for (int i = 0; i < order.Length; i++)
         {
@@ -131,7 +131,7 @@ public sealed class SlideAnalyzer
         try
         {
             await foreach ((Tile tile, byte[] pixels) in TileReader.ReadInBlocksAsync(remaining, slide, (_, raster) => PatchPixels(raster, patchSize),
-                               ReadBlockTiles, lookaheadBlocks: Math.Max(2, options.BatchSize / 32), timings.AddRead, cancellationToken).ConfigureAwait(false))
+                               TileReader.SmallTileBlock, lookaheadBlocks: Math.Max(2, options.BatchSize / 32), timings.AddRead, cancellationToken).ConfigureAwait(false))
             {
                 batch.Add((tile, pixels));
                 if ((position[tile] + 1) % options.BatchSize == 0)
@@ -199,8 +199,6 @@ public sealed class SlideAnalyzer
         return result;
     }
 
-    /// <summary>Small tiles are read eight by eight as one region: per-tile reads cost more than the model.</summary>
-    private const int ReadBlockTiles = 8;
 
     private double TargetMppOf(AnalysisOptions options) =>
         options.TargetMpp ?? _model.Mpp
@@ -381,20 +379,10 @@ public sealed class SlideAnalyzer
     }
 
     /// <summary>A tile's RGB bytes at the model's patch size.</summary>
-    private static byte[] PatchPixels(Raster raster, int patchSize) => PatchOf(raster, patchSize).Pixels;
+    private static byte[] PatchPixels(Raster raster, int patchSize) => PatchBag.PatchOf(raster, patchSize).Pixels;
 
     /// <summary>A patch as the model takes it: RGB (grey spread, alpha on white), resized to the model's patch size.</summary>
-    public Raster ToPatch(Raster raster)
-    {
-        ArgumentNullException.ThrowIfNull(raster);
-        return PatchOf(raster, _model.InputSize);
-    }
-
-    private static Raster PatchOf(Raster raster, int patchSize)
-    {
-        Raster rgb = raster.ToRgb((255, 255, 255));
-        return rgb.Width == patchSize && rgb.Height == patchSize ? rgb : ImageCodec.Resize(rgb, patchSize, patchSize);
-    }
+    public Raster ToPatch(Raster raster) => PatchBag.PatchOf(raster, _model.InputSize);
 
     /// <summary>How many of <paramref name="sorted"/> are below <paramref name="value"/> (or at most it, with <paramref name="orEqual"/>).</summary>
     private static int CountBelow(float[] sorted, float value, bool orEqual)

@@ -1,3 +1,4 @@
+using SlidePlugin.Engine.Imaging;
 using System.Runtime.CompilerServices;
 using SlidePlugin.Engine.Tensors;
 
@@ -45,6 +46,17 @@ public sealed class PatchBag
         Count = count;
         PatchSize = patchSize;
         Channels = channels;
+    }
+
+    /// <summary>
+    /// A slide tile as models of RGB patches take it, the same for analysis, ScoreBag and training bags: RGB (grey spread,
+    /// alpha composited on white), resized to <paramref name="patchSize"/> when it has another size.
+    /// </summary>
+    public static Raster PatchOf(Raster raster, int patchSize)
+    {
+        ArgumentNullException.ThrowIfNull(raster);
+        Raster rgb = raster.ToRgb((255, 255, 255));
+        return rgb.Width == patchSize && rgb.Height == patchSize ? rgb : ImageCodec.Resize(rgb, patchSize, patchSize);
     }
 
     /// <summary>Interleaved pixels: patch, row, column, channel.</summary>

@@ -11,6 +11,9 @@ namespace SlidePlugin.Engine.Tissue;
 /// </summary>
 public static class TileReader
 {
+    /// <summary>Small tiles (model patches) are read eight by eight as one region: per-tile reads cost more than the model.</summary>
+    public const int SmallTileBlock = 8;
+
     /// <summary>
     /// Yields each tile of <paramref name="grid"/> with <paramref name="process"/>'s result for its pixels,
     /// in grid order. <paramref name="lookahead"/> tiles are prepared in parallel ahead of the consumer;

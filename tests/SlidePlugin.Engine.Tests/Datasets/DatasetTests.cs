@@ -1,3 +1,5 @@
+using SlidePlugin.Engine.Tissue;
+using SlidePlugin.Engine.Slides;
 using SlidePlugin.Engine.Datasets;
 using SlidePlugin.Engine.Imaging;
 using SlidePlugin.Engine.Tensors;
@@ -233,5 +235,14 @@ public sealed class DatasetTests : IDisposable
         // 2220x2967 at 0.499 µm/px is ~277x370 px at 4 µm/px: at most 8 x 11 tiles of 32.
         Assert.InRange(patches.Count, 10, 88);
         Assert.Contains("broken.svs", Assert.Single(bags.Skipped).Path, StringComparison.Ordinal);
+
+        // Tile by tile, in grid order, the pixels a tile read alone gives (what analysis and StreamTiles serve).
+        using Slide slide = Slide.Open(TestData.Path("slides", "CMU-1-Small-Region.svs"));
+        (TileGrid grid, _) = TileGrid.OverTissue(slide, slide.RequireMpp(), new TileGridOptions { TileSize = 32, TargetMpp = 4.0, MinTissueFraction = 0.5 });
+        Assert.Equal(grid.Tiles.Count, patches.Count);
+        for (int i = 0; i < grid.Tiles.Count; i++)
+        {
+            Assert.True(grid.Read(slide, grid.Tiles[i]).Pixels.AsSpan().SequenceEqual(patches.Pixels.AsSpan(i * 32 * 32 * 3, 32 * 32 * 3)), $"tile {i}");
+        }
     }
 }
