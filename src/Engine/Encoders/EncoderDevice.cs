@@ -10,7 +10,7 @@ public readonly record struct EncoderDevice(int? CudaDevice)
     public static EncoderDevice Cpu => default;
 
     /// <summary>Parses <c>cpu</c>, <c>cuda</c> or <c>cuda:N</c>.</summary>
-    /// <exception cref="ArgumentException">Any other text.</exception>
+    /// <exception cref="FormatException">Any other text.</exception>
     public static EncoderDevice Parse(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
@@ -26,7 +26,7 @@ public readonly record struct EncoderDevice(int? CudaDevice)
 
         return text.StartsWith("cuda:", StringComparison.OrdinalIgnoreCase) && int.TryParse(text.AsSpan(5), NumberStyles.None, CultureInfo.InvariantCulture, out int index)
             ? new EncoderDevice(index)
-            : throw new ArgumentException($"Device '{text}' is not cpu, cuda or cuda:N.", nameof(text));
+            : throw new FormatException($"Device '{text}' is not cpu, cuda or cuda:N.");
     }
 
     /// <inheritdoc />

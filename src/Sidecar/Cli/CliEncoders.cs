@@ -19,7 +19,7 @@ internal static class CliEncoders
             {
                 return EncoderDevice.Parse(result.Tokens.Single().Value);
             }
-            catch (ArgumentException e)
+            catch (FormatException e)
             {
                 result.AddError($"--device: {e.Message}");
                 return EncoderDevice.Cpu;

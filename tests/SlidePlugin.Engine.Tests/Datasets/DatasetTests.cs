@@ -1,8 +1,8 @@
-using SlidePlugin.Engine.Tissue;
-using SlidePlugin.Engine.Slides;
 using SlidePlugin.Engine.Datasets;
 using SlidePlugin.Engine.Imaging;
+using SlidePlugin.Engine.Slides;
 using SlidePlugin.Engine.Tensors;
+using SlidePlugin.Engine.Tissue;
 using SlidePlugin.Tests;
 
 namespace SlidePlugin.Engine.Tests.Datasets;

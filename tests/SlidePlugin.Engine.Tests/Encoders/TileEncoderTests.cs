@@ -121,7 +121,7 @@ public sealed class TileEncoderTests : IDisposable
 
     [Fact]
     public void Parse_Unknown_ArgumentExceptionNamingTheForms() =>
-        Assert.Contains("not cpu, cuda or cuda:N", Assert.Throws<ArgumentException>(() => EncoderDevice.Parse("gpu0")).Message, StringComparison.Ordinal);
+        Assert.Equal("Device 'gpu0' is not cpu, cuda or cuda:N.", Assert.Throws<FormatException>(() => EncoderDevice.Parse("gpu0")).Message);
 
     private async Task<string> ExportAsync(string arch)
     {
