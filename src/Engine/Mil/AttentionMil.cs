@@ -266,6 +266,19 @@ public sealed class AttentionMil : Module
         return joined;
     }
 
+    /// <summary>CLAM-MB's bag classifiers on every row: [B, L] → [B, K] (logit k from the k-th classifier).</summary>
+    private Tensor BranchLogits(Tensor embeddings)
+    {
+        Tensor[] columns = [.. Enumerable.Range(0, _branchClassifiers!.Count).Select(k => _branchClassifiers[k].Forward(embeddings))];   // K x [B, 1]
+        Tensor logits = Functional.Concat(columns, 1);
+        foreach (Tensor column in columns)
+        {
+            ReleaseIfInference(column);
+        }
+
+        return logits;
+    }
+
     /// <summary>
     /// The bag prediction from a pooled embedding computed elsewhere (a slide pooled batch by batch): M [B, L] → [K].
     /// </summary>
@@ -299,7 +312,7 @@ public sealed class AttentionMil : Module
         int rows = embeddings.Shape[0];
         using Tensor logits = _branchClassifiers is null
             ? _classifier!.Forward(embeddings)                       // [B, outputs]
-            : Functional.Concat([.. Enumerable.Range(0, _branchClassifiers.Count).Select(k => _branchClassifiers[k].Forward(embeddings))], 1);
+            : BranchLogits(embeddings);                               // [B, K]
         if (Spec.Head == MilHead.Multiclass)
         {
             return Functional.Softmax(logits, 1);                   // [B, K]
