@@ -200,16 +200,9 @@ public sealed class AttentionMil : Module
         Tensor logits = ClassifyPooled(pooled);                                                                 // [1, outputs]
         ReleaseIfInference(pooled);
         Tensor probabilities;
-        if (Spec.Head == MilHead.Binary)
+        using (Tensor detached = logits.Detach())
         {
-            using Tensor positive = Functional.Sigmoid(logits.Detach());
-            float p = positive.Data[0];
-            probabilities = Tensor.FromData([1f - p, p], 2);        // [2]
-        }
-        else
-        {
-            using Tensor softmax = Functional.Softmax(logits.Detach(), 1);
-            probabilities = Tensor.FromData(softmax.Data, Spec.ClassCount);   // [K]
+            probabilities = Tensor.FromData(ProbabilitiesOf(detached), Spec.ClassCount);                      // [K]
         }
 
         Func<int, Tensor>? instanceLoss = _instanceClassifiers is not null && IsTraining && GradMode.IsEnabled
@@ -224,7 +217,7 @@ public sealed class AttentionMil : Module
         else
         {
             // CLAM-MB: the predicted class's branch, as CLAM's heatmaps show it.
-            int predicted = probabilities.Data.IndexOf(probabilities.Data.ToArray().Max());
+            int predicted = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(probabilities.Data);
             attention = Tensor.FromData(attentionRows.Data.Slice(predicted * n, n), n);
             branchScores = Tensor.FromData([.. Enumerable.Range(0, n).Select(i => scores.Data[(i * branches) + predicted])], n);
         }
@@ -291,6 +284,12 @@ public sealed class AttentionMil : Module
         }
 
         using Tensor logits = ClassifyPooled(pooled);                                                           // [1, outputs]
+        return ProbabilitiesOf(logits);
+    }
+
+    /// <summary>Bag logits [1, outputs] → class probabilities [K]: [1 − p, p] with p = sigmoid(logit) for a binary head, else softmax.</summary>
+    private float[] ProbabilitiesOf(Tensor logits)
+    {
         if (Spec.Head == MilHead.Binary)
         {
             using Tensor positive = Functional.Sigmoid(logits);
