@@ -138,10 +138,16 @@ public sealed record AttentionMilSpec
                 throw new ArgumentException($"A CLAM head takes feature vectors and has a softmax over its K classes (K = 2 for a binary task); got {Input} input and a {Head} head.");
             }
 
-            if (InstanceSamples < 1 || !(Dropout is >= 0 and < 1) || !(BagWeight is >= 0 and <= 1))
-            {
-                throw new ArgumentException($"CLAM needs k ≥ 1 instance samples, dropout in [0, 1) and a bag weight in [0, 1]; got {InstanceSamples}, {Dropout}, {BagWeight}.");
-            }
+            CheckClamParameters(InstanceSamples, Dropout, BagWeight);
+        }
+    }
+
+    /// <summary>Throws <see cref="ArgumentException"/> unless k ≥ 1, dropout is in [0, 1) and the bag weight in [0, 1].</summary>
+    internal static void CheckClamParameters(int instanceSamples, float dropout, float bagWeight)
+    {
+        if (instanceSamples < 1 || !(dropout is >= 0 and < 1) || !(bagWeight is >= 0 and <= 1))
+        {
+            throw new ArgumentException($"CLAM needs k ≥ 1 instance samples, dropout in [0, 1) and a bag weight in [0, 1]; got {instanceSamples}, {dropout}, {bagWeight}.");
         }
     }
 

@@ -78,10 +78,7 @@ public sealed record TrainingOptions
             throw new ArgumentException($"The learning rate must be positive, not {LearningRate}.");
         }
 
-        if (InstanceSamples < 1 || !(BagWeight is >= 0 and <= 1) || Dropout is { } dropout && !(dropout is >= 0 and < 1))
-        {
-            throw new ArgumentException($"CLAM needs k ≥ 1 instance samples, a bag weight in [0, 1] and dropout in [0, 1); got {InstanceSamples}, {BagWeight}, {Dropout}.");
-        }
+        AttentionMilSpec.CheckClamParameters(InstanceSamples, Dropout ?? 0, BagWeight);
 
         if (Mpp is { } mpp && !(mpp > 0))
         {
