@@ -102,7 +102,7 @@ internal static class FeatureExtractionBenchmark
         var csv = new StringBuilder();
         foreach (Tile tile in grid.Tiles)
         {
-            int read = grid.ReadSizeOf(slide, tile);
+            int read = slide.LevelExtent(tile.Width, grid.ReadLevel);
             csv.Append(CultureInfo.InvariantCulture, $"{tile.X},{tile.Y},{grid.ReadLevel},{read},{read},{grid.TileSize}\n");
         }
 

@@ -43,7 +43,7 @@ public static class SlideRegionReader
 
     /// <summary>
     /// The level-0 rectangle scaled to exactly <paramref name="outWidth"/> x <paramref name="outHeight"/> (e.g. the size of
-    /// a label mask drawn over it): read from the best level for the scale, then resized when the level does not match.
+    /// a label mask drawn over it): read from the best level for the scale as tiles are (<see cref="Slide.ReadRegionScaled"/>).
     /// </summary>
     /// <exception cref="SlideException">A rectangle outside the slide, or a failed read.</exception>
     public static Raster ReadToSize(Slide slide, long x, long y, long width, long height, int outWidth, int outHeight)
@@ -56,9 +56,6 @@ public static class SlideRegionReader
         }
 
         int level = slide.GetBestLevelForDownsample(Math.Min((double)width / outWidth, (double)height / outHeight));
-        double levelDownsample = slide.LevelDownsamples[level];
-        int levelWidth = (int)Math.Max(1, Math.Ceiling(width / levelDownsample)), levelHeight = (int)Math.Max(1, Math.Ceiling(height / levelDownsample));
-        Raster read = slide.ReadRegionRgb(x, y, level, levelWidth, levelHeight);
-        return read.Width == outWidth && read.Height == outHeight ? read : ImageCodec.Resize(read, outWidth, outHeight);
+        return slide.ReadRegionScaled(x, y, width, height, level, outWidth, outHeight);
     }
 }

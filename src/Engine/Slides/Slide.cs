@@ -378,6 +378,35 @@ public sealed class Slide : IDisposable
     }
 
     /// <summary>
+    /// The level-0 rectangle (<paramref name="x"/>, <paramref name="y"/>, <paramref name="width"/>, <paramref name="height"/>)
+    /// as <paramref name="outWidth"/> x <paramref name="outHeight"/> RGB on the background colour: <see cref="LevelExtent"/>
+    /// pixels of <paramref name="level"/> read with <see cref="ReadRegionRgb"/>, resized only when that is not the output size.
+    /// Tiles, training bags, segmentation regions and mask regions are all read this way, so one rectangle gives one set of pixels.
+    /// </summary>
+    /// <exception cref="SlideException">As <see cref="ReadRegionRgb"/>.</exception>
+    public Raster ReadRegionScaled(long x, long y, long width, long height, int level, int outWidth, int outHeight)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(outWidth, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(outHeight, 1);
+        Raster read = ReadRegionRgb(x, y, level, LevelExtent(width, level), LevelExtent(height, level));
+        return Scaled(read, outWidth, outHeight);
+    }
+
+    /// <summary>How many pixels of <paramref name="level"/> cover <paramref name="extent"/> level-0 pixels (rounded, at least 1).</summary>
+    public int LevelExtent(long extent, int level)
+    {
+        ValidateRegion(level, 0, 0);
+        return (int)Math.Clamp(Math.Round(extent / _levelDownsamples[level]), 1, int.MaxValue);
+    }
+
+    /// <summary><paramref name="read"/> at <paramref name="outWidth"/> x <paramref name="outHeight"/>: itself when it has that size, else resized.</summary>
+    public static Raster Scaled(Raster read, int outWidth, int outHeight)
+    {
+        ArgumentNullException.ThrowIfNull(read);
+        return read.Width == outWidth && read.Height == outHeight ? read : ImageCodec.Resize(read, outWidth, outHeight);
+    }
+
+    /// <summary>
     /// The whole slide as RGBA with about <paramref name="downsample"/> level-0 pixels a pixel: the best level
     /// read whole, then reduced (never enlarged) to round(dimensions / downsample) with <paramref name="kernel"/>.
     /// </summary>

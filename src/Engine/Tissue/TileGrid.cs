@@ -204,17 +204,7 @@ public sealed record TileGrid(
     {
         ArgumentNullException.ThrowIfNull(slide);
         ArgumentNullException.ThrowIfNull(tile);
-        int readSize = ReadSizeOf(slide, tile);
-        Raster region = slide.ReadRegionRgb(tile.X, tile.Y, ReadLevel, readSize, readSize);
-        return readSize == TileSize ? region : ImageCodec.Resize(region, TileSize, TileSize);
-    }
-
-    /// <summary>The edge, in <see cref="ReadLevel"/> pixels, of the region <see cref="Read"/> reads for <paramref name="tile"/> before resampling.</summary>
-    public int ReadSizeOf(Slide slide, Tile tile)
-    {
-        ArgumentNullException.ThrowIfNull(slide);
-        ArgumentNullException.ThrowIfNull(tile);
-        return (int)Math.Round(tile.Width / slide.LevelDownsamples[ReadLevel]);
+        return slide.ReadRegionScaled(tile.X, tile.Y, tile.Width, tile.Height, ReadLevel, TileSize, TileSize);
     }
 
     /// <summary>Tiles along one axis, as a double so that an absurd request is measured before it is cast.</summary>

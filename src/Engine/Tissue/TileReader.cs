@@ -135,14 +135,14 @@ public static class TileReader
         long left = block.Min(t => t.X), top = block.Min(t => t.Y);
         int[] offsetsX = [.. block.Select(t => (int)Math.Round((t.X - left) / downsample))];
         int[] offsetsY = [.. block.Select(t => (int)Math.Round((t.Y - top) / downsample))];
-        int[] sizes = [.. block.Select(t => grid.ReadSizeOf(slide, t))];
+        int[] sizes = [.. block.Select(t => slide.LevelExtent(t.Width, grid.ReadLevel))];
         int width = block.Select((_, i) => offsetsX[i] + sizes[i]).Max(), height = block.Select((_, i) => offsetsY[i] + sizes[i]).Max();
         Raster region = slide.ReadRegionRgb(left, top, grid.ReadLevel, width, height);
         var results = new (Tile, T)[block.Length];
         for (int i = 0; i < block.Length; i++)
         {
             Raster tile = region.Crop(offsetsX[i], offsetsY[i], sizes[i], sizes[i]);
-            results[i] = (block[i], process(block[i], sizes[i] == grid.TileSize ? tile : ImageCodec.Resize(tile, grid.TileSize, grid.TileSize)));
+            results[i] = (block[i], process(block[i], Slide.Scaled(tile, grid.TileSize, grid.TileSize)));
         }
 
         return results;
