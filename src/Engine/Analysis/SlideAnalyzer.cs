@@ -123,27 +123,15 @@ public sealed class SlideAnalyzer
         }
 
         TileGrid remaining = grid with { Tiles = [.. order.Where(t => !done.Contains(index[t]))] };
-        int patchSize = _model.InputSize, patchBytes = patchSize * patchSize * 3;
-        var batch = new List<(Tile Tile, byte[] Pixels)>(options.BatchSize);
         timings.Scored = done.Count;
         // Batch n is committed (and then reported) while batch n + 1 runs through the model.
         Task commit = Task.CompletedTask;
         try
         {
-            await foreach ((Tile tile, byte[] pixels) in TileReader.ReadInBlocksAsync(remaining, slide, (_, raster) => PatchPixels(raster, patchSize),
+            await foreach (TileBatch batch in TileReader.ReadBatchesAsync(remaining, slide, _model.InputSize, t => position[t] / options.BatchSize,
                                TileReader.SmallTileBlock, lookaheadBlocks: Math.Max(2, options.BatchSize / 32), timings.AddRead, cancellationToken).ConfigureAwait(false))
             {
-                batch.Add((tile, pixels));
-                if ((position[tile] + 1) % options.BatchSize == 0)
-                {
-                    commit = await ScoreBatchAsync(key, batch, index, patchBytes, pooling, commit, grid.Tiles.Count, timings, report, cancellationToken).ConfigureAwait(false);
-                    batch.Clear();
-                }
-            }
-
-            if (batch.Count > 0)
-            {
-                commit = await ScoreBatchAsync(key, batch, index, patchBytes, pooling, commit, grid.Tiles.Count, timings, report, cancellationToken).ConfigureAwait(false);
+                commit = await ScoreBatchAsync(key, batch, index, pooling, commit, grid.Tiles.Count, timings, report, cancellationToken).ConfigureAwait(false);
             }
         }
         finally
@@ -244,27 +232,21 @@ public sealed class SlideAnalyzer
     /// Runs one batch through the model, then returns the task that pools it into <paramref name="pooling"/>, commits it to the
     /// store and reports it, chained after <paramref name="previousCommit"/> so pooling, commits and reports keep their order.
     /// </summary>
-    private async Task<Task> ScoreBatchAsync(string key, List<(Tile Tile, byte[] Pixels)> batch, Dictionary<Tile, int> index, int patchBytes, AttentionPooling pooling, Task previousCommit,
+    private async Task<Task> ScoreBatchAsync(string key, TileBatch batch, Dictionary<Tile, int> index, AttentionPooling pooling, Task previousCommit,
         int total, TimingCounters timings, Action<AnalysisEvent>? report, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        (Tile Tile, byte[] Pixels)[] items = [.. batch];
+        Tile[] items = batch.Tiles;
         (TileScore[] tiles, float[] embeddings, float[] scores) = await Task.Run(() =>
         {
-            var pixels = new byte[items.Length * patchBytes];
-            for (int i = 0; i < items.Length; i++)
-            {
-                items[i].Pixels.CopyTo(pixels, i * patchBytes);
-            }
-
             long modelStart = Stopwatch.GetTimestamp();
-            return RunInstances(pixels, items.Length, (h, scores, probabilities) =>
+            return RunInstances(batch.Pixels, items.Length, (h, scores, probabilities) =>
             {
                 int k = probabilities.Shape[1], branches = scores.Length / items.Length;
                 var result = new TileScore[items.Length];
                 for (int i = 0; i < items.Length; i++)
                 {
-                    Tile t = items[i].Tile;
+                    Tile t = items[i];
                     // CLAM-MB streams the last class's branch (a binary task's positive class); Complete gives the predicted class's.
                     float[]? branchScores = branches == 1 ? null : scores.Data.Slice(i * branches, branches).ToArray();
                     result[i] = new TileScore(index[t], t.X, t.Y, t.Width, t.Height, scores.Data[(i * branches) + branches - 1],
@@ -368,14 +350,7 @@ public sealed class SlideAnalyzer
             return new PatchBag(pixels, count, _model.Card.Spec.PatchSize, 3).ToTensor(NormalizationOf(_model));
         }
 
-        int size = encoder.Card.InputSize, bytes = size * size * 3;
-        var tiles = new Raster[count];
-        for (int i = 0; i < count; i++)
-        {
-            tiles[i] = new Raster(size, size, 3, pixels.AsSpan(i * bytes, bytes).ToArray());
-        }
-
-        return Tensor.FromData(encoder.Encode(tiles), count, encoder.Card.OutputDim);
+        return Tensor.FromData(encoder.Encode(pixels, count), count, encoder.Card.OutputDim);
     }
 
     /// <summary>A tile's RGB bytes at the model's patch size.</summary>

@@ -103,22 +103,11 @@ public sealed class SlideBags : BagDataset
                 throw new DatasetException($"Slide '{path}' has no tissue tile of {_patchSize} px at {_mpp} µm/px.");
             }
 
-            // The analysis's tile path: the same block reads and the same patch preparation, so a model sees in training
-            // exactly the pixels it is later served. The bag keeps grid order.
-            int bytesPerPatch = _patchSize * _patchSize * 3;
-            byte[] pixels = new byte[grid.Tiles.Count * bytesPerPatch];
-            var index = new Dictionary<Tile, int>(grid.Tiles.Count, ReferenceEqualityComparer.Instance);
-            for (int i = 0; i < grid.Tiles.Count; i++)
-            {
-                index[grid.Tiles[i]] = i;
-            }
-
-            foreach ((Tile tile, Raster patch) in TileReader.ReadInBlocksAsync(grid, slide, (_, raster) => PatchBag.PatchOf(raster, _patchSize),
-                         TileReader.SmallTileBlock, lookaheadBlocks: Environment.ProcessorCount).ToBlockingEnumerable())
-            {
-                patch.Pixels.AsSpan(0, bytesPerPatch).CopyTo(pixels.AsSpan(index[tile] * bytesPerPatch));
-            }
-
+            // The analysis's tile path: the same block reads, cut straight into the bag as into an analysis batch, so a
+            // model sees in training exactly the pixels it is later served. One batch: the bag, in grid order.
+            TileBatch bag = TileReader.ReadBatchesAsync(grid, slide, _patchSize, static _ => 0, TileReader.SmallTileBlock,
+                lookaheadBlocks: Environment.ProcessorCount).ToBlockingEnumerable().Single();
+            byte[] pixels = bag.Pixels;
             return new PatchBag(pixels, grid.Tiles.Count, _patchSize, 3);
         }
         catch (SlideException e)

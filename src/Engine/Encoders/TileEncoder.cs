@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Microsoft.ML.OnnxRuntime;
 using SlidePlugin.Engine.Imaging;
+using SlidePlugin.Engine.Slides;
 using SlidePlugin.Engine.Tensors;
 
 namespace SlidePlugin.Engine.Encoders;
@@ -111,19 +112,14 @@ public sealed class TileEncoder : IDisposable
         }
     }
 
-    /// <summary>The features of <paramref name="tiles"/> (RGB), row-major [tiles.Count, output_dim].</summary>
+    /// <summary>The features of <paramref name="tiles"/> (RGB, resized to the card's input size when they have another), row-major [tiles.Count, output_dim].</summary>
     /// <exception cref="ArgumentException">A tile that is not 3-band RGB.</exception>
     public float[] Encode(IReadOnlyList<Raster> tiles)
     {
         ArgumentNullException.ThrowIfNull(tiles);
-        int n = tiles.Count, size = Card.InputSize, plane = size * size;
-        if (n == 0)
-        {
-            return [];
-        }
-
-        float[] input = new float[n * 3 * plane]; // [n, 3, size, size]
-        for (int i = 0; i < n; i++)
+        int size = Card.InputSize;
+        float[] input = new float[tiles.Count * 3 * size * size]; // [n, 3, size, size]
+        for (int i = 0; i < tiles.Count; i++)
         {
             Raster tile = tiles[i];
             if (tile.Bands != 3)
@@ -131,24 +127,57 @@ public sealed class TileEncoder : IDisposable
                 throw new ArgumentException($"Tile {i} has {tile.Bands} bands; the encoder takes RGB.", nameof(tiles));
             }
 
-            if (tile.Width != size || tile.Height != size)
-            {
-                tile = ImageCodec.Resize(tile, size, size);
-            }
-
-            byte[] pixels = tile.Pixels;
-            int offset = i * 3 * plane;
-            for (int c = 0; c < 3; c++)
-            {
-                float scale = _scale[c], shift = _shift[c];
-                Span<float> channel = input.AsSpan(offset + (c * plane), plane);
-                for (int p = 0; p < plane; p++)
-                {
-                    channel[p] = (pixels[(p * 3) + c] * scale) + shift;
-                }
-            }
+            Normalize(Slide.Scaled(tile, size, size).Pixels, input.AsSpan(i * 3 * size * size, 3 * size * size));
         }
 
+        return Run(input, tiles.Count);
+    }
+
+    /// <summary>
+    /// The features of <paramref name="count"/> tiles of interleaved RGB at the card's input size (tile, row, column, channel),
+    /// row-major [count, output_dim]: the bytes go straight into the model's input, with no copy per tile.
+    /// </summary>
+    public float[] Encode(ReadOnlySpan<byte> pixels, int count)
+    {
+        int size = Card.InputSize, tileBytes = size * size * 3;
+        if (count < 0 || (long)count * tileBytes != pixels.Length)
+        {
+            throw new ArgumentException($"{pixels.Length} bytes are not {count} RGB tiles of {size}x{size}.", nameof(pixels));
+        }
+
+        float[] input = new float[count * tileBytes];
+        for (int i = 0; i < count; i++)
+        {
+            Normalize(pixels.Slice(i * tileBytes, tileBytes), input.AsSpan(i * tileBytes, tileBytes));
+        }
+
+        return Run(input, count);
+    }
+
+    /// <summary>One tile's interleaved RGB as the model's planes [3, size, size]: (value / 255 − mean) / std.</summary>
+    private void Normalize(ReadOnlySpan<byte> pixels, Span<float> planes)
+    {
+        int plane = planes.Length / 3;
+        for (int c = 0; c < 3; c++)
+        {
+            float scale = _scale[c], shift = _shift[c];
+            Span<float> channel = planes.Slice(c * plane, plane);
+            for (int p = 0; p < plane; p++)
+            {
+                channel[p] = (pixels[(p * 3) + c] * scale) + shift;
+            }
+        }
+    }
+
+    /// <summary>Runs the session on <paramref name="n"/> normalised tiles [n, 3, size, size].</summary>
+    private float[] Run(float[] input, int n)
+    {
+        if (n == 0)
+        {
+            return [];
+        }
+
+        int size = Card.InputSize;
         using OrtValue value = OrtValue.CreateTensorValueFromMemory(input, [n, 3, size, size]);
         using var runOptions = new RunOptions();
         using IDisposableReadOnlyCollection<OrtValue> outputs = _session.Run(runOptions, [_inputName], [value], [_outputName]);

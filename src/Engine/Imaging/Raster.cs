@@ -40,8 +40,8 @@ public sealed class Raster
     /// <summary>The bands of the pixel at column <paramref name="x"/>, row <paramref name="y"/>.</summary>
     public ReadOnlySpan<byte> this[int x, int y] => Pixels.AsSpan(((y * Width) + x) * Bands, Bands);
 
-    /// <summary>A copy of the <paramref name="width"/> x <paramref name="height"/> rectangle at column <paramref name="x"/>, row <paramref name="y"/>.</summary>
-    public Raster Crop(int x, int y, int width, int height)
+    /// <summary>Copies the <paramref name="width"/> x <paramref name="height"/> rectangle at column <paramref name="x"/>, row <paramref name="y"/> into <paramref name="destination"/>, row after row.</summary>
+    public void CopyTo(int x, int y, int width, int height, Span<byte> destination)
     {
         if (x < 0 || y < 0 || width < 1 || height < 1 || x + width > Width || y + height > Height)
         {
@@ -49,12 +49,18 @@ public sealed class Raster
         }
 
         int rowBytes = width * Bands;
-        var pixels = new byte[height * rowBytes];
+        ArgumentOutOfRangeException.ThrowIfLessThan(destination.Length, height * rowBytes, nameof(destination));
         for (int row = 0; row < height; row++)
         {
-            Buffer.BlockCopy(Pixels, (((y + row) * Width) + x) * Bands, pixels, row * rowBytes, rowBytes);
+            Pixels.AsSpan((((y + row) * Width) + x) * Bands, rowBytes).CopyTo(destination.Slice(row * rowBytes, rowBytes));
         }
+    }
 
+    /// <summary>A copy of the <paramref name="width"/> x <paramref name="height"/> rectangle at column <paramref name="x"/>, row <paramref name="y"/>.</summary>
+    public Raster Crop(int x, int y, int width, int height)
+    {
+        var pixels = new byte[Math.Max(0, width) * Math.Max(0, height) * Bands];
+        CopyTo(x, y, width, height, pixels);
         return new Raster(width, height, Bands, pixels);
     }
 
