@@ -54,6 +54,9 @@ public abstract class BagDataset
     /// <summary>One line on where the data came from, for the model card.</summary>
     public abstract string Description { get; }
 
+    /// <summary>What a data set's error about an unreadable file ends with: the option that leaves such files out.</summary>
+    public const string SkipUnreadableHint = "to leave such files out, pass --skip-unreadable (skip_unreadable in a Train request)";
+
     /// <summary>Files left out under <see cref="UnreadableFilePolicy.Skip"/>.</summary>
     public IReadOnlyList<SkippedFile> Skipped => SkippedFiles;
 

@@ -14,6 +14,9 @@ public enum BagDatasetKind
 
     /// <summary>A CSV <c>slide,label[,split]</c> over whole slides.</summary>
     Slides,
+
+    /// <summary>Class-per-folder images, <c>&lt;root&gt;/&lt;class&gt;/*.{png,jpg,tif}</c> (torchvision's ImageFolder): one bag per image.</summary>
+    Folders,
 }
 
 /// <summary>
@@ -23,7 +26,7 @@ public enum BagDatasetKind
 public sealed record BagDatasetSource
 {
     /// <summary>The names the command line and logs use, index = <see cref="BagDatasetKind"/>.</summary>
-    public static IReadOnlyList<string> KindNames { get; } = ["mnist-bags", "ucsb", "breakhis", "slides"];
+    public static IReadOnlyList<string> KindNames { get; } = ["mnist-bags", "ucsb", "breakhis", "slides", "folders"];
 
     /// <summary>What kind of data set.</summary>
     public required BagDatasetKind Kind { get; init; }
@@ -31,8 +34,11 @@ public sealed record BagDatasetSource
     /// <summary>Folder (or, for slides, the CSV file) holding it.</summary>
     public required string Path { get; init; }
 
-    /// <summary>Patch edge in pixels (UCSB and slides; default 32). BreakHis is 28 and MNIST 28 by construction.</summary>
+    /// <summary>Patch edge in pixels (UCSB, folders and slides; default 32). BreakHis is 28 and MNIST 28 by construction.</summary>
     public int? PatchSize { get; init; }
+
+    /// <summary>Folders and UCSB: a patch at least this fraction white is dropped (default 0.75; 1 keeps every patch).</summary>
+    public double? MaxWhite { get; init; }
 
     /// <summary>BreakHis: one magnification folder only (40X, 100X, 200X, 400X); null for all.</summary>
     public string? Magnification { get; init; }
@@ -85,8 +91,9 @@ public sealed record BagDatasetSource
         return Kind switch
         {
             BagDatasetKind.MnistBags => new MnistBags(Path, MnistBags),
-            BagDatasetKind.Ucsb => ImageFolderBags.Ucsb(Path, Policy, PatchSize ?? DefaultPatchSize),
+            BagDatasetKind.Ucsb => ImageFolderBags.Ucsb(Path, Policy, PatchSize ?? DefaultPatchSize, MaxWhite ?? 0.75),
             BagDatasetKind.BreakHis => ImageFolderBags.BreakHis(Path, Magnification, Policy),
+            BagDatasetKind.Folders => ImageFolderBags.Folders(Path, Policy, PatchSize ?? DefaultPatchSize, MaxWhite ?? 0.75),
             BagDatasetKind.Slides when Encoder is not null => new FeatureBags(Path, Encoder,
                 FeaturesFolder ?? throw new ArgumentException("Features of slides need a folder to be kept in."),
                 new Encoders.FeatureOptions { TargetMpp = Mpp, TileSize = PatchSize }, SlideMpp, Policy, resolveSlide: ResolveSlide),

@@ -71,7 +71,11 @@ public sealed class FeatureBags : BagDataset
             }
             catch (SlideException e)
             {
-                throw new DatasetException($"Slide '{path}': {e.Message}", e);
+                throw new DatasetException($"Slide '{path}': {e.Message} ({SkipUnreadableHint})", e);
+            }
+            catch (DatasetException e)
+            {
+                throw new DatasetException($"{e.Message} ({SkipUnreadableHint})", e);
             }
 
             _items.Add(new BagItem(Path.GetFileName(path), _classes.IndexOf(label), split, group));

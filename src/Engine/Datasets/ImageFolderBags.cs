@@ -42,7 +42,7 @@ public sealed partial class ImageFolderBags : BagDataset
     /// The UCSB breast-cancer images (Ilse et al. 2018): every <c>*.tif</c> under <paramref name="folder"/>, label 1 when
     /// the name says <c>malignant</c>, 0 when it says <c>benign</c>; 32x32 patches, those ≥75% white dropped.
     /// </summary>
-    public static ImageFolderBags Ucsb(string folder, UnreadableFilePolicy policy = UnreadableFilePolicy.Fail, int patchSize = 32)
+    public static ImageFolderBags Ucsb(string folder, UnreadableFilePolicy policy = UnreadableFilePolicy.Fail, int patchSize = 32, double maxWhite = 0.75)
     {
         RequireFolder(folder);
         var files = Directory.EnumerateFiles(folder, "*.tif*", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToList();
@@ -56,8 +56,67 @@ public sealed partial class ImageFolderBags : BagDataset
             labelled.Add((file, label, null));
         }
 
-        var options = new ImagePatchOptions { PatchSize = patchSize, MaxWhiteFraction = 0.75 };
-        return Build($"UCSB breast cancer images ({folder}), {patchSize}x{patchSize} RGB patches, ≥75% white dropped", ["benign", "malignant"], options, labelled, policy);
+        var options = new ImagePatchOptions { PatchSize = patchSize, MaxWhiteFraction = CheckedMaxWhite(maxWhite) };
+        return Build($"UCSB breast cancer images ({folder}), {patchSize}x{patchSize} RGB patches, {WhiteDropped(maxWhite)}", ["benign", "malignant"], options, labelled, policy);
+    }
+
+    /// <summary>Image files a class folder contributes (the common formats libvips decodes), by extension, case-insensitive.</summary>
+    public static IReadOnlyList<string> FolderImageExtensions { get; } = [".png", ".jpg", ".jpeg", ".tif", ".tiff"];
+
+    /// <summary>
+    /// A class-per-folder data set (torchvision's ImageFolder; Kather's NCT-CRC-HE): <c>&lt;root&gt;/&lt;class&gt;/**/*.{png,jpg,tif}</c>.
+    /// Classes are the sub-folders' names in ordinal order; each image is a bag of its <paramref name="patchSize"/> RGB patches,
+    /// those at least <paramref name="maxWhite"/> white dropped (1 keeps all). A folder <c>train</c>/<c>val</c>/<c>test</c>
+    /// level above the classes (<c>&lt;root&gt;/train/&lt;class&gt;/...</c>) fixes the split, as in many published tile sets.
+    /// </summary>
+    /// <exception cref="DatasetException">No class folders, fewer than two classes, or a class without images; the message names what was found.</exception>
+    public static ImageFolderBags Folders(string root, UnreadableFilePolicy policy = UnreadableFilePolicy.Fail, int patchSize = 32, double maxWhite = 0.75)
+    {
+        RequireFolder(root);
+        maxWhite = CheckedMaxWhite(maxWhite);
+        string[] splits = ["train", "val", "test"];
+        List<(string Folder, string? Split)> splitFolders = [.. splits.Select(s => (Path.Combine(root, s), (string?)s)).Where(f => Directory.Exists(f.Item1))];
+        if (splitFolders.Count == 0)
+        {
+            splitFolders.Add((root, null));
+        }
+
+        var perSplit = splitFolders.Select(f => (f.Split, Classes: Directory.EnumerateDirectories(f.Folder).Select(d => Path.GetFileName(d)!)
+            .Where(n => !n.StartsWith('.')).Order(StringComparer.Ordinal).ToList())).ToList();
+        List<string> classes = [.. perSplit.SelectMany(p => p.Classes).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+        if (classes.Count < 2)
+        {
+            throw new DatasetException($"'{root}' has {(classes.Count == 0 ? "no class folders" : $"one class folder ({classes[0]})")}: a folders data set is <root>/<class>/*.png|jpg|tif with at least two classes.");
+        }
+
+        var labelled = new List<(string Path, int Label, string? Split)>();
+        foreach ((string folder, string? split) in splitFolders)
+        {
+            foreach (string name in classes)
+            {
+                string classFolder = Path.Combine(folder, name);
+                if (!Directory.Exists(classFolder))
+                {
+                    continue;
+                }
+
+                foreach (string file in Directory.EnumerateFiles(classFolder, "*", SearchOption.AllDirectories)
+                             .Where(f => FolderImageExtensions.Contains(Path.GetExtension(f), StringComparer.OrdinalIgnoreCase)).Order(StringComparer.Ordinal))
+                {
+                    labelled.Add((file, classes.IndexOf(name), split));
+                }
+            }
+        }
+
+        if (classes.Where((_, c) => !labelled.Any(l => l.Label == c)).ToList() is { Count: > 0 } empty)
+        {
+            throw new DatasetException($"Class folder{(empty.Count == 1 ? "" : "s")} {string.Join(", ", empty.Select(e => $"'{e}'"))} under '{root}' hold{(empty.Count == 1 ? "s" : "")} no {string.Join("/", FolderImageExtensions)} image.");
+        }
+
+        var options = new ImagePatchOptions { PatchSize = patchSize, MaxWhiteFraction = maxWhite };
+        string counts = string.Join(", ", classes.Select((c, i) => $"{c} {labelled.Count(l => l.Label == i)}"));
+        return Build($"image folders under {root} ({counts} images), {patchSize}x{patchSize} RGB patches, {WhiteDropped(maxWhite)}",
+            classes, options, labelled, policy);
     }
 
     /// <summary>
@@ -147,13 +206,13 @@ public sealed partial class ImageFolderBags : BagDataset
             for (int i = 0; i < count; i++)
             {
                 (string path, int label, string? split) = files[start + i];
-                string? problem = errors[i]?.Message ?? (bags[i]!.Count == 0 ? $"Image '{path}' has no patch left after dropping white ones." : null);
+                string? problem = errors[i]?.Message ?? (bags[i]!.Count == 0 ? $"Image '{path}' has no patch left after dropping white ones ({WhiteDropped(options.MaxWhiteFraction)}; --max-white sets the fraction)." : null);
                 if (problem is not null)
                 {
                     if (policy == UnreadableFilePolicy.Fail)
                     {
-                        const string Hint = " (to leave such files out, skip unreadable files)";
-                        throw errors[i] is { } cause ? new DatasetException(problem + Hint, cause) : new DatasetException(problem + Hint);
+                        string hint = $" ({BagDataset.SkipUnreadableHint})";
+                        throw errors[i] is { } cause ? new DatasetException(problem + hint, cause) : new DatasetException(problem + hint);
                     }
 
                     dataset.SkippedFiles.Add(new SkippedFile(path, problem));
@@ -174,6 +233,13 @@ public sealed partial class ImageFolderBags : BagDataset
 
         return dataset;
     }
+
+    private static double CheckedMaxWhite(double maxWhite) => maxWhite is > 0 and <= 1
+        ? maxWhite
+        : throw new ArgumentOutOfRangeException(nameof(maxWhite), maxWhite, "The white fraction that drops a patch is in (0, 1]; 1 keeps every patch.");
+
+    private static string WhiteDropped(double maxWhite) =>
+        maxWhite >= 1 ? "no patch dropped" : $"patches ≥{(maxWhite * 100).ToString("0.#", System.Globalization.CultureInfo.InvariantCulture)}% white dropped";
 
     private static void RequireFolder(string folder)
     {

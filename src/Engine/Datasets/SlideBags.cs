@@ -60,6 +60,10 @@ public sealed class SlideBags : BagDataset
                 SkippedFiles.Add(new SkippedFile(path, e.Message));
                 continue;
             }
+            catch (DatasetException e)
+            {
+                throw new DatasetException($"{e.Message} ({SkipUnreadableHint})", e);
+            }
 
             int index = _items.Count;
             _items.Add(new BagItem(Path.GetFileName(path), _classes.IndexOf(label), split, group));

@@ -3,7 +3,7 @@ namespace SlidePlugin.Engine.Training;
 /// <summary>
 /// Bag-level classification metrics. Binary: the positive class is 1, predicted when its probability is ≥ 0.5
 /// (Ilse et al.), AUC of the positive probability. Multi-class: predicted = argmax; precision, recall and F1 are
-/// macro averages, AUC the macro one-vs-rest average. AUC is NaN when a class has no example in the set.
+/// macro averages, AUC the macro one-vs-rest average over the classes present. AUC is NaN when the set has a single class.
 /// </summary>
 public sealed record ClassificationMetrics(int Count, double Loss, double Accuracy, double Precision, double Recall, double F1, double Auc)
 {
@@ -33,7 +33,11 @@ public sealed record ClassificationMetrics(int Count, double Loss, double Accura
         }
 
         var perClass = Enumerable.Range(0, classes).Select(c => PrecisionRecallF1(labels, predicted, c)).ToList();
-        double auc = Enumerable.Range(0, classes).Average(c => RocAuc(labels.Select(l => l == c).ToArray(), probabilities.Select(p => (double)p[c]).ToArray()));
+        // Macro one-vs-rest over the classes the set has (a class without examples has no AUC), as sklearn's
+        // roc_auc_score(multi_class="ovr", average="macro") restricted to those classes; NaN when the set has one class.
+        double[] perClassAuc = [.. Enumerable.Range(0, classes).Select(c => RocAuc(labels.Select(l => l == c).ToArray(), probabilities.Select(p => (double)p[c]).ToArray()))
+            .Where(a => !double.IsNaN(a))];
+        double auc = perClassAuc.Length == 0 ? double.NaN : perClassAuc.Average();
         return new ClassificationMetrics(n, loss, accuracy, perClass.Average(m => m.Precision), perClass.Average(m => m.Recall), perClass.Average(m => m.F1), auc);
     }
 

@@ -92,8 +92,8 @@ public sealed record DataSplit(IReadOnlyList<int> Train, IReadOnlyList<int> Vali
     }
 
     /// <summary>
-    /// Takes round(fraction · size) of each label's patients (shuffled; a bag without a patient is its own) out of
-    /// <paramref name="indices"/>, each with all its bags.
+    /// Takes round(fraction · size) of each label's patients (shuffled; a bag without a patient is its own), at least one
+    /// when the label has two or more, out of <paramref name="indices"/>, each with all its bags.
     /// </summary>
     private static (List<int> Taken, List<int> Remaining) Stratified(List<int> indices, IReadOnlyList<BagItem> items, double fraction, TensorRandom random)
     {
@@ -103,7 +103,14 @@ public sealed record DataSplit(IReadOnlyList<int> Train, IReadOnlyList<int> Vali
         {
             List<int[]> members = [.. byLabel];
             random.Shuffle(members);
+            // Every class with two patients or more gets at least one into the set: a set without a class has no AUC for it,
+            // and a validation set of one class none at all (NaN every epoch).
             int take = (int)Math.Round(fraction * members.Count);
+            if (take == 0 && fraction > 0 && members.Count >= 2)
+            {
+                take = 1;
+            }
+
             taken.AddRange(members.Take(take).SelectMany(m => m));
             rest.AddRange(members.Skip(take).SelectMany(m => m));
         }

@@ -22,7 +22,7 @@ internal static class TrainCommand
         var dataset = new Option<string>("--dataset")
         {
             Description = "Kind of data set: breakhis (folders <mag>/<train|test>/<0|1>), ucsb (UCSB breast TIFFs), " +
-                          "mnist-bags (MNIST idx files), slides (CSV of slide,label[,split]).",
+                          "mnist-bags (MNIST idx files), slides (CSV of slide,label[,split]), folders (<class>/*.png|jpg|tif, one bag per image).",
             Required = true,
         };
         dataset.AcceptOnlyFromAmong([.. BagDatasetSource.KindNames]);
@@ -48,7 +48,8 @@ internal static class TrainCommand
         var weightDecay = new Option<float>("--weight-decay") { Description = "Adam weight decay.", DefaultValueFactory = _ => 1e-4f };
         var augment = new Option<bool>("--augment") { Description = "Random flips and 90° rotations of the patches while training." };
         var mpp = new Option<double?>("--mpp") { Description = "Resolution the model is meant for, µm/px (written in the model card; slides are tiled at it)." };
-        var patchSize = new Option<int?>("--patch-size") { Description = "Patch edge in pixels (ucsb: 32; slides: 32)." };
+        var patchSize = new Option<int?>("--patch-size") { Description = "Patch edge in pixels (ucsb, folders, slides: 32)." };
+        var maxWhite = new Option<double?>("--max-white") { Description = "folders, ucsb: drop a patch at least this fraction white (pixels ≥ 200 in every channel); 1 keeps every patch. Default 0.75." };
         var magnification = new Option<string?>("--magnification") { Description = "breakhis: train on one magnification folder only (40X, 100X, 200X, 400X)." };
         var slideMpp = new Option<double?>("--slide-mpp") { Description = "slides: resolution of slides that do not record one." };
         var skipUnreadable = new Option<bool>("--skip-unreadable") { Description = "Leave out files that cannot be read (listed in summary.json) instead of stopping." };
@@ -65,7 +66,7 @@ internal static class TrainCommand
         foreach (Option option in new Option[]
                  {
                      dataset, data, model, output, epochs, seed, resume, folds, validation, test, learningRate, weightDecay, augment, mpp,
-                     patchSize, magnification, slideMpp, skipUnreadable, encoder, device, featuresDir, trainBags, testBags, meanBagLength, name, limitations,
+                     patchSize, maxWhite, magnification, slideMpp, skipUnreadable, encoder, device, featuresDir, trainBags, testBags, meanBagLength, name, limitations,
                      subtyping, bagWeight, kSample, dropout,
                  })
         {
@@ -132,6 +133,7 @@ internal static class TrainCommand
                     Magnification = parseResult.GetValue(magnification),
                     Mpp = options.Mpp,
                     SlideMpp = parseResult.GetValue(slideMpp),
+                    MaxWhite = parseResult.GetValue(maxWhite),
                     Policy = parseResult.GetValue(skipUnreadable) ? UnreadableFilePolicy.Skip : UnreadableFilePolicy.Fail,
                     Encoder = tileEncoder,
                     FeaturesFolder = parseResult.GetValue(featuresDir)?.FullName ?? Path.Combine(parseResult.GetRequiredValue(output).FullName, "features"),

@@ -230,7 +230,7 @@ public sealed class TrainingServiceImpl : Contract.TrainingService.TrainingServi
     {
         if (request.Dataset == DatasetKind.Unspecified)
         {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "dataset is unspecified: name the kind of data set (MNIST bags, UCSB, BreakHis or slides)."));
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "dataset is unspecified: name the kind of data set (MNIST bags, UCSB, BreakHis, slides or folders)."));
         }
 
         var defaults = new MnistBagsOptions();
@@ -243,6 +243,7 @@ public sealed class TrainingServiceImpl : Contract.TrainingService.TrainingServi
                 DatasetKind.Ucsb => BagDatasetKind.Ucsb,
                 DatasetKind.Breakhis => BagDatasetKind.BreakHis,
                 DatasetKind.Slides => BagDatasetKind.Slides,
+                DatasetKind.Folders => BagDatasetKind.Folders,
                 _ => throw new RpcException(new Status(StatusCode.InvalidArgument, $"dataset {(int)request.Dataset} is not a known data set kind.")),
             },
             Path = _roots.Resolve(request.DataPath, folderAllowed: true),
@@ -250,6 +251,7 @@ public sealed class TrainingServiceImpl : Contract.TrainingService.TrainingServi
             Magnification = request.Magnification.Length > 0 ? request.Magnification : null,
             Mpp = options.Mpp,
             SlideMpp = request.HasSlideMpp ? request.SlideMpp : null,
+            MaxWhite = request.HasMaxWhite ? request.MaxWhite : null,
             Policy = request.SkipUnreadable ? UnreadableFilePolicy.Skip : UnreadableFilePolicy.Fail,
             Encoder = encoder,
             FeaturesFolder = _featuresDirectory,

@@ -53,6 +53,35 @@ public sealed class ClassificationMetricsTests
     }
 
     [Fact]
+    public void Compute_MulticlassSetWithoutOneClass_MacroAucOverThePresentClasses()
+    {
+        // A validation set holding classes 0 and 2 of three: class 1 has no member, so no AUC of its own.
+        int[] labels = [0, 0, 2, 2];
+        float[][] probabilities = [[0.7f, 0.2f, 0.1f], [0.3f, 0.3f, 0.4f], [0.5f, 0.1f, 0.4f], [0.2f, 0.2f, 0.6f]];
+
+        ClassificationMetrics m = ClassificationMetrics.Compute(labels, probabilities, 0);
+
+        double auc0 = ClassificationMetrics.RocAuc([true, true, false, false], [0.7, 0.3, 0.5, 0.2]);   // 0.75
+        double auc2 = ClassificationMetrics.RocAuc([false, false, true, true], [0.1, 0.4, 0.4, 0.6]);   // 0.875
+        Assert.Equal((auc0 + auc2) / 2, m.Auc, 12);
+        Assert.True(double.IsNaN(ClassificationMetrics.Compute([1, 1], [[0.2f, 0.5f, 0.3f], [0.1f, 0.8f, 0.1f]], 0).Auc));
+    }
+
+    [Fact]
+    public void DataSplit_Create_SmallClasses_EachClassInValidationAndTest()
+    {
+        // 3 classes of 2, 3 and 40 bags: 10 % of 2 or 3 rounds to none, and a validation set of one class has no AUC.
+        var items = Enumerable.Range(0, 45).Select(i => new BagItem($"b{i}", i < 2 ? 0 : i < 5 ? 1 : 2)).ToList();
+
+        DataSplit split = DataSplit.Create(items, validationFraction: 0.1, testFraction: 0.1, seed: 3);
+
+        Assert.Equal([0, 1, 2], split.Test.Select(i => items[i].Label).Distinct().Order());
+        Assert.Equal([1, 2], split.Validation.Select(i => items[i].Label).Distinct().Order());   // class 0 has one bag left: it trains
+        Assert.Equal([0, 1, 2], split.Train.Select(i => items[i].Label).Distinct().Order());
+        Assert.Equal(4, split.Test.Count(i => items[i].Label == 2));                             // round(0.1 · 40), unchanged
+    }
+
+    [Fact]
     public void DataSplit_Create_IsStratifiedDisjointAndSeeded()
     {
         var items = Enumerable.Range(0, 100).Select(i => new BagItem($"b{i}", i % 4 == 0 ? 1 : 0)).ToList();

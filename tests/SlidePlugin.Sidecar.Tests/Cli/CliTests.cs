@@ -1,3 +1,5 @@
+using System.Text.Json;
+using SlidePlugin.Engine.Imaging;
 using SlidePlugin.Sidecar.Cli;
 using SlidePlugin.Tests;
 
@@ -82,6 +84,44 @@ public class CliTests
 
         Assert.Equal(ExitCodes.Failure, exitCode);
         Assert.Contains(missing, error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Train_FoldersDataset_MulticlassModelWhoseCardNamesTheFoldersAndClasses()
+    {
+        string root = Directory.CreateTempSubdirectory("slideplugin-cli-folders").FullName;
+        try
+        {
+            (string Name, byte R, byte G, byte B)[] classes = [("adipose", 240, 230, 230), ("debris", 120, 60, 40), ("mucus", 180, 160, 220)];
+            foreach ((string name, byte r, byte g, byte b) in classes)
+            {
+                Directory.CreateDirectory(Path.Combine(root, "data", name));
+                for (int i = 0; i < 4; i++)
+                {
+                    byte[] pixels = [.. Enumerable.Range(0, 64 * 64).SelectMany(p => new[] { r, g, (byte)(b - (p % 7)) })];
+                    await File.WriteAllBytesAsync(Path.Combine(root, "data", name, $"{i}.png"), ImageCodec.EncodePng(new Raster(64, 64, 3, pixels)));
+                }
+            }
+
+            string data = Path.Combine(root, "data"), output = Path.Combine(root, "run");
+            (int exitCode, _, string error) = await RunAsync("train", "--dataset", "folders", "--data", data, "--max-white", "1", "--epochs", "2", "--out", output);
+
+            Assert.True(exitCode == ExitCodes.Success, error);
+            using JsonDocument card = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(output, "model-best.json")));
+            Assert.Equal(["adipose", "debris", "mucus"], card.RootElement.GetProperty("classes").EnumerateArray().Select(c => c.GetString()));
+            Assert.StartsWith($"image folders under {data} (adipose 4, debris 4, mucus 4 images)", card.RootElement.GetProperty("training_data").GetString(), StringComparison.Ordinal);
+
+            // Adipose tiles are mostly white: the default 0.75 drops all their patches, and the error says which option keeps them.
+            (int whiteExit, _, string whiteError) = await RunAsync("train", "--dataset", "folders", "--data", data, "--epochs", "1", "--out", Path.Combine(root, "white"));
+            Assert.Equal(ExitCodes.Failure, whiteExit);
+            Assert.Contains("no patch left after dropping white ones", whiteError, StringComparison.Ordinal);
+            Assert.Contains("--max-white", whiteError, StringComparison.Ordinal);
+            Assert.Contains("--skip-unreadable", whiteError, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
     }
 
     [Fact]
