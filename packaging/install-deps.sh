@@ -3,7 +3,8 @@
 #   packaging/install-deps.sh          run-time libraries: OpenSlide, libvips, OpenBLAS, TurboJPEG, libpng
 #   packaging/install-deps.sh --test   also the test references: python3-torch, python3-openslide, TIFF tools,
 #                                      python3-grpcio (Debian's /usr/bin/python3), Node.js and npm, protoc with the
-#                                      gRPC plugins (the Python client's stubs), Chromium (gRPC-Web from a browser)
+#                                      gRPC plugins (the Python client's stubs), Chromium (gRPC-Web from a browser),
+#                                      slurm-wlm and munge (the cohort tests start a one-node Slurm cluster)
 #   packaging/install-deps.sh --bench  the test references and OpenCV (python3-opencv), which the analysis
 #                                      benchmark's reference pipeline uses for CLAM's tissue step
 # Idempotent: `apt-get update` runs only when a package is missing. Needs root or sudo for installs.
@@ -15,7 +16,7 @@ for arg in "$@"; do
     case "$arg" in
         --test) with_tests=true ;;
         --bench) with_tests=true; with_bench=true ;;
-        -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
         *) echo "install-deps: unknown argument '$arg' (use --test, --bench or --help)" >&2; exit 2 ;;
     esac
 done
@@ -23,8 +24,9 @@ done
 runtime_packages=(libopenslide0 libvips42 libopenblas0 libturbojpeg0 libpng16-16)
 # python3-tifffile, libtiff-tools (tiffcp) and libopenjp2-tools (opj_compress) make the TIFF and Aperio JPEG 2000 test slides.
 test_packages=(python3-openslide python3-grpcio python3-numpy python3-tifffile libtiff-tools libopenjp2-tools protobuf-compiler protobuf-compiler-grpc)
-# torch pulls in a compiler tool chain and CUDA stubs through its recommends, chromium a desktop: install them lean.
-test_packages_lean=(python3-torch chromium)
+# torch pulls in a compiler tool chain and CUDA stubs through its recommends, chromium a desktop, slurm-wlm a
+# database server for accounting: install them lean.
+test_packages_lean=(python3-torch chromium slurm-wlm munge)
 
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then

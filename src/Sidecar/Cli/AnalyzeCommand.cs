@@ -91,14 +91,19 @@ internal static partial class AnalyzeCommand
 
             using (tileEncoder)
             {
-                return await RunAsync(slideFile, parseResult.GetValue(mpp), modelPath, tileEncoder, storePath, options, outDir, stdout, stderr, cancellationToken).ConfigureAwait(false);
+                return (await AnalyzeLocallyAsync(slideFile, parseResult.GetValue(mpp), modelPath, tileEncoder, storePath, options, outDir, stdout, stderr, cancellationToken).ConfigureAwait(false)).ExitCode;
             }
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(FileInfo slideFile, double? mppOverride, string modelPath, TileEncoder? encoder, string storePath, AnalysisOptions options,
-        string outDir, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
+    /// <summary>
+    /// The in-process analysis of one slide into <paramref name="outDir"/>, with its store at <paramref name="storePath"/> (an
+    /// interrupted run resumes from it): what <c>analyze</c> and a cohort task run. Failures are one line on
+    /// <paramref name="stderr"/>; the result is null unless the exit code is <see cref="ExitCodes.Success"/>.
+    /// </summary>
+    internal static async Task<(int ExitCode, AnalysisResult? Result)> AnalyzeLocallyAsync(FileInfo slideFile, double? mppOverride, string modelPath, TileEncoder? encoder,
+        string storePath, AnalysisOptions options, string outDir, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
     {
         AnalysisModel model;
         try
@@ -108,12 +113,12 @@ internal static partial class AnalyzeCommand
         catch (Exception e) when (e is IOException or InvalidDataException or SafeTensorsException or ModelCheckpointException or UnauthorizedAccessException)
         {
             stderr.WriteLine($"slideplugin: cannot load model '{modelPath}': {e.Message}");
-            return ExitCodes.Failure;
+            return (ExitCodes.Failure, null);
         }
 
         if (!CliSlides.TryOpen(slideFile, mppOverride, stderr, out Slide slide, out _, out double mpp))
         {
-            return ExitCodes.Failure;
+            return (ExitCodes.Failure, null);
         }
 
         using (slide)
@@ -126,12 +131,12 @@ internal static partial class AnalyzeCommand
             catch (AnalysisStoreCorruptException e)
             {
                 stderr.WriteLine($"slideplugin: {e.Message}");
-                return ExitCodes.Failure;
+                return (ExitCodes.Failure, null);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 stderr.WriteLine($"slideplugin: cannot open the analysis store '{storePath}': {e.Message}");
-                return ExitCodes.Failure;
+                return (ExitCodes.Failure, null);
             }
 
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -146,12 +151,12 @@ internal static partial class AnalyzeCommand
             catch (OperationCanceledException)
             {
                 stdout.WriteLine($"Stopped: the tiles scored so far are kept in {storePath}; the same command resumes.");
-                return ExitCodes.Interrupted;
+                return (ExitCodes.Interrupted, null);
             }
             catch (Exception e) when (e is SlideException or ArgumentException or InvalidOperationException or AnalysisStoreCorruptException)
             {
                 stderr.WriteLine($"slideplugin: {e.Message}");
-                return ExitCodes.Failure;
+                return (ExitCodes.Failure, null);
             }
 
             IReadOnlyList<string> files;
@@ -163,13 +168,12 @@ internal static partial class AnalyzeCommand
             {
                 // Every file is written to a temporary name and renamed: none is left half-written.
                 stderr.WriteLine($"slideplugin: cannot write the results into '{outDir}': {e.Message}");
-                return ExitCodes.Failure;
+                return (ExitCodes.Failure, null);
             }
 
             Report(result, files, stdout);
+            return (ExitCodes.Success, result);
         }
-
-        return ExitCodes.Success;
     }
 
     /// <summary>The outcome in a few lines: prediction, counts, speed, files.</summary>

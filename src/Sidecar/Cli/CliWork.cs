@@ -30,7 +30,7 @@ internal static class CliWork
             return ExitCodes.Interrupted;
         }
         catch (Exception e) when (Unwrapped(e) is LabelMaskException or DatasetException or ModelCheckpointException or SlideException
-            or ImageCodecException or IOException or ArgumentException)
+            or ImageCodecException or IOException or ArgumentException or Cohorts.CohortException or Engine.Encoders.EncoderException)
         {
             stderr.WriteLine($"slideplugin: {Unwrapped(e).Message}");
             return ExitCodes.Failure;

@@ -42,6 +42,7 @@ internal static class SlidePluginCli
         root.Subcommands.Add(FeaturesCommand.Create(global));
         root.Subcommands.Add(DatasetCommand.Create(global));
         root.Subcommands.Add(SegmentCommand.Create(global));
+        root.Subcommands.Add(CohortCommand.Create(global));
         return root;
     }
 
