@@ -9,8 +9,9 @@ namespace SlidePlugin.Engine.Checkpoints;
 
 /// <summary>
 /// A trained model on disk: <c>NAME.safetensors</c> (PyTorch state_dict names, float32) and <c>NAME.json</c>
-/// (<see cref="ModelCard"/>). Both files are written atomically, weights first, so a card never describes weights
-/// that are not there; loading checks the card, the weights' hash, names, shapes and dtypes before building anything.
+/// (<see cref="ModelCard"/>). Both files are written together (<see cref="AtomicFile.WriteTogether"/>), weights
+/// first, so a card never describes weights that are not there and weights never appear without their card; loading
+/// checks the card, the weights' hash, names, shapes and dtypes before building anything.
 /// </summary>
 public static class ModelCheckpoint
 {
@@ -28,15 +29,14 @@ public static class ModelCheckpoint
             throw new ArgumentException($"The card names {card.Classes.Count} classes for a model with {model.Spec.ClassCount}.", nameof(card));
         }
 
-        ModelCard written = card with
+        RequireFiniteMetrics(card.Metrics);
+        return WriteWithCard(weightsPath, model, model.Spec.ArchitectureName, sha256 => card with
         {
             Architecture = model.Spec.ArchitectureName,
             Spec = model.Spec,
             Created = CreatedOrNow(card.Created),
-            WeightsSha256 = WriteWeights(weightsPath, model, model.Spec.ArchitectureName),
-        };
-        AtomicFile.WriteAllText(CardPathFor(weightsPath), written.ToJson());
-        return written;
+            WeightsSha256 = sha256,
+        }, c => c.ToJson());
     }
 
     /// <summary>Loads a model and its card.</summary>
@@ -51,15 +51,46 @@ public static class ModelCheckpoint
         return (model, card);
     }
 
-    /// <summary>Writes <paramref name="model"/>'s state dict (PyTorch names) atomically; returns the file's SHA-256.</summary>
-    internal static string WriteWeights(string weightsPath, Module model, string architecture)
+    /// <summary>
+    /// Writes <paramref name="model"/>'s state dict (PyTorch names) and the card <paramref name="cardFor"/> makes from
+    /// the weights' SHA-256, together (<see cref="AtomicFile.WriteTogether"/>): a card that cannot be written leaves
+    /// neither file, never weights without their card. Returns the card written.
+    /// </summary>
+    internal static TCard WriteWithCard<TCard>(string weightsPath, Module model, string architecture, Func<string, TCard> cardFor, Func<TCard, string> toJson)
     {
-        SafeTensors.Save(weightsPath, model.StateDict(), new Dictionary<string, string>
+        TCard? written = default;
+        string sha256 = "";
+        AtomicFile.WriteTogether(
+        [
+            new AtomicPart(weightsPath, ".safetensors", temporary =>
+            {
+                SafeTensors.SaveTo(temporary, model.StateDict(), new Dictionary<string, string>
+                {
+                    ["format"] = "pt",
+                    ["architecture"] = architecture,
+                });
+                sha256 = Sha256Of(temporary);
+            }),
+            new AtomicPart(CardPathFor(weightsPath), "", temporary =>
+            {
+                written = cardFor(sha256);
+                File.WriteAllBytes(temporary, System.Text.Encoding.UTF8.GetBytes(toJson(written)));
+            }),
+        ]);
+        return written!;
+    }
+
+    /// <summary>Throws when a card metric is NaN or infinite: JSON has no such numbers, so undefined metrics are left out of cards.</summary>
+    /// <exception cref="ArgumentException">A metric that is not finite, named.</exception>
+    internal static void RequireFiniteMetrics(IReadOnlyDictionary<string, double> metrics)
+    {
+        foreach ((string name, double value) in metrics)
         {
-            ["format"] = "pt",
-            ["architecture"] = architecture,
-        });
-        return Sha256Of(weightsPath);
+            if (!double.IsFinite(value))
+            {
+                throw new ArgumentException($"The card's metric '{name}' is {value.ToString(CultureInfo.InvariantCulture)}; JSON has no such number, so an undefined metric is left out of the card.", nameof(metrics));
+            }
+        }
     }
 
     /// <summary><paramref name="created"/>, or now (UTC, ISO 8601) when it is empty.</summary>

@@ -22,15 +22,22 @@ public static class SafeTensors
     /// Writes float32 tensors (sorted by name) and string metadata to <paramref name="path"/>: first to a temporary
     /// file, then renamed, so a crash never leaves a partial checkpoint.
     /// </summary>
-    public static void Save(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    public static void Save(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null) =>
+        AtomicFile.Write(path, ".safetensors", temporary => SaveTo(temporary, tensors, metadata));
+
+    /// <summary>
+    /// Writes what <see cref="Save"/> writes straight to <paramref name="file"/> (a new file), for callers that publish
+    /// it themselves, such as <see cref="AtomicFile.WriteTogether"/> with a card.
+    /// </summary>
+    internal static void SaveTo(string file, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata)
     {
         ArgumentNullException.ThrowIfNull(tensors);
         var names = tensors.Keys.Order(StringComparer.Ordinal).ToList();
-        Write(path, [.. names.Select(n => new SafeTensorsLayout(n, "F32", [.. tensors[n].Shape.Select(d => (long)d)]))], metadata, file =>
+        WriteTo(file, file, [.. names.Select(n => new SafeTensorsLayout(n, "F32", [.. tensors[n].Shape.Select(d => (long)d)]))], metadata, stream =>
         {
             foreach (string name in names)
             {
-                WriteLittleEndian(file, tensors[name].Data);
+                WriteLittleEndian(stream, tensors[name].Data);
             }
         });
     }
@@ -41,7 +48,11 @@ public static class SafeTensors
     /// For tensors too large to hold, such as a slide's features.
     /// </summary>
     /// <exception cref="InvalidDataException"><paramref name="writeData"/> wrote another number of bytes than the layout says.</exception>
-    public static void Write(string path, IReadOnlyList<SafeTensorsLayout> tensors, IReadOnlyDictionary<string, string>? metadata, Action<Stream> writeData)
+    public static void Write(string path, IReadOnlyList<SafeTensorsLayout> tensors, IReadOnlyDictionary<string, string>? metadata, Action<Stream> writeData) =>
+        AtomicFile.Write(path, ".safetensors", temporary => WriteTo(temporary, path, tensors, metadata, writeData));
+
+    /// <summary>Writes the safetensors file to <paramref name="file"/> (a new file); <paramref name="path"/> names it in errors.</summary>
+    private static void WriteTo(string file, string path, IReadOnlyList<SafeTensorsLayout> tensors, IReadOnlyDictionary<string, string>? metadata, Action<Stream> writeData)
     {
         ArgumentNullException.ThrowIfNull(tensors);
         ArgumentNullException.ThrowIfNull(writeData);
@@ -93,24 +104,21 @@ public static class SafeTensors
         // The data starts 8-byte aligned, as the reference writer pads the header with spaces.
         int headerLength = (int)header.Length;
         int padded = (headerLength + 7) / 8 * 8;
-        AtomicFile.Write(path, ".safetensors", temporary =>
+        using var stream = new FileStream(file, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
+        Span<byte> length = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)padded);
+        stream.Write(length);
+        stream.Write(header.GetBuffer().AsSpan(0, headerLength));
+        for (int i = headerLength; i < padded; i++)
         {
-            using var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
-            Span<byte> length = stackalloc byte[8];
-            BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)padded);
-            file.Write(length);
-            file.Write(header.GetBuffer().AsSpan(0, headerLength));
-            for (int i = headerLength; i < padded; i++)
-            {
-                file.WriteByte((byte)' ');
-            }
+            stream.WriteByte((byte)' ');
+        }
 
-            writeData(file);
-            if (file.Position != 8 + padded + offset)
-            {
-                throw new InvalidDataException($"The tensors of '{path}' came to {file.Position - 8 - padded} bytes, not the {offset} their shapes give.");
-            }
-        });
+        writeData(stream);
+        if (stream.Position != 8 + padded + offset)
+        {
+            throw new InvalidDataException($"The tensors of '{path}' came to {stream.Position - 8 - padded} bytes, not the {offset} their shapes give.");
+        }
     }
 
     /// <summary>The metadata of a safetensors file, from its header alone (the tensors may be larger than memory).</summary>

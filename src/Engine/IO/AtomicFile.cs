@@ -15,26 +15,47 @@ public static partial class AtomicFile
     /// Lets <paramref name="writeTo"/> write a temporary file (its name ends in <paramref name="suffix"/>, for
     /// writers that pick a format by suffix), then renames it to <paramref name="path"/>; on failure nothing is left.
     /// </summary>
-    public static void Write(string path, string suffix, Action<string> writeTo)
+    public static void Write(string path, string suffix, Action<string> writeTo) => WriteTogether([new AtomicPart(path, suffix, writeTo)]);
+
+    /// <summary>
+    /// Writes files that belong together (a model's weights and its card): each part's writer fills a temporary beside
+    /// its target, in order (a later writer may use what an earlier one produced, such as a hash), and only when every
+    /// part is written and on disk are they renamed, in order. A failure in any writer leaves none of the files and no
+    /// temporaries, and the previous files as they were. The renames themselves are separate steps: after a crash
+    /// between two, the earlier targets are new and the later old, so readers check that the files agree (a card
+    /// names its weights' SHA-256).
+    /// </summary>
+    public static void WriteTogether(IReadOnlyList<AtomicPart> parts)
     {
-        ArgumentNullException.ThrowIfNull(writeTo);
-        string temporary = TemporaryPathFor(path) + suffix;
+        ArgumentNullException.ThrowIfNull(parts);
+        string[] temporaries = [.. parts.Select(p => TemporaryPathFor(p.Path) + p.Suffix)];
         try
         {
-            writeTo(temporary);
-            // On disk before it gets its name, and the name on disk before the caller goes on: after a power cut the
-            // file is the old one or the whole new one, never an empty or short file under the new name.
-            using (var written = new FileStream(temporary, FileMode.Open, FileAccess.ReadWrite))
+            for (int i = 0; i < parts.Count; i++)
             {
+                parts[i].WriteTo(temporaries[i]);
+                // On disk before it gets its name, and the name on disk before the caller goes on: after a power cut the
+                // file is the old one or the whole new one, never an empty or short file under the new name.
+                using var written = new FileStream(temporaries[i], FileMode.Open, FileAccess.ReadWrite);
                 written.Flush(flushToDisk: true);
             }
 
-            File.Move(temporary, path, overwrite: true);
-            SyncFolder(Path.GetDirectoryName(Path.GetFullPath(path))!);
+            for (int i = 0; i < parts.Count; i++)
+            {
+                File.Move(temporaries[i], parts[i].Path, overwrite: true);
+            }
+
+            foreach (string folder in parts.Select(p => Path.GetDirectoryName(Path.GetFullPath(p.Path))!).Distinct(StringComparer.Ordinal))
+            {
+                SyncFolder(folder);
+            }
         }
         finally
         {
-            File.Delete(temporary);
+            foreach (string temporary in temporaries)
+            {
+                File.Delete(temporary);
+            }
         }
     }
 
@@ -75,3 +96,6 @@ public static partial class AtomicFile
         return Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.partial");
     }
 }
+
+/// <summary>One file of <see cref="AtomicFile.WriteTogether"/>: its target, the suffix its temporary needs, and what writes the temporary.</summary>
+public sealed record AtomicPart(string Path, string Suffix, Action<string> WriteTo);

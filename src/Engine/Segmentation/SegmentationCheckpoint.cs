@@ -119,7 +119,7 @@ public sealed record SegmentationCard
 
 /// <summary>
 /// An FCN-MIL model on disk, as <see cref="ModelCheckpoint"/> keeps A-MIL models: safetensors weights with PyTorch names
-/// (<c>body.0.weight</c>, ...) written atomically first, then the card; loading checks card, hash, names and shapes.
+/// (<c>body.0.weight</c>, ...) and the card, written together; loading checks card, hash, names and shapes.
 /// </summary>
 public static class SegmentationCheckpoint
 {
@@ -134,14 +134,13 @@ public static class SegmentationCheckpoint
             throw new ArgumentException($"The card names {card.Classes.Count} classes for a network with {net.Spec.Classes}.", nameof(card));
         }
 
-        SegmentationCard written = card with
+        ModelCheckpoint.RequireFiniteMetrics(card.Metrics);
+        return ModelCheckpoint.WriteWithCard(weightsPath, net, SegmentationCard.FcnMil, sha256 => card with
         {
             Spec = net.Spec,
             Created = ModelCheckpoint.CreatedOrNow(card.Created),
-            WeightsSha256 = ModelCheckpoint.WriteWeights(weightsPath, net, SegmentationCard.FcnMil),
-        };
-        IO.AtomicFile.WriteAllText(ModelCheckpoint.CardPathFor(weightsPath), written.ToJson());
-        return written;
+            WeightsSha256 = sha256,
+        }, c => c.ToJson());
     }
 
     /// <summary>Loads a network and its card.</summary>

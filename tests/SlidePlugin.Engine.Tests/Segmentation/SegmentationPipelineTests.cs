@@ -144,6 +144,21 @@ public sealed class SegmentationPipelineTests : IDisposable
     }
 
     [Fact]
+    public void Save_CardWithAnUndefinedMetric_RefusedAndTheModelBeforeStaysWhole()
+    {
+        var card = new SegmentationCard { Name = "shapes", Classes = [.. Table().Classes.Select(SegmentationClass.Of)], Mpp = 2.0 };
+        string weights = Path.Combine(_folder, "fcn.safetensors");
+        SegmentationCard before = SegmentationCheckpoint.Save(weights, SmallNet(3, 3, 1), card);
+
+        ArgumentException error = Assert.Throws<ArgumentException>(() =>
+            SegmentationCheckpoint.Save(weights, SmallNet(3, 3, 2), card with { Metrics = new Dictionary<string, double> { ["train_mean_iou_tags_everywhere"] = double.PositiveInfinity } }));
+
+        Assert.Contains("train_mean_iou_tags_everywhere", error.Message, StringComparison.Ordinal);
+        Assert.Equal(before.WeightsSha256, SegmentationCheckpoint.Load(weights).Card.WeightsSha256);
+        Assert.Equal(["fcn.json", "fcn.safetensors"], Directory.GetFiles(_folder).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public void Detections_RingAndBlock_OnePolygonPerRegionWithItsHoleInLevel0()
     {
         // 6x5 map: class 1 is a 3x3 ring around a background pixel, class 2 a 2x2 block; image 23x20 (last map column covers 3 pixels).
