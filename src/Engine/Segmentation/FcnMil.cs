@@ -15,13 +15,20 @@ public enum FcnSupervision
     Masks,
 }
 
-/// <summary>Per-class IoU, mean IoU, pixel accuracy and the confusion matrix (rows: truth, columns: prediction).</summary>
+/// <summary>
+/// Per-class IoU, mean IoU, pixel accuracy and the confusion matrix (rows: truth, columns: prediction). A class's IoU is
+/// NaN when its union is empty (neither in the truth nor predicted: IoU is undefined there); such classes are left out
+/// of the mean, which is NaN when every class is.
+/// </summary>
 public sealed record SegmentationMetrics(IReadOnlyList<double> ClassIoU, double MeanIoU, double PixelAccuracy, long[,] Confusion)
 {
-    /// <summary>
-    /// The metrics of <paramref name="predictions"/> against <paramref name="truths"/> (label maps of equal size). Mean IoU
-    /// averages the classes that occur in the truth (NaN for the others, left out).
-    /// </summary>
+    /// <summary>The classes whose IoU is undefined (empty union), left out of <see cref="MeanIoU"/>.</summary>
+    public IReadOnlyList<int> UndefinedClasses => [.. Enumerable.Range(0, ClassIoU.Count).Where(c => double.IsNaN(ClassIoU[c]))];
+
+    /// <summary>The mean of the defined IoUs (NaN when none is).</summary>
+    internal static double MeanOf(IReadOnlyList<double> iou) => iou.Where(v => !double.IsNaN(v)).DefaultIfEmpty(double.NaN).Average();
+
+    /// <summary>The metrics of <paramref name="predictions"/> against <paramref name="truths"/> (label maps of equal size).</summary>
     public static SegmentationMetrics Compute(IReadOnlyList<byte[]> truths, IReadOnlyList<byte[]> predictions, int classes)
     {
         ArgumentNullException.ThrowIfNull(truths);
@@ -48,10 +55,11 @@ public sealed record SegmentationMetrics(IReadOnlyList<double> ClassIoU, double 
                 predicted += confusion[j, c];
             }
 
-            iou[c] = truth == 0 ? double.NaN : (double)tp / (truth + predicted - tp);
+            long union = truth + predicted - tp;
+            iou[c] = union == 0 ? double.NaN : (double)tp / union;
         }
 
-        return new SegmentationMetrics(iou, iou.Where(v => !double.IsNaN(v)).Average(), total == 0 ? 0 : (double)correct / total, confusion);
+        return new SegmentationMetrics(iou, MeanOf(iou), total == 0 ? 0 : (double)correct / total, confusion);
     }
 }
 
@@ -180,37 +188,42 @@ public static class FcnMil
 
     /// <summary>
     /// The "tags everywhere" baseline: each tagged class predicted over the whole image (a class's predicted region is
-    /// the image when it is tagged), background predicted nowhere. IoU per class over the set; pixel accuracy is not
-    /// defined for overlapping predictions (NaN), and the confusion matrix is empty.
+    /// the image when it is tagged), background predicted nowhere. IoU per class over the set (NaN where the union is
+    /// empty: a class neither in the masks nor tagged); pixel accuracy is not defined for overlapping predictions (NaN),
+    /// and the confusion matrix is empty.
     /// </summary>
     public static SegmentationMetrics TagsEverywhere(IReadOnlyList<TaggedImage> images, int classes)
     {
         ArgumentNullException.ThrowIfNull(images);
-        var truth = new long[classes];
         var union = new long[classes];
         var hits = new long[classes];
         foreach (TaggedImage image in images)
         {
             byte[] mask = image.RequireMask();
+            var truth = new long[classes];
             foreach (byte label in mask)
             {
                 truth[label]++;
             }
 
+            var tagged = new bool[classes];
             foreach (int tag in image.Tags)
             {
-                union[tag] += mask.Length;          // predicted everywhere; the truth lies inside it
+                tagged[tag] = true;
+            }
+
+            for (int c = 0; c < classes; c++)
+            {
+                // Tagged: predicted everywhere, so the image is the union and its truth the hits. Untagged (background, or
+                // a class below the tagging threshold): predicted nowhere, so its truth is union and no hit.
+                bool predicted = c > 0 && tagged[c];
+                union[c] += predicted ? mask.Length : truth[c];
+                hits[c] += predicted ? truth[c] : 0;
             }
         }
 
-        for (int c = 1; c < classes; c++)
-        {
-            hits[c] = truth[c];                     // every pixel of a tagged class is predicted as it
-        }
-
-        union[0] = truth[0];                        // background: predicted nowhere
-        double[] iou = [.. Enumerable.Range(0, classes).Select(c => truth[c] == 0 ? double.NaN : (double)hits[c] / union[c])];
-        return new SegmentationMetrics(iou, iou.Where(v => !double.IsNaN(v)).Average(), double.NaN, new long[0, 0]);
+        double[] iou = [.. Enumerable.Range(0, classes).Select(c => union[c] == 0 ? double.NaN : (double)hits[c] / union[c])];
+        return new SegmentationMetrics(iou, SegmentationMetrics.MeanOf(iou), double.NaN, new long[0, 0]);
     }
 
     /// <summary>Cross-entropy of every output pixel against its 4x4 block's majority class (the block's pixels inside the image).</summary>

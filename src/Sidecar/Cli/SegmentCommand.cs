@@ -60,7 +60,18 @@ internal static class SegmentCommand
                 (ulong)Math.Max(0, parseResult.GetValue(seed)), normalization,
                 (epoch, loss) => stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"epoch {epoch}: MIL loss {loss:0.0000}")), cancellationToken);
 
-            var metrics = new Dictionary<string, double> { ["final_mil_loss"] = losses[^1] };
+            // JSON has no NaN or Infinity: an undefined metric (nothing to average) is left out of the card, not written.
+            var metrics = new Dictionary<string, double>(StringComparer.Ordinal);
+            void AddIfDefined(string metric, double value)
+            {
+                if (double.IsFinite(value))
+                {
+                    metrics[metric] = value;
+                }
+            }
+
+            AddIfDefined("final_mil_loss", losses[^1]);
+
             var card = new SegmentationCard
             {
                 Name = parseResult.GetValue(name) ?? "fcn-mil",
@@ -75,11 +86,14 @@ internal static class SegmentCommand
             {
                 var predictions = data.Images.Select(i => FcnMil.Predict(net, i.Image, normalization, card.ImageLevelThreshold).LabelsAtInputSize()).ToList();
                 SegmentationMetrics scored = SegmentationMetrics.Compute([.. data.Images.Select(i => i.RequireMask())], predictions, data.Classes.Count);
-                metrics["train_mean_iou"] = scored.MeanIoU;
-                metrics["train_pixel_accuracy"] = scored.PixelAccuracy;
-                metrics["train_mean_iou_tags_everywhere"] = FcnMil.TagsEverywhere(data.Images, data.Classes.Count).MeanIoU;
+                SegmentationMetrics baseline = FcnMil.TagsEverywhere(data.Images, data.Classes.Count);
+                AddIfDefined("train_mean_iou", scored.MeanIoU);
+                AddIfDefined("train_pixel_accuracy", scored.PixelAccuracy);
+                AddIfDefined("train_mean_iou_tags_everywhere", baseline.MeanIoU);
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"training images: mean IoU {scored.MeanIoU:0.000} (tags-everywhere baseline {metrics["train_mean_iou_tags_everywhere"]:0.000}), pixel accuracy {scored.PixelAccuracy:0.000}"));
+                    $"training images: mean IoU {scored.MeanIoU:0.000} (tags-everywhere baseline {baseline.MeanIoU:0.000}), pixel accuracy {scored.PixelAccuracy:0.000}"));
+                ReportUndefined(stdout, "mean IoU (no pixel in the masks nor predicted)", scored, data.Classes);
+                ReportUndefined(stdout, "baseline (no pixel in the masks nor tagged)", baseline, data.Classes);
             }
 
             string folder = parseResult.GetRequiredValue(output).FullName;
@@ -91,6 +105,15 @@ internal static class SegmentCommand
             stdout.WriteLine($"model: {weights}");
         })));
         return command;
+    }
+
+    /// <summary>Names the classes left out of a mean IoU because their IoU is undefined (an empty union).</summary>
+    private static void ReportUndefined(TextWriter stdout, string mean, SegmentationMetrics metrics, IReadOnlyList<SegmentationClass> classes)
+    {
+        if (metrics.UndefinedClasses.Count > 0)
+        {
+            stdout.WriteLine($"IoU undefined, left out of the {mean}: {string.Join(", ", metrics.UndefinedClasses.Select(c => classes[c].Name))}");
+        }
     }
 
     private static Command Predict()

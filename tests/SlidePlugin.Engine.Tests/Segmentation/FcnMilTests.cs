@@ -57,6 +57,35 @@ public sealed class FcnMilTests
     }
 
     [Fact]
+    public void Compute_ClassPredictedButAbsentFromTheTruth_ScoresZeroAndOnlyEmptyUnionsAreLeftOut()
+    {
+        byte[] truth = [0, 0, 1, 1];
+        byte[] predicted = [0, 2, 1, 1];
+
+        SegmentationMetrics m = SegmentationMetrics.Compute([truth], [predicted], 4);
+
+        Assert.Equal(0, m.ClassIoU[2]);             // predicted once, never true: a wrong prediction, IoU 0
+        Assert.True(double.IsNaN(m.ClassIoU[3]));   // empty union: undefined
+        Assert.Equal([3], m.UndefinedClasses);
+        Assert.Equal((0.5 + 1 + 0) / 3, m.MeanIoU, 12);
+    }
+
+    [Fact]
+    public void TagsEverywhere_ClassInAMaskButNeverTagged_ScoresZeroNotInfinity()
+    {
+        // Class 4 covers one pixel of canvas a, below any tagging threshold: the baseline predicts it nowhere.
+        var a = new TaggedImage("a", new Raster(2, 2, 1, new byte[4]), [3], [0, 3, 3, 4]);
+        var b = new TaggedImage("b", new Raster(2, 2, 1, new byte[4]), [3], [0, 0, 0, 3]);
+
+        SegmentationMetrics m = FcnMil.TagsEverywhere([a, b], 5);
+
+        Assert.Equal(0, m.ClassIoU[4]);
+        Assert.Equal(3.0 / 8, m.ClassIoU[3], 12);   // 3 true pixels in the 8 it is predicted over
+        Assert.Equal(0, m.ClassIoU[0]);
+        Assert.Equal((0 + (3.0 / 8) + 0) / 3, m.MeanIoU, 12);
+    }
+
+    [Fact]
     public void Train_TagsOnly_LossFallsAndPredictionsAreDistributionsAtInputSize()
     {
         IReadOnlyList<TaggedImage> canvases = MnistCanvases.Generate(Digits.Value, 120, seed: 3, size: 48, maxDigits: 2);

@@ -60,6 +60,29 @@ public sealed class SegmentCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Train_ClassInTheMasksNeverTagged_WritesALoadableModelAndNamesTheClassesLeftOut()
+    {
+        // Necrosis covers 5 pixels (0.2 %) of one image, below --min-fraction 0.01: in the masks, never tagged.
+        // Lymphocytes are in the table only: no pixel, never tagged, never predicted by the baseline.
+        (string images, string masks) = SyntheticShapes.Write(_folder, 6, 48, seed: 2);
+        string first = Path.Combine(masks, "img000.png");
+        Raster mask = ImageCodec.Decode(File.ReadAllBytes(first));
+        mask.Pixels.AsSpan(0, 5).Fill(3);
+        File.WriteAllBytes(first, ImageCodec.EncodePng(mask));
+        string table = Path.Combine(_folder, "table.tsv");
+        File.WriteAllText(table, SyntheticShapes.TableText + "necrosis\t3\t#404040\nlymphocytes\t4\t#0000ff\n");
+
+        (int exit, string output, string error) = await RunAsync("segment", "train", "--table", table, "--images", images, "--masks", masks,
+            "--out", Path.Combine(_folder, "model"), "--epochs", "1", "--mpp", "2");
+
+        Assert.True(exit == ExitCodes.Success, error);
+        SegmentationCard card = SegmentationCheckpoint.Load(Path.Combine(_folder, "model", "fcn-mil.safetensors")).Card;
+        Assert.All(card.Metrics.Values, v => Assert.True(double.IsFinite(v)));
+        Assert.InRange(card.Metrics["train_mean_iou_tags_everywhere"], 0, 1);
+        Assert.Contains("IoU undefined, left out of the baseline (no pixel in the masks nor tagged): lymphocytes", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Predict_SlideRegion_DetectionsInsideTheRegionInLevel0()
     {
         string model = await TrainAsync();
