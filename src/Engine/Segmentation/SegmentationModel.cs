@@ -56,11 +56,14 @@ public sealed class SegmentationModel
     public SegmentationResult SegmentRegion(Slide slide, double slideMpp, long x, long y, long width, long height, double? targetMpp = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(slide);
-        double mpp = targetMpp ?? Card.Mpp
-            ?? throw new ArgumentException($"Segmentation model '{Card.Name}' records no mpp; give the resolution to read the region at (target mpp).");
-        (Raster image, SegmentationPlacement placement) = SlideRegionReader.Read(slide, slideMpp, x, y, width, height, mpp);
+        (Raster image, SegmentationPlacement placement) = SlideRegionReader.Read(slide, slideMpp, x, y, width, height, ReadMpp(targetMpp));
         return new SegmentationResult(image, Predict(image, cancellationToken), placement);
     }
+
+    /// <summary>The resolution slide regions are read at: <paramref name="targetMpp"/>, or else the card's.</summary>
+    /// <exception cref="ArgumentException">Neither a target mpp nor one in the card.</exception>
+    public double ReadMpp(double? targetMpp) => targetMpp ?? Card.Mpp
+        ?? throw new ArgumentException($"Segmentation model '{Card.Name}' records no mpp; give the resolution to read the region at (CLI: --target-mpp; gRPC: target_mpp).");
 
     private SegmentationMap Predict(Raster image, CancellationToken cancellationToken)
     {

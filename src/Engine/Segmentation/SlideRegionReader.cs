@@ -1,3 +1,4 @@
+using System.Globalization;
 using SlidePlugin.Engine.Imaging;
 using SlidePlugin.Engine.Slides;
 
@@ -14,8 +15,19 @@ public static class SlideRegionReader
     /// level-0 pixels of <paramref name="slide"/> (level-0 resolution <paramref name="slideMpp"/>) at
     /// <paramref name="targetMpp"/> µm/px, composited on the slide's background, and where it lies.
     /// </summary>
-    /// <exception cref="SlideException"><see cref="SlideErrorKind.InvalidRequest"/> for a rectangle outside the slide or empty; <see cref="SlideErrorKind.TooLarge"/> past <see cref="MaxOutputPixels"/> at the target resolution.</exception>
+    /// <exception cref="SlideException">As <see cref="Plan"/>.</exception>
     public static (Raster Image, SegmentationPlacement Placement) Read(Slide slide, double slideMpp, long x, long y, long width, long height, double targetMpp)
+    {
+        (int outWidth, int outHeight) = Plan(slide, slideMpp, x, y, width, height, targetMpp);
+        return (ReadToSize(slide, x, y, width, height, outWidth, outHeight), new SegmentationPlacement(x, y, (double)width / outWidth, (double)height / outHeight, slideMpp));
+    }
+
+    /// <summary>
+    /// The size in pixels that <see cref="Read"/> makes of the rectangle, checked before anything is read (callers report
+    /// it first: a region read at a finer resolution than the slide's is enlarged, and its time grows with its pixels).
+    /// </summary>
+    /// <exception cref="SlideException"><see cref="SlideErrorKind.InvalidRequest"/> for a rectangle outside the slide or empty, or a resolution that is not positive; <see cref="SlideErrorKind.TooLarge"/> past <see cref="MaxOutputPixels"/> at the target resolution, with the numbers.</exception>
+    public static (int Width, int Height) Plan(Slide slide, double slideMpp, long x, long y, long width, long height, double targetMpp)
     {
         ArgumentNullException.ThrowIfNull(slide);
         (long slideWidth, long slideHeight) = slide.Dimensions;
@@ -34,11 +46,11 @@ public static class SlideRegionReader
         int outHeight = (int)Math.Max(1, Math.Min(int.MaxValue, Math.Round(height / downsample)));
         if ((long)outWidth * outHeight > MaxOutputPixels)
         {
-            throw new SlideException(SlideErrorKind.TooLarge,
-                $"The region {width}x{height} is {outWidth}x{outHeight} pixels at {targetMpp:0.###} µm/px, more than {MaxOutputPixels} ({Math.Sqrt(MaxOutputPixels):0}²); ask for a smaller region.");
+            throw new SlideException(SlideErrorKind.TooLarge, string.Create(CultureInfo.InvariantCulture,
+                $"The region {width}x{height} (level 0 at {slideMpp:0.###} µm/px) read at {targetMpp:0.###} µm/px is {outWidth}x{outHeight} = {(long)outWidth * outHeight:N0} pixels, more than the {MaxOutputPixels:N0} ({Math.Sqrt(MaxOutputPixels):0}²) segmented at once; ask for a smaller region (at most about {Math.Sqrt(MaxOutputPixels) * downsample:0}x{Math.Sqrt(MaxOutputPixels) * downsample:0} level-0 pixels at this resolution) or a coarser resolution (CLI: --region, --target-mpp; gRPC: slide_region.region, target_mpp)."));
         }
 
-        return (ReadToSize(slide, x, y, width, height, outWidth, outHeight), new SegmentationPlacement(x, y, (double)width / outWidth, (double)height / outHeight, slideMpp));
+        return (outWidth, outHeight);
     }
 
     /// <summary>

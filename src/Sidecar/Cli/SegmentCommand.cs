@@ -150,7 +150,13 @@ internal static class SegmentCommand
                 double slideMpp = slide.RequireMpp(parseResult.GetValue(mpp));
                 (long x, long y, long width, long height) = CliWork.RegionOrWholeSlide(parseResult.GetValue(region), slide);
                 SlideBounds? bounds = SlideInfo.BoundsOf(slide.Properties);
-                written = SegmentationFiles.Write(segmenter.SegmentRegion(slide, slideMpp, x, y, width, height, parseResult.GetValue(targetMpp), cancellationToken),
+                double? target = parseResult.GetValue(targetMpp);
+                double readMpp = segmenter.ReadMpp(target);
+                // Said before reading: a region read finer than the slide is enlarged, and the time grows with the pixels.
+                (int outWidth, int outHeight) = SlideRegionReader.Plan(slide, slideMpp, x, y, width, height, readMpp);
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"region {width}x{height} at ({x}, {y}), level 0 at {slideMpp:0.###} µm/px, read at {readMpp:0.###} µm/px ({(target is null ? "the model's" : "--target-mpp")}): {outWidth}x{outHeight} = {(long)outWidth * outHeight:N0} pixels{(readMpp < slideMpp ? $", enlarged {slideMpp / readMpp:0.##}x" : "")}"));
+                written = SegmentationFiles.Write(segmenter.SegmentRegion(slide, slideMpp, x, y, width, height, target, cancellationToken),
                     segmenter.Card, file.FullName, folder, stem, bounds?.X ?? 0, bounds?.Y ?? 0);
             }
 

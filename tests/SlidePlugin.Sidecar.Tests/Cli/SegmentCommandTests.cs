@@ -104,6 +104,43 @@ public sealed class SegmentCommandTests : IDisposable
         }
     }
 
+    /// <summary>An untrained three-class FCN whose card reads slide regions at 2 µm/px (outputs do not matter here).</summary>
+    private string UntrainedModel()
+    {
+        string path = Path.Combine(_folder, "untrained.safetensors");
+        SegmentationCheckpoint.Save(path, new FullyConvolutionalNet(new FcnSpec { Channels = 3, Classes = 3, Widths = [8, 16, 16] }, new Engine.Tensors.TensorRandom(1)),
+            new SegmentationCard { Name = "untrained", Classes = [.. SyntheticShapes.Table().Classes.Select(SegmentationClass.Of)], Mpp = 2.0 });
+        return path;
+    }
+
+    [Fact]
+    public async Task Predict_SlideRegion_ReportsTheImageSizeAndEnlargementBeforeTheOutputs()
+    {
+        string model = UntrainedModel();
+
+        (int exit, string output, string error) = await RunAsync("segment", "predict", TestData.Path("slides", "CMU-1-Small-Region.svs"), "--model", model,
+            "--out", Path.Combine(_folder, "out"), "--region", "100,200,200,200", "--target-mpp", "0.25");
+
+        Assert.True(exit == ExitCodes.Success, error);
+        Assert.Equal("region 200x200 at (100, 200), level 0 at 0.499 µm/px, read at 0.25 µm/px (--target-mpp): 399x399 = 159,201 pixels, enlarged 2x",
+            output.Split('\n')[0].TrimEnd('\r'));
+    }
+
+    [Fact]
+    public async Task Predict_SlideRegionPastTheSizeLimit_RefusedWithTheNumbersAndTheOptionsBeforeReading()
+    {
+        string model = UntrainedModel();
+
+        (int exit, string output, string error) = await RunAsync("segment", "predict", TestData.Path("slides", "CMU-1-Small-Region.svs"), "--model", model,
+            "--out", Path.Combine(_folder, "out"), "--region", "0,0,1000,1000", "--target-mpp", "0.1");
+
+        Assert.Equal(ExitCodes.Failure, exit);
+        Assert.Equal("", output);
+        Assert.Contains("The region 1000x1000 (level 0 at 0.499 µm/px) read at 0.1 µm/px is 4990x4990 = 24,900,100 pixels, more than the 16,777,216 (4096²)", error, StringComparison.Ordinal);
+        Assert.Contains("--region, --target-mpp", error, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(_folder, "out")));
+    }
+
     [Fact]
     public async Task SegmentErrors_NoTagsBadRegionMissingModel_OneLineAndExitCode1()
     {

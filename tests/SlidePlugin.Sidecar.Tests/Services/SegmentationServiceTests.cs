@@ -197,6 +197,23 @@ public sealed class SegmentationServiceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Segment_SlideRegionPastTheSizeLimit_ResourceExhaustedWithTheNumbersAndTheFields()
+    {
+        var client = new SegmentationService.SegmentationServiceClient(_channel);
+
+        RpcException error = await Assert.ThrowsAsync<RpcException>(() => client.SegmentToOutputsAsync(new SegmentRequest
+        {
+            ModelPath = "fcn.safetensors",
+            TargetMpp = 0.1,
+            SlideRegion = new SlideRegion { Path = Cmu, Region = new Rect { X = 0, Y = 0, Width = 1000, Height = 1000 } },
+        }));
+
+        Assert.Equal(StatusCode.ResourceExhausted, error.StatusCode);
+        Assert.Contains("The region 1000x1000 (level 0 at 0.499 µm/px) read at 0.1 µm/px is 4990x4990", error.Status.Detail, StringComparison.Ordinal);
+        Assert.Contains("gRPC: slide_region.region, target_mpp", error.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ColorMask_MaskAnnouncing900Megapixels_ResourceExhaustedBeforeDecoding()
     {
         var client = new DatasetService.DatasetServiceClient(_channel);
