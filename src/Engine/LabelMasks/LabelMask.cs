@@ -68,7 +68,9 @@ public sealed class LabelMask
 
         if (image.Bands != 1)
         {
-            throw new LabelMaskException($"Mask '{source}' has {image.Bands} bands; a label mask has one (the class code per pixel).");
+            // A coloured rendering (RGB or RGBA) is the usual case; the palette tool turns it into codes by the table's colours.
+            throw new LabelMaskException($"Mask '{source}' has {image.Bands} bands; a label mask has one (the class code per pixel)."
+                + (image.Bands >= 3 ? " A coloured mask is turned into codes by the table's colours with 'slideplugin dataset palette --to-codes' (gRPC: DatasetService.MaskToCodes)." : ""));
         }
 
         var mask = new LabelMask(image.Width, image.Height, image.Pixels);

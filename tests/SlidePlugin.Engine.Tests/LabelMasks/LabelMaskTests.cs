@@ -216,6 +216,17 @@ public sealed class LabelMaskTests : IDisposable
     }
 
     [Fact]
+    public void Decode_RgbMask_PointsToThePaletteTool()
+    {
+        byte[] png = ImageCodec.EncodePng(new Raster(4, 4, 3, new byte[4 * 4 * 3]));
+
+        LabelMaskException error = Assert.Throws<LabelMaskException>(() => LabelMask.Decode(png, Bcss(), "colour.png"));
+
+        Assert.Contains("has 3 bands", error.Message, StringComparison.Ordinal);
+        Assert.Contains("dataset palette --to-codes", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void ByFraction_RareClasses_MovedToOtherAndTheMaskRewritten()
     {
         LabelTable table = LabelTable.Parse("label\tGT_code\nout\t0\ntumor\t1\nstroma\t2\nrare\t3\nother\t4\n", "t.tsv");

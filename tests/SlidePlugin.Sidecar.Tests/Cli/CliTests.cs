@@ -500,6 +500,26 @@ public class CliTests
     }
 
     [Fact]
+    public async Task Dataset_StatsOnAnRgbMask_FailsPointingToPaletteToCodes()
+    {
+        string folder = Directory.CreateTempSubdirectory("slideplugin-dataset-rgb").FullName;
+        try
+        {
+            File.WriteAllBytes(Path.Combine(folder, "colour.png"), Engine.Imaging.ImageCodec.EncodePng(new Engine.Imaging.Raster(16, 16, 3, new byte[16 * 16 * 3])));
+
+            (int exitCode, _, string error) = await RunAsync("dataset", "stats", "--table", TestData.Path("bcss", "gtruth_codes.tsv"), "--masks", folder, "--out", Path.Combine(folder, "stats"));
+
+            Assert.Equal(ExitCodes.Failure, exitCode);
+            Assert.Contains("has 3 bands", error, StringComparison.Ordinal);
+            Assert.Contains("dataset palette --to-codes", error, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task LogFile_Given_WritesStructuredJsonLines()
     {
         string logFile = Path.Combine(Path.GetTempPath(), $"slideplugin-{Guid.NewGuid():N}.jsonl");
