@@ -141,25 +141,57 @@ internal static class DatasetCommand
         var masks = new Option<DirectoryInfo>("--masks") { Description = "Folder of masks: single-band code PNGs, or coloured PNGs with --to-codes.", Required = true };
         var output = new Option<DirectoryInfo>("--out") { Description = "Folder for the converted masks (same names).", Required = true };
         var toCodes = new Option<bool>("--to-codes") { Description = "The other way: coloured masks back to single-band code PNGs." };
+        var tolerance = new Option<double?>("--tolerance")
+        {
+            Description = "With --to-codes: a colour off the table's takes the nearest class colour when within this RGB distance (0-441; edges blended by anti-aliasing are a few tens away). Default 0: the table's colours only.",
+        };
         var command = new Command("palette", "Colour label masks with the table's colours as indexed PNGs that keep the codes (or back with --to-codes).")
         {
-            table, masks, output, toCodes,
+            table, masks, output, toCodes, tolerance,
         };
         command.SetAction(parseResult => CliWork.Run(parseResult, stdout =>
         {
+            bool back = parseResult.GetValue(toCodes);
+            double? maxDistance = parseResult.GetValue(tolerance);
+            if (maxDistance is { } d && (!back || !(d >= 0)))
+            {
+                throw new ArgumentException(back ? $"--tolerance {d} is not a distance: give 0 or more (RGB, 0-441)." : "--tolerance applies with --to-codes (coloured masks back to codes).");
+            }
+
             LabelTable labels = LabelTable.Load(parseResult.GetRequiredValue(table).FullName);
             string folder = parseResult.GetRequiredValue(output).FullName;
             Directory.CreateDirectory(folder);
             string[] files = MaskFiles(parseResult.GetRequiredValue(masks).FullName);
-            bool back = parseResult.GetValue(toCodes);
+            long pixels = 0, snapped = 0;
+            double largest = 0;
+            var gate = new Lock();
             Parallel.ForEach(files, file =>
             {
-                byte[] png = back
-                    ? ImageCodec.EncodePng(LabelPalette.Decode(File.ReadAllBytes(file), labels, file).ToRaster())
-                    : LabelPalette.EncodeIndexedPng(LabelMask.Load(file, labels), labels);
+                byte[] png;
+                if (back)
+                {
+                    PaletteDecoding decoded = LabelPalette.DecodeNearest(File.ReadAllBytes(file), labels, file, maxDistance ?? 0);
+                    png = ImageCodec.EncodePng(decoded.Mask.ToRaster());
+                    lock (gate)
+                    {
+                        pixels += decoded.Mask.Codes.Length;
+                        snapped += decoded.SnappedPixels;
+                        largest = Math.Max(largest, decoded.LargestDistance);
+                    }
+                }
+                else
+                {
+                    png = LabelPalette.EncodeIndexedPng(LabelMask.Load(file, labels), labels);
+                }
+
                 AtomicFile.WriteAllBytes(Path.Combine(folder, Path.GetFileName(file)), png);
             });
             stdout.WriteLine($"{files.Length} masks {(back ? "turned back into codes" : "coloured")} into {folder}");
+            if (snapped > 0)
+            {
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{snapped:N0} of {pixels:N0} pixels ({(double)snapped / pixels:P2}) were off the table's colours and took the nearest class colour (largest distance {largest:0.#}, --tolerance {maxDistance:0.#})"));
+            }
         }));
         return command;
     }

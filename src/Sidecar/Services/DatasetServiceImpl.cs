@@ -143,9 +143,19 @@ public sealed class DatasetServiceImpl(SlideRoots roots) : Contract.DatasetServi
 
     private static MaskToCodesResponse Codes(MaskToCodesRequest request)
     {
+        if (!(request.Tolerance >= 0))
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"tolerance {request.Tolerance} is not a distance: give 0 or more (RGB, 0-441)."));
+        }
+
         LabelTable table = LabelTable.Parse(request.TableTsv, "table_tsv");
-        LabelMask mask = LabelPalette.Decode(request.ColoredMask.Span, table, "colored_mask", EncodedImages.MaxPixels);
-        return new MaskToCodesResponse { Png = ByteString.CopyFrom(ImageCodec.EncodePng(mask.ToRaster())) };
+        PaletteDecoding decoded = LabelPalette.DecodeNearest(request.ColoredMask.Span, table, "colored_mask", request.Tolerance, EncodedImages.MaxPixels);
+        return new MaskToCodesResponse
+        {
+            Png = ByteString.CopyFrom(ImageCodec.EncodePng(decoded.Mask.ToRaster())),
+            SnappedPixels = decoded.SnappedPixels,
+            LargestDistance = decoded.LargestDistance,
+        };
     }
 
     private static MergeClassesResponse Merge(MergeClassesRequest request)

@@ -215,6 +215,38 @@ public sealed class LabelMaskTests : IDisposable
         Assert.Contains("#000700 at x 5, y 0", error.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>A 6x1 RGB mask in the shapes table's colours: tumor (#800000), an anti-aliased tumor edge (#7a0503, 8.4 from it), stroma (#008000) twice, a blend 7.8 from stroma (#068403), and <paramref name="last"/>.</summary>
+    private static byte[] BlendedMask((byte R, byte G, byte B) last)
+    {
+        byte[] rgb = [128, 0, 0, 122, 5, 3, 0, 128, 0, 0, 128, 0, 6, 132, 3, last.R, last.G, last.B];
+        return ImageCodec.EncodePng(new Raster(6, 1, 3, rgb));
+    }
+
+    [Fact]
+    public void DecodeNearest_EdgeColoursWithinTheTolerance_TakeTheNearestClassAndAreCounted()
+    {
+        PaletteDecoding decoded = LabelPalette.DecodeNearest(BlendedMask((128, 0, 0)), SyntheticShapes.Table(), "edges.png", tolerance: 10);
+
+        Assert.Equal([1, 1, 2, 2, 2, 1], decoded.Mask.Codes);
+        Assert.Equal(2, decoded.SnappedPixels);
+        Assert.Equal(Math.Sqrt((6 * 6) + (5 * 5) + (3 * 3)), decoded.LargestDistance, 9);
+    }
+
+    [Fact]
+    public void DecodeNearest_ColourBeyondTheTolerance_RefusedWithTheDistanceAndTheOption()
+    {
+        // #ff00ff: 285 from tumor, the nearest class colour; no blend of class colours.
+        LabelMaskException beyond = Assert.Throws<LabelMaskException>(() => LabelPalette.DecodeNearest(BlendedMask((255, 0, 255)), SyntheticShapes.Table(), "edges.png", tolerance: 10));
+        LabelMaskException exact = Assert.Throws<LabelMaskException>(() => LabelPalette.DecodeNearest(BlendedMask((128, 0, 0)), SyntheticShapes.Table(), "edges.png", tolerance: 0));
+
+        Assert.Contains("#ff00ff at x 5, y 0", beyond.Message, StringComparison.Ordinal);
+        Assert.Contains("is 284.9 from the nearest class colour (tumor)", beyond.Message, StringComparison.Ordinal);
+        Assert.Contains("beyond the tolerance 10", beyond.Message, StringComparison.Ordinal);
+        Assert.Contains("#7a0503 at x 1, y 0 is no class's", exact.Message, StringComparison.Ordinal);
+        Assert.Contains("nearest: tumor, RGB distance 8.4", exact.Message, StringComparison.Ordinal);
+        Assert.Contains("--tolerance", exact.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Decode_RgbMask_PointsToThePaletteTool()
     {

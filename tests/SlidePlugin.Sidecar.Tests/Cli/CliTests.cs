@@ -520,6 +520,40 @@ public class CliTests
     }
 
     [Fact]
+    public async Task Dataset_PaletteToCodesOnAntiAliasedEdges_RefusedWithoutToleranceSnappedAndCountedWithIt()
+    {
+        string folder = Directory.CreateTempSubdirectory("slideplugin-dataset-edges").FullName;
+        try
+        {
+            // 10x10: tumor (#800000) left, stroma (#008000) right, and between them a column blended 8.4 from tumor.
+            var rgb = new byte[10 * 10 * 3];
+            for (int i = 0; i < 100; i++)
+            {
+                (rgb[3 * i], rgb[(3 * i) + 1], rgb[(3 * i) + 2]) = (i % 10) switch { < 4 => ((byte)128, (byte)0, (byte)0), 4 => ((byte)122, (byte)5, (byte)3), _ => ((byte)0, (byte)128, (byte)0) };
+            }
+
+            Directory.CreateDirectory(Path.Combine(folder, "coloured"));
+            File.WriteAllBytes(Path.Combine(folder, "coloured", "roi.png"), Engine.Imaging.ImageCodec.EncodePng(new Engine.Imaging.Raster(10, 10, 3, rgb)));
+            string table = TestData.Path("bcss", "gtruth_codes.tsv");
+
+            (int exactExit, _, string exactError) = await RunAsync("dataset", "palette", "--to-codes", "--table", table, "--masks", Path.Combine(folder, "coloured"), "--out", Path.Combine(folder, "exact"));
+            (int nearExit, string nearOutput, string nearError) = await RunAsync("dataset", "palette", "--to-codes", "--tolerance", "10", "--table", table,
+                "--masks", Path.Combine(folder, "coloured"), "--out", Path.Combine(folder, "codes"));
+
+            Assert.Equal(ExitCodes.Failure, exactExit);
+            Assert.Contains("#7a0503 at x 4, y 0", exactError, StringComparison.Ordinal);
+            Assert.Contains("--tolerance", exactError, StringComparison.Ordinal);
+            Assert.True(nearExit == ExitCodes.Success, nearError);
+            Assert.Contains("10 of 100 pixels (10.00 %) were off the table's colours", nearOutput, StringComparison.Ordinal);
+            Assert.Equal(Enumerable.Range(0, 100).Select(i => i % 10 < 5 ? (byte)1 : (byte)2), Engine.Imaging.ImageCodec.Decode(File.ReadAllBytes(Path.Combine(folder, "codes", "roi.png"))).Pixels);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task LogFile_Given_WritesStructuredJsonLines()
     {
         string logFile = Path.Combine(Path.GetTempPath(), $"slideplugin-{Guid.NewGuid():N}.jsonl");

@@ -214,6 +214,29 @@ public sealed class SegmentationServiceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task DatasetService_RgbMaskAndAntiAliasedEdges_PointsToMaskToCodesWhichSnapsWithinTheTolerance()
+    {
+        var client = new DatasetService.DatasetServiceClient(_channel);
+        string table = await File.ReadAllTextAsync(TestData.Path("bcss", "gtruth_codes.tsv"));
+        byte[] rgb = [128, 0, 0, 122, 5, 3, 0, 128, 0, 0, 128, 0];   // tumor, a tumor edge 8.4 away, stroma twice
+        ByteString coloured = ByteString.CopyFrom(ImageCodec.EncodePng(new Raster(4, 1, 3, rgb)));
+
+        RpcException notCodes = await Assert.ThrowsAsync<RpcException>(async () => await client.ComputeClassStatisticsAsync(new ComputeClassStatisticsRequest { TableTsv = table, Mask = coloured }));
+        RpcException exact = await Assert.ThrowsAsync<RpcException>(async () => await client.MaskToCodesAsync(new MaskToCodesRequest { TableTsv = table, ColoredMask = coloured }));
+        RpcException negative = await Assert.ThrowsAsync<RpcException>(async () => await client.MaskToCodesAsync(new MaskToCodesRequest { TableTsv = table, ColoredMask = coloured, Tolerance = -1 }));
+        MaskToCodesResponse near = await client.MaskToCodesAsync(new MaskToCodesRequest { TableTsv = table, ColoredMask = coloured, Tolerance = 10 });
+
+        Assert.Equal(StatusCode.InvalidArgument, notCodes.StatusCode);
+        Assert.Contains("DatasetService.MaskToCodes", notCodes.Status.Detail, StringComparison.Ordinal);
+        Assert.Equal(StatusCode.InvalidArgument, exact.StatusCode);
+        Assert.Contains("gRPC: tolerance", exact.Status.Detail, StringComparison.Ordinal);
+        Assert.Equal(StatusCode.InvalidArgument, negative.StatusCode);
+        Assert.Equal([1, 1, 2, 2], ImageCodec.Decode(near.Png.Span).Pixels);
+        Assert.Equal(1, near.SnappedPixels);
+        Assert.Equal(Math.Sqrt(70), near.LargestDistance, 9);
+    }
+
+    [Fact]
     public async Task ColorMask_MaskAnnouncing900Megapixels_ResourceExhaustedBeforeDecoding()
     {
         var client = new DatasetService.DatasetServiceClient(_channel);
