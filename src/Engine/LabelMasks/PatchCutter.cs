@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
 using SlidePlugin.Engine.Imaging;
@@ -77,20 +76,34 @@ public static class PatchCutter
             throw new LabelMaskException($"'{id}': the image is {image.Width}x{image.Height}, smaller than a {options.Size} px patch.");
         }
 
-        (int X, int Y)[] origins = [.. from y in Positions(image.Height, options.Size, options.Stride) from x in Positions(image.Width, options.Size, options.Stride) select (x, y)];
+        return [.. Candidates(id, mask, options).Where(p => p.ValidFraction >= options.MinValidFraction)];
+    }
+
+    /// <summary>
+    /// The largest annotated fraction of any patch of <paramref name="mask"/> (0 when it is smaller than a patch): when
+    /// no patch reaches <see cref="PatchCutOptions.MinValidFraction"/>, the value that would keep at least one.
+    /// </summary>
+    public static double LargestValidFraction(LabelMask mask, PatchCutOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(mask);
+        options ??= new PatchCutOptions();
+        return mask.Width < options.Size || mask.Height < options.Size ? 0 : Candidates("mask", mask, options).Max(p => p.ValidFraction);
+    }
+
+    /// <summary>Every patch position of <paramref name="mask"/>, row-major, with its annotated fraction and per-code counts.</summary>
+    private static List<MaskPatch> Candidates(string id, LabelMask mask, PatchCutOptions options)
+    {
+        (int X, int Y)[] origins = [.. from y in Positions(mask.Height, options.Size, options.Stride) from x in Positions(mask.Width, options.Size, options.Stride) select (x, y)];
         Raster maskImage = mask.ToRaster();
-        var kept = new ConcurrentDictionary<int, MaskPatch>();
+        var patches = new MaskPatch[origins.Length];
         Parallel.For(0, origins.Length, i =>
         {
             (int x, int y) = origins[i];
             long[] counts = ClassStatistics.Histogram(maskImage.Crop(x, y, options.Size, options.Size).Pixels);
             double valid = 1 - ((double)counts[options.UnannotatedCode] / (options.Size * options.Size));
-            if (valid >= options.MinValidFraction)
-            {
-                kept[i] = new MaskPatch(string.Create(CultureInfo.InvariantCulture, $"{id}_{x}_{y}.png"), x, y, options.Size, valid, counts);
-            }
+            patches[i] = new MaskPatch(string.Create(CultureInfo.InvariantCulture, $"{id}_{x}_{y}.png"), x, y, options.Size, valid, counts);
         });
-        return [.. kept.OrderBy(p => p.Key).Select(p => p.Value)];
+        return [.. patches];
     }
 
     /// <summary>The image and mask pixels of <paramref name="patch"/>.</summary>

@@ -89,11 +89,25 @@ internal static class DatasetCommand
             var options = new PatchCutOptions { Size = parseResult.GetValue(size), Stride = parseResult.GetValue(stride), MinValidFraction = parseResult.GetValue(minValid) };
             string folder = parseResult.GetRequiredValue(output).FullName;
             var patches = new List<MaskPatch>();
+            int sources = 0;
+            double best = 0;
             foreach ((string id, Func<LabelMask, Raster> read, string maskPath) in Sources(parseResult.GetValue(images), parseResult.GetValue(masks), parseResult.GetValue(slide), parseResult.GetValue(region), parseResult.GetValue(mask)))
             {
                 LabelMask codes = LabelMask.Load(maskPath, labels);
                 Raster pixels = read(codes);
-                patches.AddRange(PatchCutter.Cut(id, pixels.Bands == 4 ? pixels.Flatten((255, 255, 255)) : pixels, codes, folder, options));
+                IReadOnlyList<MaskPatch> cut = PatchCutter.Cut(id, pixels.Bands == 4 ? pixels.Flatten((255, 255, 255)) : pixels, codes, folder, options);
+                patches.AddRange(cut);
+                sources++;
+                best = cut.Count == 0 ? Math.Max(best, PatchCutter.LargestValidFraction(codes, options)) : best;
+            }
+
+            if (patches.Count == 0)
+            {
+                // Exit 0 with "0 patches" left users guessing; say what kept every patch out and which option lets them in.
+                throw new LabelMaskException(sources == 0
+                    ? $"No patch written: '{parseResult.GetValue(images)?.FullName}' holds no images."
+                    : string.Create(CultureInfo.InvariantCulture,
+                        $"No patch written: no {options.Size} px patch of the {sources} mask(s) has an annotated share of at least --min-valid {options.MinValidFraction:0.###} (code {options.UnannotatedCode}, '{labels[options.UnannotatedCode]?.Name ?? "unannotated"}', counts as unannotated); the largest is {best:0.###}. Lower --min-valid (0 keeps every patch), or check that the masks hold the table's codes."));
             }
 
             AtomicFile.WriteAllText(Path.Combine(folder, "index.csv"), PatchCutter.IndexCsv(patches, labels));

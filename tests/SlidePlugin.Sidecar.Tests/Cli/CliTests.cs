@@ -554,6 +554,35 @@ public class CliTests
     }
 
     [Fact]
+    public async Task Dataset_CutWhereNoPatchReachesMinValid_FailsNamingTheOptionAndTheLargestShare()
+    {
+        string folder = Directory.CreateTempSubdirectory("slideplugin-dataset-empty-cut").FullName;
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(folder, "images"));
+            Directory.CreateDirectory(Path.Combine(folder, "masks"));
+            var codes = new byte[256 * 256];
+            codes.AsSpan(0, 256 * 64).Fill(1);   // tumor in the top quarter; the rest outside_roi (code 0)
+            File.WriteAllBytes(Path.Combine(folder, "masks", "roi.png"), Engine.Imaging.ImageCodec.EncodePng(new Engine.Imaging.Raster(256, 256, 1, codes)));
+            File.WriteAllBytes(Path.Combine(folder, "images", "roi.png"), Engine.Imaging.ImageCodec.EncodePng(new Engine.Imaging.Raster(256, 256, 3, new byte[256 * 256 * 3])));
+
+            (int exitCode, string output, string error) = await RunAsync("dataset", "cut", "--table", TestData.Path("bcss", "gtruth_codes.tsv"), "--images", Path.Combine(folder, "images"),
+                "--masks", Path.Combine(folder, "masks"), "--out", Path.Combine(folder, "patches"));
+
+            Assert.Equal(ExitCodes.Failure, exitCode);
+            Assert.DoesNotContain("0 patches", output, StringComparison.Ordinal);
+            Assert.Contains("--min-valid 0.5", error, StringComparison.Ordinal);
+            Assert.Contains("'outside_roi'", error, StringComparison.Ordinal);
+            Assert.Contains("the largest is 0.25", error, StringComparison.Ordinal);
+            Assert.False(File.Exists(Path.Combine(folder, "patches", "index.csv")));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task LogFile_Given_WritesStructuredJsonLines()
     {
         string logFile = Path.Combine(Path.GetTempPath(), $"slideplugin-{Guid.NewGuid():N}.jsonl");
