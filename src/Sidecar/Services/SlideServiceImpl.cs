@@ -116,6 +116,23 @@ public sealed class SlideServiceImpl : Contract.SlideService.SlideServiceBase, I
         });
 
     /// <inheritdoc />
+    public override async Task<Google.Api.HttpBody> DownloadDeepZoomTile(GetDeepZoomTileRequest request, ServerCallContext context)
+    {
+        if (request.Encoding?.Format == ImageFormat.Raw)
+        {
+            throw Invalid("A tile as a file is JPEG or PNG: IMAGE_FORMAT_RAW has no media type (GetDeepZoomTile returns RAW).");
+        }
+
+        // The same tile as GetDeepZoomTile: a browser's tiles and a gRPC client's are one code path.
+        GetDeepZoomTileResponse tile = await GetDeepZoomTile(request, context).ConfigureAwait(false);
+        return new Google.Api.HttpBody { ContentType = tile.Image.Format == ImageFormat.Png ? "image/png" : "image/jpeg", Data = tile.Image.Data };
+    }
+
+    /// <inheritdoc />
+    public override Task<ListSlidesResponse> ListSlides(ListSlidesRequest request, ServerCallContext context) =>
+        Task.Run(() => SlideFiles.List(_roots), context.CancellationToken);
+
+    /// <inheritdoc />
     public void Dispose()
     {
         _cache.Dispose();

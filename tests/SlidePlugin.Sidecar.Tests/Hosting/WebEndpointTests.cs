@@ -97,8 +97,33 @@ public sealed class WebEndpointTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Forbidden, outside.StatusCode);
         string[] paths = [.. openApi.RootElement.GetProperty("paths").EnumerateObject().Select(p => p.Name)];
         Assert.Equal(
-            ["/v1/analyses", "/v1/analyses/{key}", "/v1/analyses/{key}/export", "/v1/slides/deepzoom", "/v1/slides/deepzoom/tile", "/v1/slides/info", "/v1/slides/thumbnail"],
+            ["/v1/analyses", "/v1/analyses/{key}", "/v1/analyses/{key}/export", "/v1/slides", "/v1/slides/deepzoom", "/v1/slides/deepzoom/tile",
+                "/v1/slides/deepzoom/tile/image", "/v1/slides/info", "/v1/slides/thumbnail", "/v1/slides/tissue"],
             paths.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task HttpJson_ListSlidesTileImageAndTissue_TheViewersRoutes()
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(_open.WebAddress!) };
+
+        using JsonDocument list = JsonDocument.Parse(await http.GetStringAsync("/v1/slides"));
+        using JsonDocument tileJson = JsonDocument.Parse(await http.GetStringAsync($"/v1/slides/deepzoom/tile?path={Cmu}&level=10&column=1&row=2"));
+        using HttpResponseMessage tileImage = await http.GetAsync($"/v1/slides/deepzoom/tile/image?path={Cmu}&level=10&column=1&row=2");
+        using HttpResponseMessage pngTile = await http.GetAsync($"/v1/slides/deepzoom/tile/image?path={Cmu}&level=10&column=1&row=2&encoding.format=IMAGE_FORMAT_PNG");
+        using HttpResponseMessage rawTile = await http.GetAsync($"/v1/slides/deepzoom/tile/image?path={Cmu}&level=10&column=1&row=2&encoding.format=IMAGE_FORMAT_RAW");
+        using JsonDocument tissue = JsonDocument.Parse(await http.GetStringAsync($"/v1/slides/tissue?path={Cmu}"));
+
+        JsonElement[] slides = [.. list.RootElement.GetProperty("slides").EnumerateArray()];
+        Assert.Contains(slides, s => s.GetProperty("path").GetString() == Cmu && s.GetProperty("sizeBytes").ToString() == "1938955");
+        Assert.DoesNotContain(slides, s => s.GetProperty("path").GetString()!.EndsWith(".txt", StringComparison.Ordinal));
+        Assert.Equal(slides.Select(s => s.GetProperty("path").GetString()).Order(StringComparer.Ordinal), slides.Select(s => s.GetProperty("path").GetString()));
+        // The image route answers the bytes GetDeepZoomTile carries, with their media type.
+        Assert.Equal("image/jpeg", tileImage.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(tileJson.RootElement.GetProperty("image").GetProperty("data").GetBytesFromBase64(), await tileImage.Content.ReadAsByteArrayAsync());
+        Assert.Equal("image/png", pngTile.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(HttpStatusCode.BadRequest, rawTile.StatusCode);
+        Assert.True(tissue.RootElement.GetProperty("polygonCount").GetInt32() > 0);
     }
 
     [Fact]
