@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs from Debian what SlidePlugin needs, and nothing twice.
-#   packaging/install-deps.sh          run-time libraries: OpenSlide, libvips, OpenBLAS, TurboJPEG, libpng
+#   packaging/install-deps.sh          run-time libraries: OpenSlide, libvips, OpenBLAS, TurboJPEG, libpng; and
+#                                      Node.js and npm, which the build uses once to install the viewer's OpenSeadragon
 #   packaging/install-deps.sh --test   also the test references: python3-torch, python3-openslide, TIFF tools,
-#                                      python3-grpcio (Debian's /usr/bin/python3), Node.js and npm, protoc with the
-#                                      gRPC plugins (the Python client's stubs), Chromium (gRPC-Web from a browser),
+#                                      python3-grpcio (Debian's /usr/bin/python3), protoc with the gRPC plugins (the
+#                                      Python client's stubs), Chromium (gRPC-Web from a browser, the viewer's tests),
 #                                      slurm-wlm and munge (the cohort tests start a one-node Slurm cluster)
 #   packaging/install-deps.sh --bench  the test references and OpenCV (python3-opencv), which the analysis
 #                                      benchmark's reference pipeline uses for CLAM's tissue step
@@ -16,7 +17,7 @@ for arg in "$@"; do
     case "$arg" in
         --test) with_tests=true ;;
         --bench) with_tests=true; with_bench=true ;;
-        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
         *) echo "install-deps: unknown argument '$arg' (use --test, --bench or --help)" >&2; exit 2 ;;
     esac
 done
@@ -60,12 +61,13 @@ apt_install() {  # apt_install [apt options...] -- packages...
 command -v dotnet >/dev/null || echo "install-deps: warning: the .NET 10 SDK (dotnet) is not on PATH; see README" >&2
 
 apt_install -- "${runtime_packages[@]}"
+# The build embeds the viewer (viewer/), whose OpenSeadragon npm installs from viewer/package-lock.json.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    apt_install -- nodejs npm
+fi
 if [ "$with_tests" = true ]; then
     apt_install -- "${test_packages[@]}"
     apt_install --no-install-recommends -- "${test_packages_lean[@]}"
-    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-        apt_install -- nodejs npm
-    fi
 fi
 if [ "$with_bench" = true ]; then
     apt_install --no-install-recommends -- python3-opencv

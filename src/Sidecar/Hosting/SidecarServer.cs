@@ -186,6 +186,7 @@ public sealed class SidecarServer : IAsyncDisposable
         app.UseSwagger(swagger => swagger.RouteTemplate = "{documentName}.json");
         registry.Map(app);
         app.MapGrpcReflectionService();
+        ViewerFiles.Map(app);
 
         var server = new SidecarServer(app, health, settings, graceOver);
         IHostApplicationLifetime lifetime = app.Services.GetRequiredService<IHostApplicationLifetime>();
@@ -258,6 +259,7 @@ public sealed class SidecarServer : IAsyncDisposable
             web = kestrel => kestrel.Listen(webEndpoint, options =>
             {
                 options.Use(connections.Middleware);
+                options.Use(ViewerFiles.MarkWebConnections);
                 options.Protocols = HttpProtocols.Http1AndHttp2;
                 if (certificate is not null)
                 {
