@@ -343,6 +343,7 @@ function clearAnalysis() {
     state.run = null;
     for (const key of ['tileCount', 'streamedTiles', 'paintedTiles', 'finalTiles', 'analysisKey']) delete body.dataset[key];
     $('result').hidden = true;
+    $('final').hidden = true;
     $('tile-details').hidden = true;
     $('progress').value = 0;
     $('progress-text').textContent = '';
@@ -486,6 +487,7 @@ function onResult(run, result) {
     $('progress').max = 1;
     $('progress').value = 1;
     $('progress-text').textContent = `${(header.tileCount || 0).toLocaleString()} tiles`;
+    $('final').hidden = false; // exports and top tiles exist for a finished (stored) analysis only
     const top = [...run.tiles.values()].sort((a, b) => b.attention - a.attention).slice(0, 8);
     $('top-tiles').replaceChildren(...top.map((tile) => {
         const item = document.createElement('li');
