@@ -1,0 +1,346 @@
+using System.Net;
+using System.Text.Json;
+using Grpc.Net.Client;
+using Microsoft.Playwright;
+using Serilog;
+using SlidePlugin.Client;
+using AnalysisExports = SlidePlugin.Engine.Analysis.AnalysisExports;
+using SlidePlugin.Engine.Imaging;
+using SlidePlugin.Protos.V1;
+using SlidePlugin.Sidecar.Cli;
+using SlidePlugin.Sidecar.Grpc;
+using SlidePlugin.Sidecar.Hosting;
+using SlidePlugin.Sidecar.Services;
+using SlidePlugin.Tests;
+using Xunit.Abstractions;
+
+namespace SlidePlugin.Sidecar.Tests.Hosting;
+
+/// <summary>
+/// The browser viewer served at / of the --web-listen endpoint, driven in Debian's headless chromium through Playwright:
+/// the slide list, the slide over Deep Zoom tiles, an analysis painted as it streams, Cancel, and the token prompt.
+/// With SLIDEPLUGIN_VIEWER_SCREENSHOTS set to a folder, each state is saved there (docs/viewer holds the README's).
+/// </summary>
+public sealed class ViewerTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    private const string Cmu = "CMU-1-Small-Region.svs";
+    private const string Token = "v13wer-t0ken";
+    private const string Chromium = "/usr/bin/chromium";
+    private static readonly TimeSpan Analysis = TimeSpan.FromMinutes(3);
+
+    private readonly string _work = Directory.CreateTempSubdirectory("slideplugin-viewer").FullName;
+    private readonly List<IDisposable> _services = [];
+    private readonly List<SidecarServer> _servers = [];
+    private readonly List<string> _browserErrors = [];
+    private IPlaywright _playwright = null!;
+    private IBrowser _browser = null!;
+
+    public async Task InitializeAsync()
+    {
+        // Under CI a missing browser fails the test (install-deps.sh --test installs it); nothing is skipped.
+        if (!File.Exists(Chromium))
+        {
+            throw new InvalidOperationException($"{Chromium} is missing: the viewer's tests drive Debian's chromium (packaging/install-deps.sh --test installs it).");
+        }
+
+        // Two cores shared with the rest of the suite: Playwright's 5 s default is short for a first slide open.
+        Assertions.SetDefaultExpectTimeout(30_000);
+        _playwright = await Playwright.CreateAsync();
+        _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = Chromium,
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        });
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _browser.DisposeAsync();
+        _playwright.Dispose();
+        foreach (SidecarServer server in _servers)
+        {
+            await server.StopAsync();
+            await server.DisposeAsync();
+        }
+
+        _services.ForEach(s => s.Dispose());
+        Directory.Delete(_work, recursive: true);
+    }
+
+    [Fact]
+    public async Task Viewer_ServedAtTheWebRoot_EmbeddedPageAndScriptsUnderOneMegabyteAndNotOnTheGrpcEndpoint()
+    {
+        SidecarServer server = await StartAsync("files", token: Token);
+        using var web = new HttpClient { BaseAddress = new Uri(server.WebAddress!) };
+        using var grpc = new HttpClient { BaseAddress = new Uri(server.Addresses.Single()), DefaultRequestVersion = HttpVersion.Version20, DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact };
+
+        using HttpResponseMessage page = await web.GetAsync("/");
+        using HttpResponseMessage script = await web.GetAsync("/viewer/openseadragon/openseadragon.min.js");
+        string licences = await web.GetStringAsync("/viewer/THIRD-PARTY.txt");
+        string osdLicence = await web.GetStringAsync("/viewer/licenses/openseadragon.txt");
+        using HttpResponseMessage missing = await web.GetAsync("/viewer/nope.js");
+        using HttpResponseMessage onGrpc = await grpc.GetAsync("/");
+
+        // The files need no token (the page asks for it); the calls do.
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("viewer/viewer.js", await page.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, script.StatusCode);
+        Assert.Equal("text/javascript", script.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("OpenSeadragon 6.1.1", licences, StringComparison.Ordinal);
+        Assert.Contains("Redistribution and use in source and binary forms", osdLicence, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, onGrpc.StatusCode);
+        long total = ViewerFiles.Files.Values.Sum(resource => typeof(ViewerFiles).Assembly.GetManifestResourceStream(resource)!.Length);
+        Assert.InRange(total, 100_000, 1_000_000);
+    }
+
+    [Fact]
+    public async Task Viewer_AnalyzeCmu_PaintedTilesEqualStreamedAndScreenPixelsCarryPercentileColours()
+    {
+        SidecarServer server = await StartAsync("analyze", token: null);
+        IPage page = await OpenPageAsync(server);
+        await WaitForStateAsync(page, "slides");
+        ILocator cmu = page.Locator($"li.slide[data-path='{Cmu}']");
+        await Assertions.Expect(cmu).ToHaveAttributeAsync("data-vendor", "aperio");
+        await Assertions.Expect(cmu.Locator(".meta")).ToContainTextAsync("2,220 × 2,967 px · 0.499 µm/px");
+        await Assertions.Expect(page.Locator("li.slide[data-path='unopenable.tiff'] .reason")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("#tissue-toggle")).ToBeHiddenAsync();
+        await page.WaitForFunctionAsync($"() => document.querySelector(\"li.slide[data-path='{Cmu}'] img\").naturalWidth > 0");
+        await ScreenshotAsync(page, "1-slides");
+
+        await cmu.ClickAsync();
+        await WaitForStateAsync(page, "open");
+        await page.WaitForFunctionAsync("() => document.body.dataset.firstTileMs !== undefined");
+        output.WriteLine($"first Deep Zoom tile drawn {await DataAsync(page, "firstTileMs")} ms after the click on the slide");
+        await page.WaitForFunctionAsync("() => !document.getElementById('tissue-toggle').hidden");
+        await ScreenshotAsync(page, "2-slide-with-tissue");
+
+        await page.ClickAsync("#analyze");
+        await WaitForStateAsync(page, "done", Analysis);
+        await ScreenshotAsync(page, "4-heatmap");
+
+        using GrpcChannel channel = SlidePluginChannel.ForAddress(server.Addresses.Single());
+        var analyses = new AnalysisService.AnalysisServiceClient(channel);
+        string key = await DataAsync(page, "analysisKey");
+        AnalysisResult stored = (await analyses.GetAnalysisAsync(new GetAnalysisRequest { Key = key, IncludeTiles = true })).Result;
+        int tileCount = stored.Header.TileCount;
+        Assert.True(tileCount > 100, $"{tileCount} tiles");
+        Assert.Equal(tileCount, int.Parse(await DataAsync(page, "tileCount")));
+        Assert.Equal(tileCount, int.Parse(await DataAsync(page, "streamedTiles"))); // a fresh run: every tile came as progress
+        Assert.Equal(tileCount, int.Parse(await DataAsync(page, "paintedTiles")));
+        Assert.Equal(tileCount, int.Parse(await DataAsync(page, "finalTiles")));
+
+        // What the user sees: at full opacity without the tissue outline, the screen at a tile's centre is the jet colour of
+        // its attention percentile (the heatmap export's colours). Tiles under the page's controls are not sampled.
+        await page.EvalOnSelectorAsync("#opacity", "e => { e.value = 1; e.dispatchEvent(new Event('input')); }");
+        await page.UncheckAsync("#tissue");
+        await page.EvaluateAsync("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))");
+        Raster screen = ImageCodec.Decode(await page.ScreenshotAsync());
+        TileResult[] sampled = [.. stored.Tiles.OrderBy(t => t.AttentionPercentile)];
+        sampled = [.. new[] { 0, sampled.Length / 4, sampled.Length / 2, 3 * sampled.Length / 4, sampled.Length - 1 }
+            .SelectMany(i => sampled.Skip(i).Take(40))];
+        int checkedTiles = 0;
+        foreach (TileResult tile in sampled)
+        {
+            (int x, int y)? centre = await VisibleCentreAsync(page, tile);
+            if (centre is not { } at)
+            {
+                continue;
+            }
+
+            (byte r, byte g, byte b) = AnalysisExports.Jet(tile.AttentionPercentile / 100);
+            ReadOnlySpan<byte> pixel = screen[at.x, at.y];
+            Assert.True(Math.Abs(pixel[0] - r) <= 2 && Math.Abs(pixel[1] - g) <= 2 && Math.Abs(pixel[2] - b) <= 2,
+                $"tile {tile.Index} at percentile {tile.AttentionPercentile:F1}: screen ({at.x}, {at.y}) is {pixel[0]},{pixel[1]},{pixel[2]}, expected {r},{g},{b}");
+            checkedTiles++;
+        }
+
+        Assert.True(checkedTiles >= 20, $"only {checkedTiles} sampled tiles were visible");
+
+        // A click on a tile shows its attention, percentile and probabilities, as stored.
+        TileResult top = null!;
+        (int x, int y)? topCentre = null;
+        foreach (TileResult candidate in stored.Tiles.OrderByDescending(t => t.Attention))
+        {
+            if ((topCentre = await VisibleCentreAsync(page, candidate)) is not null)
+            {
+                top = candidate;
+                break;
+            }
+        }
+
+        await page.Mouse.ClickAsync(topCentre!.Value.x, topCentre.Value.y);
+        await Assertions.Expect(page.Locator("#tile-details")).ToHaveAttributeAsync("data-index", top.Index.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(top.AttentionPercentile.ToString("F1", System.Globalization.CultureInfo.InvariantCulture), await page.TextContentAsync("#tile-values dd[data-name='Percentile']"));
+        Assert.Equal(top.Probabilities[1].ToString("F4", System.Globalization.CultureInfo.InvariantCulture), await page.TextContentAsync("#tile-values dd[data-name='P(malignant)']"));
+        await page.EvalOnSelectorAsync("#opacity", "e => { e.value = 0.5; e.dispatchEvent(new Event('input')); }");
+        await page.CheckAsync("#tissue");
+        await ScreenshotAsync(page, "5-tile-details");
+
+        // The CSV export, fetched with the page's credentials and saved as a download: a row a tile.
+        IDownload csv = await page.RunAndWaitForDownloadAsync(() => page.ClickAsync("#exports button[data-format='csv']"));
+        Assert.Equal("CMU-1-Small-Region.csv", csv.SuggestedFilename);
+        Assert.Equal(tileCount + 1, (await File.ReadAllLinesAsync(await csv.PathAsync())).Count(line => line.Length > 0));
+
+        // Opened again (server and browser warm): the budget is the first tile within 300 ms; logged, not asserted, as
+        // the shared test machine's load decides it.
+        await page.ClickAsync("li.slide[data-path='small.svs']");
+        await page.WaitForFunctionAsync("() => document.body.dataset.firstTileMs !== undefined");
+        await page.ClickAsync($"li.slide[data-path='{Cmu}']");
+        await page.WaitForFunctionAsync("() => document.body.dataset.firstTileMs !== undefined");
+        output.WriteLine($"opened again: first tile drawn {await DataAsync(page, "firstTileMs")} ms after the click");
+        Assert.Empty(_browserErrors);
+    }
+
+    [Fact]
+    public async Task Viewer_CancelWhileStreaming_NothingPaintedAfterwards()
+    {
+        SidecarServer server = await StartAsync("cancel", token: null);
+        IPage page = await OpenPageAsync(server);
+        await WaitForStateAsync(page, "slides");
+        await page.ClickAsync($"li.slide[data-path='{Cmu}']");
+        await WaitForStateAsync(page, "open");
+        // A slow network keeps the stream going long after the first batch, however fast the server scores.
+        ICDPSession cdp = await page.Context.NewCDPSessionAsync(page);
+        await cdp.SendAsync("Network.enable");
+        await ThrottleAsync(cdp, bytesPerSecond: 16 * 1024);
+
+        await page.ClickAsync("#analyze");
+        await page.WaitForFunctionAsync("() => Number(document.body.dataset.paintedTiles) > 0", null, new() { Timeout = (float)Analysis.TotalMilliseconds });
+        await ScreenshotAsync(page, "3-streaming");
+        await page.ClickAsync("#cancel");
+        await WaitForStateAsync(page, "cancelled");
+        int painted = int.Parse(await DataAsync(page, "paintedTiles"));
+        int tileCount = int.Parse(await DataAsync(page, "tileCount"));
+        await ThrottleAsync(cdp, bytesPerSecond: -1);
+
+        // The same analysis to its end over gRPC: every message the page would have had if it were still reading.
+        using GrpcChannel channel = SlidePluginChannel.ForAddress(server.Addresses.Single());
+        AnalysisResult result = await new AnalysisService.AnalysisServiceClient(channel).AnalyzeSlideToResultAsync(new AnalyzeSlideRequest { Path = Cmu });
+        await page.EvaluateAsync("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))");
+
+        Assert.Equal(tileCount, result.Header.TileCount);
+        Assert.InRange(painted, 1, tileCount - 1);
+        Assert.Equal(painted, int.Parse(await DataAsync(page, "paintedTiles")));
+        Assert.Equal("0", await DataAsync(page, "finalTiles"));
+        Assert.Equal("cancelled", await DataAsync(page, "state"));
+        Assert.True(await page.IsEnabledAsync("#analyze"));
+        Assert.False(await page.IsVisibleAsync("#exports")); // no export of an unfinished analysis
+        await ScreenshotAsync(page, "6-cancelled");
+    }
+
+    [Fact]
+    public async Task Viewer_WithToken_AsksForItAndAWrongOneGetsAClearMessage()
+    {
+        SidecarServer server = await StartAsync("token", Token);
+        IPage page = await OpenPageAsync(server);
+        await WaitForStateAsync(page, "token");
+        await Assertions.Expect(page.Locator("#token-dialog")).ToBeVisibleAsync();
+        await ScreenshotAsync(page, "7-token");
+
+        await page.FillAsync("#token", "not-the-token");
+        await page.ClickAsync("#token-submit");
+        await WaitForStateAsync(page, "token-refused");
+        await Assertions.Expect(page.Locator("#token-message")).ToContainTextAsync("The sidecar refused this token (HTTP 401");
+        await ScreenshotAsync(page, "8-token-refused");
+
+        await page.FillAsync("#token", Token);
+        await page.ClickAsync("#token-submit");
+        await WaitForStateAsync(page, "slides");
+        await Assertions.Expect(page.Locator("#token-dialog")).ToBeHiddenAsync();
+        await Assertions.Expect(page.Locator($"li.slide[data-path='{Cmu}']")).ToHaveAttributeAsync("data-vendor", "aperio");
+        Assert.Equal(Token, await page.EvaluateAsync<string>("() => sessionStorage.getItem('slideplugin.token')"));
+        // Tiles need the token too: the slide opens and paints over them.
+        await page.ClickAsync($"li.slide[data-path='{Cmu}']");
+        await page.WaitForFunctionAsync("() => document.body.dataset.firstTileMs !== undefined");
+    }
+
+    private static Task<JsonElement?> ThrottleAsync(ICDPSession cdp, int bytesPerSecond) => cdp.SendAsync("Network.emulateNetworkConditions", new Dictionary<string, object>
+    {
+        ["offline"] = false,
+        ["latency"] = 0,
+        ["downloadThroughput"] = bytesPerSecond,
+        ["uploadThroughput"] = -1,
+    });
+
+    /// <summary>The page position of the tile's centre, or null when it is off screen or under one of the page's controls.</summary>
+    private static async Task<(int X, int Y)?> VisibleCentreAsync(IPage page, TileResult tile)
+    {
+        JsonElement at = await page.EvaluateAsync<JsonElement>(
+            @"([x, y]) => {
+                const p = window.slidePlugin.imageToPage(x, y);
+                const main = document.getElementById('main').getBoundingClientRect();
+                const inside = (r) => p.x >= r.left - 2 && p.x <= r.right + 2 && p.y >= r.top - 2 && p.y <= r.bottom + 2;
+                // Anything drawn over the slide smaller than it (buttons, navigator, scale bar, toggles) hides what is below.
+                const covered = [...document.querySelectorAll('#main *')].some((e) => {
+                    const r = e.getBoundingClientRect();
+                    return r.width > 0 && r.width < main.width / 2 && getComputedStyle(e).visibility !== 'hidden' && inside(r);
+                });
+                return { x: Math.floor(p.x), y: Math.floor(p.y), visible: inside(main) && !covered };
+            }",
+            new[] { tile.Level0.X + (tile.Level0.Width / 2.0), tile.Level0.Y + (tile.Level0.Height / 2.0) });
+        return at.GetProperty("visible").GetBoolean() ? (at.GetProperty("x").GetInt32(), at.GetProperty("y").GetInt32()) : null;
+    }
+
+    private static async Task<string> DataAsync(IPage page, string name) =>
+        await page.EvaluateAsync<string?>($"() => document.body.dataset.{name}") ?? throw new InvalidOperationException($"body has no data-{name}");
+
+    private async Task WaitForStateAsync(IPage page, string state, TimeSpan? timeout = null)
+    {
+        try
+        {
+            await page.WaitForFunctionAsync($"s => document.body.dataset.state === s", state, new() { Timeout = (float)(timeout ?? TimeSpan.FromSeconds(30)).TotalMilliseconds });
+        }
+        catch (TimeoutException)
+        {
+            string now = await page.EvaluateAsync<string>("() => document.body.dataset.state + ': ' + [...document.querySelectorAll('.message')].map(e => e.textContent).join(' | ')");
+            throw new InvalidOperationException($"the viewer did not reach '{state}'; it is in {now}; browser errors: {string.Join("; ", _browserErrors)}");
+        }
+    }
+
+    private async Task<IPage> OpenPageAsync(SidecarServer server)
+    {
+        IPage page = await _browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 800 }, Locale = "en-US" });
+        page.PageError += (_, error) => _browserErrors.Add(error);
+        page.Console += (_, message) =>
+        {
+            // Answers with an error status (a slide that cannot be opened, a refused token) are expected; script errors are not.
+            if (message.Type == "error" && !message.Text.StartsWith("Failed to load resource", StringComparison.Ordinal))
+            {
+                _browserErrors.Add(message.Text);
+            }
+        };
+        await page.GotoAsync(server.WebAddress + "/");
+        return page;
+    }
+
+    private static async Task ScreenshotAsync(IPage page, string name)
+    {
+        if (Environment.GetEnvironmentVariable("SLIDEPLUGIN_VIEWER_SCREENSHOTS") is { Length: > 0 } folder)
+        {
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(folder, $"{name}.jpg"), Type = ScreenshotType.Jpeg, Quality = 80 });
+        }
+    }
+
+    private async Task<SidecarServer> StartAsync(string name, string? token)
+    {
+        var roots = new SlideRoots([TestData.Path("slides")]);
+        var slides = new SlideServiceImpl(roots);
+        var analyses = new AnalysisServiceImpl(roots, Path.Combine(_work, name), BundledModel.Path);
+        _services.Add(slides);
+        _services.Add(analyses);
+        SidecarServer server = SidecarServer.Create(
+            new ServerSettings { Listen = "127.0.0.1:0", WebListen = "127.0.0.1:0", Grpc = new GrpcServerOptions { AuthToken = token } },
+            new LoggerConfiguration().MinimumLevel.Warning().WriteTo.Console().CreateLogger(),
+            registry =>
+            {
+                slides.BindTo(registry);
+                analyses.BindTo(registry);
+            });
+        _servers.Add(server);
+        await server.StartAsync();
+        return server;
+    }
+}
