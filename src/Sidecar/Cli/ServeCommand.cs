@@ -31,7 +31,7 @@ internal static class ServeCommand
         };
         var webListen = new Option<string?>("--web-listen")
         {
-            Description = "Also serve HTTP/1.1 on HOST:PORT for browsers and scripts: gRPC-Web, and HTTP/JSON routes (/v1/...) with the OpenAPI document at /openapi.json. Loopback unless --auth-token is set.",
+            Description = "Also serve HTTP/1.1 on HOST:PORT for browsers and scripts: the viewer at /, gRPC-Web, and HTTP/JSON routes (/v1/...) with the OpenAPI document at /openapi.json. Loopback unless --auth-token is set.",
         };
         var webOrigins = new Option<string[]>("--web-origin")
         {
@@ -153,7 +153,7 @@ internal static class ServeCommand
                 logger.ForContext("SourceContext", "SlidePlugin.Serve").Information("slideplugin {Version} serving gRPC on {Addresses}, slides under {SlideRoots}", typeof(ServeCommand).Assembly.GetName().Version?.ToString(3), server.Addresses, slideRootPolicy.Roots);
                 if (server.WebAddress is { } web)
                 {
-                    logger.ForContext("SourceContext", "SlidePlugin.Serve").Information("gRPC-Web and HTTP/JSON on {WebAddress} (OpenAPI document: {OpenApi})", web, web + "/openapi.json");
+                    logger.ForContext("SourceContext", "SlidePlugin.Serve").Information("gRPC-Web and HTTP/JSON on {WebAddress} (OpenAPI document: {OpenApi}); the viewer at {Viewer}", web, web + "/openapi.json", web + "/");
                 }
                 await server.WaitForShutdownAsync(CancellationToken.None).ConfigureAwait(false);
             }
