@@ -293,10 +293,10 @@ public sealed class ViewerTests(ITestOutputHelper output) : IAsyncLifetime
         {
             await page.WaitForFunctionAsync($"s => document.body.dataset.state === s", state, new() { Timeout = (float)(timeout ?? TimeSpan.FromSeconds(30)).TotalMilliseconds });
         }
-        catch (TimeoutException)
+        catch (Exception e) when (e is TimeoutException or PlaywrightException)
         {
             string now = await page.EvaluateAsync<string>("() => document.body.dataset.state + ': ' + [...document.querySelectorAll('.message')].map(e => e.textContent).join(' | ')");
-            throw new InvalidOperationException($"the viewer did not reach '{state}'; it is in {now}; browser errors: {string.Join("; ", _browserErrors)}");
+            throw new InvalidOperationException($"the viewer did not reach '{state}'; it is in {now}; browser errors: {string.Join("; ", _browserErrors)}", e);
         }
     }
 
