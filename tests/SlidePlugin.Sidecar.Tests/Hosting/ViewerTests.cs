@@ -184,6 +184,14 @@ public sealed class ViewerTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal("CMU-1-Small-Region.csv", csv.SuggestedFilename);
         Assert.Equal(tileCount + 1, (await File.ReadAllLinesAsync(await csv.PathAsync())).Count(line => line.Length > 0));
 
+        // Analyze again: the stored analysis repaints at once, every tile final, none streamed as progress.
+        await page.ClickAsync("#analyze");
+        await WaitForStateAsync(page, "done");
+        Assert.Equal("0", await DataAsync(page, "streamedTiles"));
+        Assert.Equal(tileCount, int.Parse(await DataAsync(page, "finalTiles")));
+        Assert.Equal(tileCount, int.Parse(await DataAsync(page, "paintedTiles")));
+        await Assertions.Expect(page.Locator("#prediction")).ToContainTextAsync("from the store");
+
         // Opened again (server and browser warm): the budget is the first tile within 300 ms; logged, not asserted, as
         // the shared test machine's load decides it.
         await page.ClickAsync("li.slide[data-path='small.svs']");
