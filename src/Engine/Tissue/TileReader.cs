@@ -59,8 +59,7 @@ public static class TileReader
         ArgumentNullException.ThrowIfNull(process);
         ArgumentOutOfRangeException.ThrowIfLessThan(blockTiles, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(lookaheadBlocks, 1);
-        List<Tile[]> blocks = [.. grid.Tiles.GroupBy(t => (t.Row / blockTiles, t.Column / blockTiles)).Select(g => g.ToArray())];
-        // A grid already in block order (InBlockOrder, then filtered) keeps that order: its blocks appear in it one after another.
+        List<Tile[]> blocks = BlocksOf(grid.Tiles, blockTiles);
         await foreach ((Tile, T)[] block in AheadAsync(blocks, block => Timed(() => ReadBlock(grid, slide, block, process), readTime), lookaheadBlocks, cancellationToken).ConfigureAwait(false))
         {
             foreach ((Tile Tile, T Result) item in block)
@@ -97,7 +96,7 @@ public static class TileReader
         BatchPlan plan = BatchPlan.Of(grid.Tiles, batchOf);
         int patchBytes = patchSize * patchSize * 3;
         var buffers = new System.Collections.Concurrent.ConcurrentDictionary<int, byte[]>();
-        List<Tile[]> blocks = [.. grid.Tiles.GroupBy(t => (t.Row / blockTiles, t.Column / blockTiles)).Select(g => g.ToArray())];
+        List<Tile[]> blocks = BlocksOf(grid.Tiles, blockTiles);
         var seen = new int[plan.Tiles.Length];
         await foreach (Tile[] block in AheadAsync(blocks, block => Timed(() =>
                            {
@@ -138,8 +137,15 @@ public static class TileReader
     {
         ArgumentNullException.ThrowIfNull(tiles);
         ArgumentOutOfRangeException.ThrowIfLessThan(blockTiles, 1);
-        return [.. tiles.GroupBy(t => (t.Row / blockTiles, t.Column / blockTiles)).SelectMany(g => g)];
+        return [.. BlocksOf(tiles, blockTiles).SelectMany(b => b)];
     }
+
+    /// <summary>
+    /// The tiles grouped by <paramref name="blockTiles"/> x <paramref name="blockTiles"/> grid cells, blocks in order of their
+    /// first tile. A grid already in block order (InBlockOrder, then filtered) keeps that order.
+    /// </summary>
+    private static List<Tile[]> BlocksOf(IEnumerable<Tile> tiles, int blockTiles) =>
+        [.. tiles.GroupBy(t => (t.Row / blockTiles, t.Column / blockTiles)).Select(g => g.ToArray())];
 
     /// <summary>
     /// <paramref name="work"/> on each item, in order, with at most <paramref name="lookahead"/> items in flight ahead of

@@ -217,25 +217,17 @@ internal static class CohortCommand
         command.Options.Add(runOption);
         command.SetAction(parseResult => CliWork.Run(parseResult, stdout =>
         {
-            var run = new CohortRun(parseResult.GetRequiredValue(runOption).FullName);
-            IReadOnlyList<CohortSlide> slides = run.ReadManifest();
-            var states = slides.Select(s => (Slide: s, State: StateOf(run, s))).ToList();
-            foreach ((CohortSlide slide, CohortSlideStatus? status) in states.Where(s => s.State is { State: not "done" }))
+            IReadOnlyList<CohortOutcome> outcomes = new CohortRun(parseResult.GetRequiredValue(runOption).FullName).Outcomes();
+            foreach ((CohortSlide slide, _, CohortSlideStatus? status) in outcomes.Where(o => o.Result is null && o.Status is not null))
             {
                 stdout.WriteLine($"{slide.Index,5} {status!.State,-11} {Path.GetFileName(slide.Slide)}{(status.Reason is { } reason ? ": " + reason : "")}{(status.State == "running" ? $" (on {status.Host}{(status.Job is { } j ? ", job " + j : "")}, since {status.Time})" : "")}");
             }
 
-            int Count(string? state) => states.Count(s => s.State?.State == state);
+            int Count(string state) => outcomes.Count(o => o.State == state);
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{slides.Count} slides: {Count("done")} done, {Count("running")} running, {Count("failed")} failed, {Count("interrupted")} interrupted, {Count(null)} not started."));
+                $"{outcomes.Count} slides: {Count("done")} done, {Count("running")} running, {Count("failed")} failed, {Count("interrupted")} interrupted, {Count("not started")} not started."));
         }));
         return command;
-    }
-
-    private static CohortSlideStatus? StateOf(CohortRun run, CohortSlide slide)
-    {
-        string folder = run.SlideFolder(slide);
-        return CohortRun.ReadResult(folder) is not null ? new CohortSlideStatus("done", null, "", null, "") : CohortRun.ReadStatus(folder);
     }
 
     private static Command Collect()
@@ -246,9 +238,8 @@ internal static class CohortCommand
         command.SetAction(parseResult => CliWork.Run(parseResult, stdout =>
         {
             var run = new CohortRun(parseResult.GetRequiredValue(runOption).FullName);
-            IReadOnlyList<CohortSlide> slides = run.ReadManifest();
-            var results = slides.Select(s => (Slide: s, Result: CohortRun.ReadResult(run.SlideFolder(s)), Status: CohortRun.ReadStatus(run.SlideFolder(s)))).ToList();
-            IReadOnlyList<string> classes = results.Select(r => r.Result?.Classes).FirstOrDefault(c => c is not null) ?? [];
+            IReadOnlyList<CohortOutcome> outcomes = run.Outcomes();
+            IReadOnlyList<string> classes = outcomes.Select(o => o.Result?.Classes).FirstOrDefault(c => c is not null) ?? [];
             var csv = new StringBuilder("index,slide,status,prediction");
             foreach (string name in classes)
             {
@@ -256,10 +247,10 @@ internal static class CohortCommand
             }
 
             csv.Append(",tiles,seconds,reason\n");
-            foreach ((CohortSlide slide, CohortSlideResult? result, CohortSlideStatus? status) in results)
+            foreach (CohortOutcome outcome in outcomes)
             {
-                string state = result is not null ? "done" : status?.State ?? "not started";
-                csv.Append(CultureInfo.InvariantCulture, $"{slide.Index},{CohortRun.Csv(slide.Slide)},{state},{CohortRun.Csv(result?.Prediction ?? "")}");
+                (CohortSlide slide, CohortSlideResult? result, CohortSlideStatus? status) = outcome;
+                csv.Append(CultureInfo.InvariantCulture, $"{slide.Index},{CohortRun.Csv(slide.Slide)},{outcome.State},{CohortRun.Csv(result?.Prediction ?? "")}");
                 for (int c = 0; c < classes.Count; c++)
                 {
                     csv.Append(',').Append(result is null ? "" : result.Probabilities[c].ToString("R", CultureInfo.InvariantCulture));
@@ -270,7 +261,7 @@ internal static class CohortCommand
 
             AtomicFile.WriteAllText(run.TablePath, csv.ToString());
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{run.TablePath}: {results.Count(r => r.Result is not null)} of {slides.Count} slides done, {results.Count(r => r.Result is null && r.Status?.State == "failed")} failed."));
+                $"{run.TablePath}: {outcomes.Count(o => o.State == "done")} of {outcomes.Count} slides done, {outcomes.Count(o => o.State == "failed")} failed."));
         }));
         return command;
     }

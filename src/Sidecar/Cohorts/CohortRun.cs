@@ -49,6 +49,13 @@ internal sealed record CohortSlide(int Index, string Slide, string Folder, long 
 /// <param name="Time">When the state was written (UTC, ISO 8601).</param>
 internal sealed record CohortSlideStatus(string State, string? Reason, string Host, string? Job, string Time);
 
+/// <summary>A slide and what its task left: the result when done, else its last status (both null: not started).</summary>
+internal sealed record CohortOutcome(CohortSlide Slide, CohortSlideResult? Result, CohortSlideStatus? Status)
+{
+    /// <summary>done, running, failed, interrupted or "not started".</summary>
+    public string State => Result is not null ? "done" : Status?.State ?? "not started";
+}
+
 /// <summary>A slide's outcome in <c>RUN/slides/&lt;folder&gt;/result.json</c>: written last, atomically, so its presence means done.</summary>
 internal sealed record CohortSlideResult(string Slide, string Prediction, IReadOnlyList<string> Classes, IReadOnlyList<float> Probabilities, int Tiles, double Seconds);
 
@@ -153,6 +160,10 @@ internal sealed class CohortRun
 
         return slides;
     }
+
+    /// <summary>Every slide of the manifest with what its task left, in manifest order.</summary>
+    public IReadOnlyList<CohortOutcome> Outcomes() =>
+        [.. ReadManifest().Select(s => new CohortOutcome(s, ReadResult(SlideFolder(s)), ReadStatus(SlideFolder(s))))];
 
     public static CohortSlideStatus? ReadStatus(string slideFolder) => ReadJson<CohortSlideStatus>(StatusPath(slideFolder));
 
