@@ -252,6 +252,9 @@ internal static class BundledModel
     /// <summary>File name of the bundled checkpoint (its card is beside it, .json).</summary>
     public const string FileName = "ucsb-gated-amil.safetensors";
 
+    /// <summary>The folder of the bundled models at run time (a default model root of <c>serve</c>).</summary>
+    public static string Folder => System.IO.Path.Combine(AppContext.BaseDirectory, "models");
+
     /// <summary>Where the bundled checkpoint is at run time.</summary>
-    public static string Path => System.IO.Path.Combine(AppContext.BaseDirectory, "models", "default", FileName);
+    public static string Path => System.IO.Path.Combine(Folder, "default", FileName);
 }

@@ -62,10 +62,17 @@ internal static class ServeCommand
             DefaultValueFactory = _ => new DirectoryInfo(Path.Combine(Environment.CurrentDirectory, "slideplugin-work")),
         };
 
+        var modelRoots = new Option<string[]>("--model-root")
+        {
+            Description = "A folder whose models (NAME.safetensors with its card NAME.json; tile encoders NAME.onnx with theirs) requests may name and ListModels lists " +
+                          "(repeatable; default: --work-dir, where training writes, and the bundled models). Paths outside every root, through '..' or symlinks, are refused.",
+            AllowMultipleArgumentsPerToken = false,
+        };
+
         var command = new Command("serve",
             "Run the gRPC sidecar (HTTP/2 on 127.0.0.1:50051 by default) for slide viewers, batch scripts and " +
             "any gRPC client of proto/slideplugin/v1. Health (grpc.health.v1) and reflection are always on.");
-        foreach (Option option in new Option[] { listen, unix, webListen, webOrigins, slideRoots, slideCache, workDir, device, tlsCert, tlsKey, authToken, detailedErrors, maxReceive, grace })
+        foreach (Option option in new Option[] { listen, unix, webListen, webOrigins, slideRoots, slideCache, workDir, modelRoots, device, tlsCert, tlsKey, authToken, detailedErrors, maxReceive, grace })
         {
             command.Options.Add(option);
         }
@@ -107,6 +114,26 @@ internal static class ServeCommand
                 return ExitCodes.Usage;
             }
 
+            string work = parseResult.GetRequiredValue(workDir).FullName;
+            ModelRoots modelRootPolicy;
+            try
+            {
+                // The work folder is a model root by default: create it now (it is otherwise made when first written).
+                modelRootPolicy = new ModelRoots(parseResult.GetValue(modelRoots) is { Length: > 0 } givenModels
+                    ? givenModels
+                    : new[] { Directory.CreateDirectory(work).FullName, BundledModel.Folder }.Where(Directory.Exists));
+            }
+            catch (DirectoryNotFoundException e)
+            {
+                stderr.WriteLine($"slideplugin: --model-root: {e.Message}");
+                return ExitCodes.Usage;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                stderr.WriteLine($"slideplugin: --work-dir: cannot create '{work}': {e.Message}");
+                return ExitCodes.Usage;
+            }
+
             if (parseResult.GetValue(slideCache) < 1)
             {
                 stderr.WriteLine("slideplugin: --slide-cache must be at least 1.");
@@ -116,8 +143,8 @@ internal static class ServeCommand
             using Serilog.Core.Logger logger = LoggingSetup.CreateSerilogLogger(SlidePluginCli.LogSettingsOf(parseResult, global));
             using var slides = new SlideServiceImpl(slideRootPolicy, parseResult.GetValue(slideCache));
             Engine.Encoders.EncoderDevice encoderDevice = parseResult.GetValue(device);
-            var training = new TrainingServiceImpl(slideRootPolicy, parseResult.GetRequiredValue(workDir).FullName, encoderDevice);
-            using var analysis = new AnalysisServiceImpl(slideRootPolicy, parseResult.GetRequiredValue(workDir).FullName, BundledModel.Path, device: encoderDevice);
+            var training = new TrainingServiceImpl(slideRootPolicy, work, encoderDevice, modelRootPolicy);
+            using var analysis = new AnalysisServiceImpl(slideRootPolicy, work, BundledModel.Path, device: encoderDevice, models: modelRootPolicy);
             using var segmentation = new SegmentationServiceImpl(slideRootPolicy);
             SidecarServer server;
             try
@@ -150,7 +177,7 @@ internal static class ServeCommand
                     return ExitCodes.Failure;
                 }
 
-                logger.ForContext("SourceContext", "SlidePlugin.Serve").Information("slideplugin {Version} serving gRPC on {Addresses}, slides under {SlideRoots}", typeof(ServeCommand).Assembly.GetName().Version?.ToString(3), server.Addresses, slideRootPolicy.Roots);
+                logger.ForContext("SourceContext", "SlidePlugin.Serve").Information("slideplugin {Version} serving gRPC on {Addresses}, slides under {SlideRoots}, models under {ModelRoots}", typeof(ServeCommand).Assembly.GetName().Version?.ToString(3), server.Addresses, slideRootPolicy.Roots, modelRootPolicy.Roots);
                 if (server.WebAddress is { } web)
                 {
                     logger.ForContext("SourceContext", "SlidePlugin.Serve").Information("gRPC-Web and HTTP/JSON on {WebAddress} (OpenAPI document: {OpenApi}); the viewer at {Viewer}", web, web + "/openapi.json", web + "/");

@@ -34,6 +34,7 @@ public sealed class AnalysisServiceImpl : Contract.AnalysisService.AnalysisServi
     public const long MaxPatchPixels = 4096L * 4096;
 
     private readonly SlideRoots _roots;
+    private readonly ModelRoots _models;
     private readonly Lazy<AnalysisStore> _store;
     private readonly string _defaultModelPath;
     private readonly int _capacity;
@@ -43,18 +44,20 @@ public sealed class AnalysisServiceImpl : Contract.AnalysisService.AnalysisServi
     private readonly EncoderDevice _device;
     private readonly ConcurrentBag<TileEncoder> _encoders = [];
 
-    /// <summary>Creates the service: slides and models under <paramref name="roots"/>, the store under <paramref name="workDirectory"/>.</summary>
-    /// <param name="roots">Where slides (and model checkpoints) may be read.</param>
+    /// <summary>Creates the service: slides under <paramref name="roots"/>, models under <paramref name="models"/>, the store under <paramref name="workDirectory"/>.</summary>
+    /// <param name="roots">Where slides may be read.</param>
     /// <param name="workDirectory">Where the store (analyses.sqlite) lives.</param>
-    /// <param name="defaultModelPath">The model used when a request names none.</param>
+    /// <param name="defaultModelPath">The model used when a request names none (the server's choice: not checked against the roots).</param>
     /// <param name="capacity">Analyses running or waiting at once; more are refused with RESOURCE_EXHAUSTED.</param>
     /// <param name="device">Where tile encoders run (serve --device).</param>
-    public AnalysisServiceImpl(SlideRoots roots, string workDirectory, string defaultModelPath, int capacity = 4, EncoderDevice device = default)
+    /// <param name="models">Where the models and encoders requests name may be read; null: the work folder (created), where training writes.</param>
+    public AnalysisServiceImpl(SlideRoots roots, string workDirectory, string defaultModelPath, int capacity = 4, EncoderDevice device = default, ModelRoots? models = null)
     {
         ArgumentNullException.ThrowIfNull(roots);
         ArgumentException.ThrowIfNullOrEmpty(workDirectory);
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         _roots = roots;
+        _models = models ?? new ModelRoots([Directory.CreateDirectory(workDirectory).FullName]);
         _defaultModelPath = defaultModelPath;
         _capacity = capacity;
         _device = device;
@@ -306,12 +309,14 @@ public sealed class AnalysisServiceImpl : Contract.AnalysisService.AnalysisServi
         return response;
     }
 
-    /// <summary>The analyzer of a model (loaded once): the default, or a checkpoint under the slide roots.</summary>
-    /// <summary>The analyzer of a model (and, for a head on features, its encoder), loaded once and kept.</summary>
+    /// <summary>
+    /// The analyzer of a model (and, for a head on features, its encoder), loaded once and kept: the default, or a checkpoint
+    /// under the model roots.
+    /// </summary>
     private SlideAnalyzer AnalyzerFor(string modelPath, string encoderPath)
     {
-        string path = string.IsNullOrEmpty(modelPath) ? _defaultModelPath : _roots.Resolve(modelPath);
-        string? encoder = string.IsNullOrEmpty(encoderPath) ? null : _roots.Resolve(encoderPath);
+        string path = string.IsNullOrEmpty(modelPath) ? _defaultModelPath : _models.Resolve(modelPath);
+        string? encoder = string.IsNullOrEmpty(encoderPath) ? null : _models.Resolve(encoderPath);
         try
         {
             return _analyzers.GetOrAdd(encoder is null ? path : $"{path}|{encoder}", _ =>

@@ -16,7 +16,7 @@ namespace SlidePlugin.Sidecar.Services;
 
 /// <summary>
 /// <c>slideplugin.v1.TrainingService</c>: the trainer behind <c>slideplugin train</c>, driven over gRPC. Data sets come
-/// from under the slide roots; runs go to <c>&lt;work-dir&gt;/runs/&lt;run_name&gt;</c>. One run at a time, because a run
+/// from under the slide roots, tile encoders from under the model roots; runs go to <c>&lt;work-dir&gt;/runs/&lt;run_name&gt;</c>. One run at a time, because a run
 /// uses every core.
 /// </summary>
 public sealed class TrainingServiceImpl : Contract.TrainingService.TrainingServiceBase
@@ -30,20 +30,23 @@ public sealed class TrainingServiceImpl : Contract.TrainingService.TrainingServi
     private static readonly TimeSpan ProgressInterval = TimeSpan.FromSeconds(1);
 
     private readonly SlideRoots _roots;
+    private readonly ModelRoots _models;
     private readonly string _runsDirectory;
     private readonly string _featuresDirectory;
     private readonly EncoderDevice _device;
     private int _running; // 1 while a run holds the server's cores
 
     /// <summary>Creates the service reading data under <paramref name="roots"/> and writing runs under <paramref name="workDirectory"/>.</summary>
-    /// <param name="roots">Where data sets (and encoders) may be read.</param>
+    /// <param name="roots">Where data sets may be read.</param>
     /// <param name="workDirectory">Where runs and features are written.</param>
     /// <param name="device">Where tile encoders run (serve --device).</param>
-    public TrainingServiceImpl(SlideRoots roots, string workDirectory, EncoderDevice device = default)
+    /// <param name="models">Where tile encoders may be read; null: the work folder (created).</param>
+    public TrainingServiceImpl(SlideRoots roots, string workDirectory, EncoderDevice device = default, ModelRoots? models = null)
     {
         ArgumentNullException.ThrowIfNull(roots);
         ArgumentException.ThrowIfNullOrEmpty(workDirectory);
         _roots = roots;
+        _models = models ?? new ModelRoots([Directory.CreateDirectory(workDirectory).FullName]);
         _runsDirectory = Path.Combine(Path.GetFullPath(workDirectory), RunsFolder);
         _featuresDirectory = Path.Combine(Path.GetFullPath(workDirectory), FeaturesFolder);
         _device = device;
@@ -69,7 +72,7 @@ public sealed class TrainingServiceImpl : Contract.TrainingService.TrainingServi
             throw new RpcException(new Status(StatusCode.InvalidArgument, "encoder_path applies to the slides data set only."));
         }
 
-        string? encoderPath = request.EncoderPath.Length > 0 ? _roots.Resolve(request.EncoderPath) : null;
+        string? encoderPath = request.EncoderPath.Length > 0 ? _models.Resolve(request.EncoderPath) : null;
         if (Interlocked.CompareExchange(ref _running, 1, 0) != 0)
         {
             throw new RpcException(new Status(StatusCode.ResourceExhausted, "A training run is already in progress on this server; try again when it ends."));

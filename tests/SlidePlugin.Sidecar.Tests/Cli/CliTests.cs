@@ -30,6 +30,7 @@ public class CliTests
 
     [Theory]
     [InlineData("serve", "HTTP/2")]
+    [InlineData("serve", "--model-root")]
     [InlineData("analyze", "--mpp")]
     [InlineData("analyze", "--model")]
     [InlineData("analyze", "--server")]
@@ -340,6 +341,17 @@ public class CliTests
             Engine.Imaging.Raster image = Engine.Imaging.ImageCodec.Decode(File.ReadAllBytes(path));
             return (image.Width, image.Height);
         }
+    }
+
+    [Fact]
+    public async Task Serve_ModelRootThatIsNotAFolder_ExitsWithUsageNamingIt()
+    {
+        string missing = Path.Combine(Path.GetTempPath(), $"slideplugin-no-models-{Guid.NewGuid():N}");
+
+        (int exitCode, _, string error) = await RunAsync("serve", "--listen", "127.0.0.1:0", "--slide-root", TestData.Path("slides"), "--model-root", missing);
+
+        Assert.Equal(ExitCodes.Usage, exitCode);
+        Assert.Contains($"--model-root: Model root '{missing}' is not a folder.", error, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -134,7 +134,7 @@ public sealed class AnalysisServiceTests : IAsyncLifetime
         Directory.CreateDirectory(models);
         await TestEncoders.ExportSmallAsync(Path.Combine(models, "small"));
         TestEncoders.SaveFeatureHead(Path.Combine(models, "head.safetensors"), seed: 2);
-        using var service = new AnalysisServiceImpl(new SlideRoots([TestData.Path("slides"), models]), Path.Combine(_scratch, "encoder-server"), ModelPath);
+        using var service = new AnalysisServiceImpl(new SlideRoots([TestData.Path("slides")]), Path.Combine(_scratch, "encoder-server"), ModelPath, models: new ModelRoots([models]));
         await using SidecarServer server = SidecarServer.Create(new ServerSettings { Listen = "127.0.0.1:0" }, new LoggerConfiguration().CreateLogger(), service.BindTo);
         await server.StartAsync();
         using GrpcChannel channel = SlidePluginChannel.ForAddress(server.Addresses.Single());

@@ -24,11 +24,15 @@ public sealed class TrainingServiceTests : IAsyncLifetime
 
     private string RunsDirectory => Path.Combine(_scratch, "work", TrainingServiceImpl.RunsFolder);
 
+    /// <summary>A model root besides the work folder: tile encoders are read from the model roots.</summary>
+    private string ModelsDirectory => Path.Combine(_scratch, "models");
+
     public async Task InitializeAsync()
     {
         Directory.CreateDirectory(Path.Combine(_scratch, "data"));
+        Directory.CreateDirectory(ModelsDirectory);
         var roots = new SlideRoots([TestData.Root, Path.Combine(_scratch, "data")]);
-        var service = new TrainingServiceImpl(roots, Path.Combine(_scratch, "work"));
+        var service = new TrainingServiceImpl(roots, Path.Combine(_scratch, "work"), models: new ModelRoots([Directory.CreateDirectory(Path.Combine(_scratch, "work")).FullName, ModelsDirectory]));
         ILogger logger = new LoggerConfiguration().MinimumLevel.Warning().WriteTo.Console().CreateLogger();
         _server = SidecarServer.Create(new ServerSettings { Listen = "127.0.0.1:0" }, logger, service.BindTo);
         await _server.StartAsync();
@@ -98,7 +102,7 @@ public sealed class TrainingServiceTests : IAsyncLifetime
     public async Task Train_SlidesWithEncoderPath_HeadOnFeaturesAndFeaturesKeptForTheNextRun()
     {
         string data = Path.Combine(_scratch, "data");
-        await TestEncoders.ExportSmallAsync(Path.Combine(data, "small"));
+        await TestEncoders.ExportSmallAsync(Path.Combine(ModelsDirectory, "small"));
         var rows = new List<string> { "slide,label,split" };
         for (int i = 0; i < 4; i++)
         {

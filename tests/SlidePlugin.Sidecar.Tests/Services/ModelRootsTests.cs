@@ -1,0 +1,120 @@
+using Serilog;
+using SlidePlugin.Engine.Checkpoints;
+using SlidePlugin.Engine.Mil;
+using SlidePlugin.Engine.Tensors;
+using Grpc.Core;
+using Grpc.Net.Client;
+using SlidePlugin.Client;
+using SlidePlugin.Protos.V1;
+using SlidePlugin.Sidecar.Cli;
+using SlidePlugin.Sidecar.Hosting;
+using SlidePlugin.Sidecar.Services;
+using SlidePlugin.Tests;
+
+namespace SlidePlugin.Sidecar.Tests.Services;
+
+/// <summary>
+/// Models under the model roots, as <c>serve</c> sets them up by default: one server with TrainingService and
+/// AnalysisService sharing a work folder that is the model root, slides (and a model placed among them) under the slide roots.
+/// </summary>
+public sealed class ModelRootsTests : IAsyncLifetime
+{
+    private const string Cmu = "CMU-1-Small-Region.svs";
+    private readonly string _scratch = Directory.CreateTempSubdirectory("slideplugin-model-roots").FullName;
+    private SidecarServer? _server;
+    private readonly List<IDisposable> _services = [];
+    private GrpcChannel _channel = null!;
+
+    private string Work => Path.Combine(_scratch, "work");
+
+    private string Data => Path.Combine(_scratch, "data");
+
+    public async Task InitializeAsync()
+    {
+        Directory.CreateDirectory(Data);
+        var slides = new SlideRoots([TestData.Path("slides"), Data]);
+        var models = new ModelRoots([Directory.CreateDirectory(Work).FullName]);
+        var training = new TrainingServiceImpl(slides, Work, models: models);
+        var analysis = new AnalysisServiceImpl(slides, Work, BundledModel.Path, models: models);
+        _services.Add(analysis);
+        ILogger logger = new LoggerConfiguration().MinimumLevel.Warning().WriteTo.Console().CreateLogger();
+        _server = SidecarServer.Create(new ServerSettings { Listen = "127.0.0.1:0" }, logger, registry =>
+        {
+            training.BindTo(registry);
+            analysis.BindTo(registry);
+        });
+        await _server.StartAsync();
+        _channel = SlidePluginChannel.ForAddress(_server.Addresses.Single());
+    }
+
+    public async Task DisposeAsync()
+    {
+        _channel.Dispose();
+        if (_server is not null)
+        {
+            await _server.StopAsync();
+            await _server.DisposeAsync();
+        }
+
+        _services.ForEach(s => s.Dispose());
+        Directory.Delete(_scratch, recursive: true);
+    }
+
+    [Fact]
+    public async Task AnalyzeSlide_ModelTrainedOverGrpc_AcceptedFromTheWorkFolder()
+    {
+        // Four UCSB images (two of each class) make a one-epoch run of RGB 32 px patches: a model slides can use.
+        string ucsb = Path.Combine(Data, "ucsb");
+        Directory.CreateDirectory(ucsb);
+        foreach (string name in new[] { "benign1", "benign2", "malignant1", "malignant2" })
+        {
+            File.Copy(TestData.Path("ucsb-breast", $"ytma10_010704_{name}_ccd.tif"), Path.Combine(ucsb, $"ytma10_010704_{name}_ccd.tif"));
+        }
+
+        var train = new TrainRequest
+        {
+            Dataset = DatasetKind.Ucsb, DataPath = "ucsb", RunName = "ucsb-tiny", Epochs = 1, Seed = 1, PatchSize = 32,
+            ValidationFraction = 0, TestFraction = 0, Mpp = 0.5, ModelName = "ucsb-tiny",
+        };
+        TrainingFinished finished = await TrainAsync(train);
+        var analyses = new AnalysisService.AnalysisServiceClient(_channel);
+
+        AnalysisResult result = await analyses.AnalyzeSlideToResultAsync(new AnalyzeSlideRequest { Path = Cmu, ModelPath = finished.BestModelPath });
+
+        Assert.StartsWith(Path.Combine(Work, TrainingServiceImpl.RunsFolder), finished.BestModelPath, StringComparison.Ordinal);
+        Assert.Equal("ucsb-tiny", result.Header.ModelName);
+        Assert.Equal(ModelCheckpoint.Sha256Of(finished.BestModelPath), result.Header.ModelSha256);
+        Assert.True(result.Header.TileCount > 0);
+    }
+
+    [Theory]
+    [InlineData("among-slides", StatusCode.PermissionDenied, "The model '{0}' is outside the model roots; the server only loads models under --model-root")]
+    [InlineData("nothing.safetensors", StatusCode.NotFound, "Model 'nothing.safetensors' not found under the model roots")]
+    public async Task AnalyzeSlide_ModelNotUnderTheModelRoots_StatusNamingTheModel(string model, StatusCode expected, string message)
+    {
+        // A checkpoint among the slides was a model before model roots; it is not one now.
+        string path = Path.Combine(Data, "among-slides.safetensors");
+        var spec = new AttentionMilSpec { Attention = MilAttention.Gated, PatchSize = 32, Channels = 3 };
+        ModelCheckpoint.Save(path, new AttentionMil(spec, new TensorRandom(5)), new ModelCard { Name = "among-slides", Spec = spec, Classes = ["a", "b"], Mpp = 0.5 });
+        string requested = model == "among-slides" ? path : model;
+        var analyses = new AnalysisService.AnalysisServiceClient(_channel);
+
+        RpcException error = await Assert.ThrowsAsync<RpcException>(() => analyses.AnalyzeSlideToResultAsync(new AnalyzeSlideRequest { Path = Cmu, ModelPath = requested }));
+
+        Assert.Equal(expected, error.StatusCode);
+        Assert.Contains(string.Format(System.Globalization.CultureInfo.InvariantCulture, message, requested), error.Status.Detail, StringComparison.Ordinal);
+        Assert.Empty((await analyses.ListAnalysesAsync(new ListAnalysesRequest())).Analyses);
+    }
+
+    private async Task<TrainingFinished> TrainAsync(TrainRequest request)
+    {
+        using AsyncServerStreamingCall<TrainResponse> call = new TrainingService.TrainingServiceClient(_channel).Train(request);
+        TrainingFinished? finished = null;
+        while (await call.ResponseStream.MoveNext(CancellationToken.None))
+        {
+            finished = call.ResponseStream.Current.Finished ?? finished;
+        }
+
+        return finished ?? throw new InvalidOperationException("The training stream ended without `finished`.");
+    }
+}
