@@ -51,6 +51,29 @@ public static class ModelCheckpoint
         return (model, card);
     }
 
+    /// <summary>The most bytes of a card <see cref="ReadCard"/> reads: a card is a few KB, a listing should not read a large file.</summary>
+    public const int MaxCardBytes = 1 << 20;
+
+    /// <summary>
+    /// The card beside <paramref name="weightsPath"/>, parsed and checked, without reading the weights: what a listing of
+    /// models shows. <see cref="Load"/> checks the weights against it.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">The card is missing.</exception>
+    /// <exception cref="ModelCheckpointException">The card is larger than <see cref="MaxCardBytes"/>, not a model card, or inconsistent.</exception>
+    public static ModelCard ReadCard(string weightsPath)
+    {
+        ArgumentNullException.ThrowIfNull(weightsPath);
+        string cardPath = CardPathFor(weightsPath);
+        using FileStream stream = File.OpenRead(cardPath);
+        if (stream.Length > MaxCardBytes)
+        {
+            throw new ModelCheckpointException($"Model card '{cardPath}' is {stream.Length} bytes; a card is at most {MaxCardBytes}.");
+        }
+
+        using var reader = new StreamReader(stream);
+        return ModelCard.Parse(reader.ReadToEnd(), cardPath);
+    }
+
     /// <summary>
     /// Writes <paramref name="model"/>'s state dict (PyTorch names) and the card <paramref name="cardFor"/> makes from
     /// the weights' SHA-256, together (<see cref="AtomicFile.WriteTogether"/>): a card that cannot be written leaves

@@ -93,6 +93,10 @@ public sealed class AnalysisServiceImpl : Contract.AnalysisService.AnalysisServi
     public override Task<ListAnalysesResponse> ListAnalyses(ListAnalysesRequest request, ServerCallContext context) => Task.FromResult(ListAnalyses());
 
     /// <inheritdoc />
+    public override Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context) =>
+        Task.Run(ListModels, context.CancellationToken); // walks folders and reads cards: off the request thread
+
+    /// <inheritdoc />
     public override Task ExportAnalysis(ExportAnalysisRequest request, IServerStreamWriter<ExportAnalysisResponse> responseStream, ServerCallContext context) =>
         ExportAnalysisAsync(request, responseStream, context);
 
@@ -307,6 +311,64 @@ public sealed class AnalysisServiceImpl : Contract.AnalysisService.AnalysisServi
             Finished = a.Finished ?? string.Empty,
         }));
         return response;
+    }
+
+    /// <summary>The default model, then every checkpoint under the model roots (the default once).</summary>
+    private ListModelsResponse ListModels()
+    {
+        var response = new ListModelsResponse();
+        string defaultModel = FolderRoots.RealPath(_defaultModelPath) ?? Path.GetFullPath(_defaultModelPath);
+        response.Models.Add(ModelInfoOf(defaultModel, isDefault: true));
+        response.Models.AddRange(_models.ModelFiles().Where(path => path != defaultModel).Select(path => ModelInfoOf(path, isDefault: false)));
+        return response;
+    }
+
+    /// <summary>
+    /// What the card of <paramref name="path"/> says. A card that cannot be read is listed with its error rather than left
+    /// out: the client that trained or copied the model sees why it cannot be used, where a server log would not reach it.
+    /// </summary>
+    private static ModelInfo ModelInfoOf(string path, bool isDefault)
+    {
+        var info = new ModelInfo { Path = path, IsDefault = isDefault };
+        ModelCard card;
+        try
+        {
+            card = ModelCheckpoint.ReadCard(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ModelCheckpointException)
+        {
+            info.Error = e.Message;
+            return info;
+        }
+
+        info.Name = card.Name;
+        info.Architecture = card.Architecture;
+        info.Classes.AddRange(card.Classes);
+        if (card.Mpp is { } mpp)
+        {
+            info.Mpp = mpp;
+        }
+
+        if (card.Magnification is { } magnification)
+        {
+            info.Magnification = magnification;
+        }
+
+        bool patches = card.Spec.Input == Engine.Mil.MilInput.Patches;
+        info.Input = patches ? "patches" : "features";
+        info.PatchSize = patches ? card.Spec.PatchSize : 0;
+        info.Channels = patches ? card.Spec.Channels : 0;
+        info.FeatureSize = patches ? 0 : card.Spec.FeatureSize;
+        info.TrainingData = card.TrainingData;
+        foreach ((string metric, double value) in card.Metrics)
+        {
+            info.Metrics[metric] = value;
+        }
+
+        info.Limitations = card.Limitations;
+        info.Created = card.Created;
+        info.WeightsSha256 = card.WeightsSha256;
+        return info;
     }
 
     /// <summary>

@@ -143,7 +143,7 @@ public abstract partial class FolderRoots
     private static string WithSeparator(string path) => path.EndsWith('/') ? path : path + "/";
 
     /// <summary>realpath(3): the canonical path with every symlink resolved, or null when it cannot be resolved.</summary>
-    protected static string? RealPath(string path)
+    internal static string? RealPath(string path)
     {
         IntPtr resolved = NativeRealPath(path, IntPtr.Zero);
         if (resolved == IntPtr.Zero)

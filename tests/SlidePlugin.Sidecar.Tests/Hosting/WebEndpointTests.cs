@@ -89,7 +89,10 @@ public sealed class WebEndpointTests : IAsyncLifetime
         using HttpResponseMessage missing = await http.GetAsync("/v1/slides/info?path=nope.svs");
         using HttpResponseMessage outside = await http.GetAsync("/v1/slides/info?path=../../../etc/passwd");
         using JsonDocument openApi = JsonDocument.Parse(await http.GetStringAsync("/openapi.json"));
+        using JsonDocument models = JsonDocument.Parse(await http.GetStringAsync("/v1/models"));
 
+        Assert.Equal("ucsb-gated-amil", models.RootElement.GetProperty("models")[0].GetProperty("name").GetString());
+        Assert.True(models.RootElement.GetProperty("models")[0].GetProperty("isDefault").GetBoolean());
         Assert.Contains("<Image", JsonDocument.Parse(await deepZoom.Content.ReadAsStringAsync()).RootElement.GetProperty("dzi").GetString(), StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.OK, tile.StatusCode);
         Assert.Equal(64, JsonDocument.Parse(await thumbnail.Content.ReadAsStringAsync()).RootElement.GetProperty("image").GetProperty("height").GetInt32());
@@ -97,7 +100,7 @@ public sealed class WebEndpointTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Forbidden, outside.StatusCode);
         string[] paths = [.. openApi.RootElement.GetProperty("paths").EnumerateObject().Select(p => p.Name)];
         Assert.Equal(
-            ["/v1/analyses", "/v1/analyses/{key}", "/v1/analyses/{key}/export", "/v1/slides", "/v1/slides/deepzoom", "/v1/slides/deepzoom/tile",
+            ["/v1/analyses", "/v1/analyses/{key}", "/v1/analyses/{key}/export", "/v1/models", "/v1/slides", "/v1/slides/deepzoom", "/v1/slides/deepzoom/tile",
                 "/v1/slides/deepzoom/tile/image", "/v1/slides/info", "/v1/slides/thumbnail", "/v1/slides/tissue"],
             paths.Order(StringComparer.Ordinal));
     }

@@ -2,6 +2,7 @@ using Serilog;
 using SlidePlugin.Engine.Checkpoints;
 using SlidePlugin.Engine.Mil;
 using SlidePlugin.Engine.Tensors;
+using SlidePlugin.Engine.Training;
 using Grpc.Core;
 using Grpc.Net.Client;
 using SlidePlugin.Client;
@@ -61,7 +62,7 @@ public sealed class ModelRootsTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task AnalyzeSlide_ModelTrainedOverGrpc_AcceptedFromTheWorkFolder()
+    public async Task ListModels_ModelTrainedOverGrpc_ListedWithItsCardThenAcceptedByAnalyzeSlide()
     {
         // Four UCSB images (two of each class) make a one-epoch run of RGB 32 px patches: a model slides can use.
         string ucsb = Path.Combine(Data, "ucsb");
@@ -79,12 +80,46 @@ public sealed class ModelRootsTests : IAsyncLifetime
         TrainingFinished finished = await TrainAsync(train);
         var analyses = new AnalysisService.AnalysisServiceClient(_channel);
 
-        AnalysisResult result = await analyses.AnalyzeSlideToResultAsync(new AnalyzeSlideRequest { Path = Cmu, ModelPath = finished.BestModelPath });
+        ListModelsResponse list = await analyses.ListModelsAsync(new ListModelsRequest());
+        ModelInfo listed = Assert.Single(list.Models, m => m.Path == finished.BestModelPath);
+        AnalysisResult result = await analyses.AnalyzeSlideToResultAsync(new AnalyzeSlideRequest { Path = Cmu, ModelPath = listed.Path });
+
+        Assert.Equal(("ucsb-tiny", "gated-attention-mil", "patches", 32, 3, 0.5), (listed.Name, listed.Architecture, listed.Input, listed.PatchSize, listed.Channels, listed.Mpp));
+        Assert.Equal(["benign", "malignant"], listed.Classes);
+        Assert.Contains("UCSB", listed.TrainingData, StringComparison.Ordinal);
+        Assert.Equal(ModelCheckpoint.Sha256Of(finished.BestModelPath), listed.WeightsSha256);
+        Assert.Empty(listed.Error);
+        Assert.Contains(list.Models, m => m.Path == finished.LastModelPath);
+        Assert.DoesNotContain(list.Models, m => m.Path.EndsWith(MilTrainer.RunFile, StringComparison.Ordinal)); // the resume state has no card
 
         Assert.StartsWith(Path.Combine(Work, TrainingServiceImpl.RunsFolder), finished.BestModelPath, StringComparison.Ordinal);
         Assert.Equal("ucsb-tiny", result.Header.ModelName);
         Assert.Equal(ModelCheckpoint.Sha256Of(finished.BestModelPath), result.Header.ModelSha256);
         Assert.True(result.Header.TileCount > 0);
+    }
+
+    [Fact]
+    public async Task ListModels_CheckpointsOfEveryKind_DefaultFirstBrokenCardWithItsErrorNoCardOrLinkOutLeftOut()
+    {
+        var spec = new AttentionMilSpec { Attention = MilAttention.Attention, PatchSize = 28, Channels = 1 };
+        string good = Path.Combine(Work, "b-good.safetensors"), broken = Path.Combine(Work, "a-broken.safetensors");
+        ModelCheckpoint.Save(good, new AttentionMil(spec, new TensorRandom(1)), new ModelCard { Name = "grey", Spec = spec, Classes = ["no", "yes"] });
+        File.Copy(good, broken);
+        File.WriteAllText(ModelCheckpoint.CardPathFor(broken), "{ not json");
+        File.Copy(good, Path.Combine(Work, "weights-only.safetensors")); // no card: not a model
+        string outside = Path.Combine(Data, "outside.safetensors");
+        ModelCheckpoint.Save(outside, new AttentionMil(spec, new TensorRandom(2)), new ModelCard { Name = "outside", Spec = spec, Classes = ["no", "yes"] });
+        File.CreateSymbolicLink(Path.Combine(Work, "c-link.safetensors"), outside);
+        File.CreateSymbolicLink(Path.Combine(Work, "c-link.json"), ModelCheckpoint.CardPathFor(outside));
+
+        ListModelsResponse list = await new AnalysisService.AnalysisServiceClient(_channel).ListModelsAsync(new ListModelsRequest());
+
+        Assert.Equal([Path.GetFullPath(BundledModel.Path), broken, good], list.Models.Select(m => m.Path));
+        Assert.Equal([true, false, false], list.Models.Select(m => m.IsDefault));
+        Assert.Equal(("ucsb-gated-amil", 0.5, 32), (list.Models[0].Name, list.Models[0].Mpp, list.Models[0].PatchSize));
+        Assert.Contains("a-broken.json' is not valid JSON", list.Models[1].Error, StringComparison.Ordinal);
+        Assert.Empty(list.Models[1].Name);
+        Assert.Equal(("grey", 1, false, ""), (list.Models[2].Name, list.Models[2].Channels, list.Models[2].HasMpp, list.Models[2].Error));
     }
 
     [Theory]
