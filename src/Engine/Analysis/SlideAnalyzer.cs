@@ -356,8 +356,71 @@ public sealed class SlideAnalyzer
     /// <summary>A tile's RGB bytes at the model's patch size.</summary>
     private static byte[] PatchPixels(Raster raster, int patchSize) => PatchBag.PatchOf(raster, patchSize).Pixels;
 
-    /// <summary>A patch as the model takes it: RGB (grey spread, alpha on white), resized to the model's patch size.</summary>
-    public Raster ToPatch(Raster raster) => PatchBag.PatchOf(raster, _model.InputSize);
+    /// <summary>How far a client's patches may be from the model's resolution, either way, to be resampled to it (ScoreBag).</summary>
+    public const double MaxPatchResampling = 2;
+
+    /// <summary>
+    /// The edge, in pixels, of a client's patch at <paramref name="patchMpp"/> µm/px that shows what the model's patches
+    /// show: patch size × model mpp / patch mpp. Without a patch mpp, the model's own patch size (the patch is taken as at
+    /// the model's mpp: what clients that tile at the card's size and mpp send). Null for a model that records no mpp:
+    /// there is no scale to hold patches to, and any size is resized to its patch size.
+    /// </summary>
+    /// <exception cref="ArgumentException">
+    /// <paramref name="patchMpp"/> is not a positive number, or more than <see cref="MaxPatchResampling"/>x finer or coarser
+    /// than the model's mpp; the message names the size and mpp the model takes.
+    /// </exception>
+    public double? PatchEdgeAt(double? patchMpp)
+    {
+        if (patchMpp is { } given && !(double.IsFinite(given) && given > 0))
+        {
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"mpp {given} is not a resolution: give the patches' µm per pixel, a positive number."));
+        }
+
+        if (_model.Mpp is not { } modelMpp)
+        {
+            return null;
+        }
+
+        if (patchMpp is not { } mpp)
+        {
+            return _model.InputSize;
+        }
+
+        double factor = modelMpp / mpp, edge = _model.InputSize * factor;
+        if (factor < 1 / MaxPatchResampling || factor > MaxPatchResampling)
+        {
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,
+                $"Patches at {mpp:0.####} µm/px are {Math.Max(factor, 1 / factor):0.##}x {(factor > 1 ? "finer" : "coarser")} than model '{_model.Card.Name}' takes " +
+                $"({_model.InputSize}x{_model.InputSize} px at {modelMpp:0.####} µm/px, {edge:0.#} px at {mpp:0.####} µm/px); patches are resampled at most " +
+                $"{MaxPatchResampling}x either way: send them at {modelMpp / MaxPatchResampling:0.####} to {modelMpp * MaxPatchResampling:0.####} µm/px."));
+        }
+
+        return edge;
+    }
+
+    /// <summary>
+    /// A client's patch at <paramref name="patchMpp"/> µm/px as the model takes it (ScoreBag): checked to be square and of
+    /// <see cref="PatchEdgeAt"/> pixels (within one, for edges that are not whole), then made RGB (grey spread, alpha on
+    /// white) and resampled to the model's patch size. <paramref name="what"/> names it in errors ("Patch 3").
+    /// </summary>
+    /// <exception cref="ArgumentException">The mpp is refused (<see cref="PatchEdgeAt"/>), or the patch has another size; the message names the size and mpp the model takes.</exception>
+    public Raster ToPatch(Raster raster, double? patchMpp, string what = "The patch")
+    {
+        ArgumentNullException.ThrowIfNull(raster);
+        if (PatchEdgeAt(patchMpp) is { } edge && (raster.Width != raster.Height || Math.Abs(raster.Width - edge) >= 1))
+        {
+            int size = _model.InputSize;
+            double modelMpp = _model.Mpp!.Value;
+            throw new ArgumentException(patchMpp is { } mpp
+                ? string.Create(CultureInfo.InvariantCulture,
+                    $"{what} is {raster.Width}x{raster.Height} px; at {mpp:0.####} µm/px model '{_model.Card.Name}' takes {edge:0.#}x{edge:0.#} px patches ({size}x{size} px at {modelMpp:0.####} µm/px).")
+                : string.Create(CultureInfo.InvariantCulture,
+                    $"{what} is {raster.Width}x{raster.Height} px and the request gives no mpp: model '{_model.Card.Name}' takes {size}x{size} px patches at {modelMpp:0.####} µm/px; " +
+                    $"send that size, or give the patches' mpp (patches within {MaxPatchResampling}x of it are resampled)."));
+        }
+
+        return PatchBag.PatchOf(raster, _model.InputSize);
+    }
 
     /// <summary>How many of <paramref name="sorted"/> are below <paramref name="value"/> (or at most it, with <paramref name="orEqual"/>).</summary>
     private static int CountBelow(float[] sorted, float value, bool orEqual)

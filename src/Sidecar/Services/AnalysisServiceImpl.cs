@@ -231,11 +231,25 @@ public sealed class AnalysisServiceImpl : Contract.AnalysisService.AnalysisServi
     private async Task ScoreBagAsync(IAsyncStreamReader<ScoreBagRequest> requests, IServerStreamWriter<ScoreBagResponse> responses, ServerCallContext context)
     {
         SlideAnalyzer? analyzer = null;
+        double? mpp = null;
         var patches = new List<Raster>();
         while (await requests.MoveNext(context.CancellationToken).ConfigureAwait(false))
         {
             ScoreBagRequest request = requests.Current;
-            analyzer ??= AnalyzerFor(request.ModelPath, request.EncoderPath);
+            if (analyzer is null)
+            {
+                analyzer = AnalyzerFor(request.ModelPath, request.EncoderPath);
+                mpp = request.HasMpp ? request.Mpp : null;
+                try
+                {
+                    analyzer.PatchEdgeAt(mpp); // a refused mpp fails the call before any patch is decoded
+                }
+                catch (ArgumentException e)
+                {
+                    throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
+                }
+            }
+
             foreach (EncodedImage image in request.Patches)
             {
                 if (patches.Count == MaxBagPatches)
@@ -244,7 +258,16 @@ public sealed class AnalysisServiceImpl : Contract.AnalysisService.AnalysisServi
                 }
 
                 // Kept at the model's patch size only: a client's large images are never held, one at a time is decoded.
-                patches.Add(analyzer.ToPatch(EncodedImages.Decode(image, $"Patch {patches.Count}", MaxPatchPixels)));
+                string what = $"Patch {patches.Count}";
+                Raster decoded = EncodedImages.Decode(image, what, MaxPatchPixels);
+                try
+                {
+                    patches.Add(analyzer.ToPatch(decoded, mpp, what));
+                }
+                catch (ArgumentException e)
+                {
+                    throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
+                }
             }
         }
 

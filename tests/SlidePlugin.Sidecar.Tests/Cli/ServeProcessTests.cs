@@ -70,16 +70,27 @@ public partial class ServeProcessTests
             var analysis = new AnalysisService.AnalysisServiceClient(channel);
             byte[] large = HostilePng.Black(1000, 1000), huge = HostilePng.Black(30000, 30000);
 
-            // 300 patches of a megapixel each (900 MB if held decoded), then one PNG announcing 900 megapixels.
+            // 300 patches of a megapixel each (900 MB if held decoded; refused since patches have the model's size at their mpp),
+            // then one PNG announcing 900 megapixels.
             using (AsyncDuplexStreamingCall<ScoreBagRequest, ScoreBagResponse> bag = analysis.ScoreBag())
             {
-                for (int i = 0; i < 300; i++)
+                try
                 {
-                    await bag.RequestStream.WriteAsync(new ScoreBagRequest { Patches = { new EncodedImage { Format = ImageFormat.Png, Data = Google.Protobuf.ByteString.CopyFrom(large) } } });
+                    for (int i = 0; i < 300; i++)
+                    {
+                        await bag.RequestStream.WriteAsync(new ScoreBagRequest { Mpp = 0.5, Patches = { new EncodedImage { Format = ImageFormat.Png, Data = Google.Protobuf.ByteString.CopyFrom(large) } } });
+                    }
+
+                    await bag.RequestStream.CompleteAsync();
+                }
+                catch (Exception e) when (e is RpcException or InvalidOperationException)
+                {
+                    // refused while still sending: the status comes with the response
                 }
 
-                await bag.RequestStream.CompleteAsync();
-                Assert.True(await bag.ResponseStream.MoveNext(CancellationToken.None));
+                RpcException refused = await Assert.ThrowsAsync<RpcException>(() => bag.ResponseStream.MoveNext(CancellationToken.None));
+                Assert.Equal(StatusCode.InvalidArgument, refused.StatusCode);
+                Assert.Contains("takes 32x32 px patches", refused.Status.Detail, StringComparison.Ordinal);
             }
 
             using (AsyncDuplexStreamingCall<ScoreBagRequest, ScoreBagResponse> bomb = analysis.ScoreBag())
