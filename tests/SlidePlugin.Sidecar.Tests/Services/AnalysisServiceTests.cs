@@ -235,6 +235,27 @@ public sealed class AnalysisServiceTests : IAsyncLifetime
         Assert.Contains("Patch 0 is 64x64 px and the request gives no mpp: model 'test-gated' takes 32x32 px patches at 0.5 µm/px", noMpp.Status.Detail, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(ImageFormat.Png, "jpeg", "Patch 0 is declared PNG (IMAGE_FORMAT_PNG) but its bytes are a JPEG.")]
+    [InlineData(ImageFormat.Jpeg, "png", "Patch 0 is declared JPEG (IMAGE_FORMAT_JPEG) but its bytes are a PNG.")]
+    [InlineData(ImageFormat.Jpeg, "text", "Patch 0 cannot be decoded: it is declared JPEG (IMAGE_FORMAT_JPEG) but its bytes are not an image format the server knows (they begin 6E6F742061206A70).")]
+    [InlineData(ImageFormat.Raw, "png", "(the bytes are a PNG: declare IMAGE_FORMAT_PNG)")]
+    public async Task ScoreBag_DeclaredFormatNotTheBytes_InvalidArgumentNamingBoth(ImageFormat declared, string bytes, string expected)
+    {
+        using Slide slide = Slide.Open(TestData.Path("slides", Cmu));
+        Raster patch = slide.ReadRegionRgb(1000, 1000, 0, 32, 32);
+        byte[] data = bytes switch { "jpeg" => ImageCodec.EncodeJpeg(patch), "png" => ImageCodec.EncodePng(patch), _ => "not a jpeg"u8.ToArray() };
+        var client = new AnalysisService.AnalysisServiceClient(_servers[0].Channel);
+
+        RpcException error = await Assert.ThrowsAsync<RpcException>(() =>
+            ScoreAsync(client, [new EncodedImage { Format = declared, Width = 32, Height = 32, Channels = 3, Data = ByteString.CopyFrom(data) }], mpp: null));
+        ScoreBagResponse undeclared = await ScoreAsync(client, [new EncodedImage { Format = ImageFormat.Unspecified, Data = ByteString.CopyFrom(ImageCodec.EncodePng(patch)) }], mpp: null);
+
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        Assert.Contains(expected, error.Status.Detail, StringComparison.Ordinal);
+        Assert.Single(undeclared.Attention); // an undeclared format is decoded as it is
+    }
+
     /// <summary>Scores one bag, one patch a message, <paramref name="mpp"/> on the first; a refusal is the response's RpcException.</summary>
     private static async Task<ScoreBagResponse> ScoreAsync(AnalysisService.AnalysisServiceClient client, EncodedImage[] patches, double? mpp)
     {
