@@ -41,6 +41,12 @@ public sealed record ModelCard
     /// <summary>Per-channel standard deviation the centred values are divided by.</summary>
     public IReadOnlyList<float> InputStd { get; init; } = [1f];
 
+    /// <summary>For a head on features: the name (in its card) of the tile encoder it was trained on; null when not recorded.</summary>
+    public string? EncoderName { get; init; }
+
+    /// <summary>For a head on features: lower-case hex SHA-256 of that encoder's ONNX file; null when not recorded.</summary>
+    public string? EncoderSha256 { get; init; }
+
     /// <summary>Where the training data came from, how it was cut and split.</summary>
     public string TrainingData { get; init; } = "";
 

@@ -91,6 +91,9 @@ public abstract class BagDataset
     /// <summary>Features per instance when <see cref="Input"/> is features; 0 otherwise.</summary>
     public virtual int FeatureSize => 0;
 
+    /// <summary>The tile encoder that made the features (its card's name and the SHA-256 of its file); null for bags of patches.</summary>
+    public virtual (string Name, string Sha256)? Encoder => null;
+
     /// <summary>Keeps <paramref name="bag"/>, read while building the data set, as bag <paramref name="index"/> when the budget allows.</summary>
     protected void Remember(int index, PatchBag bag)
     {

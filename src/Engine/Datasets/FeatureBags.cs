@@ -90,6 +90,7 @@ public sealed class FeatureBags : BagDataset
         Description = string.Create(CultureInfo.InvariantCulture,
             $"slides listed in {csvPath}, {encoder.Card.Name} features ({_dim}-d, encoder sha256 {encoder.Sha256[..12]}) of tissue tiles at {options.TargetMpp ?? encoder.Card.Mpp:0.###} µm/px");
         PatchSize = encoder.Card.InputSize;
+        Encoder = (encoder.Card.Name, encoder.Sha256);
     }
 
     /// <inheritdoc/>
@@ -109,6 +110,9 @@ public sealed class FeatureBags : BagDataset
 
     /// <inheritdoc/>
     public override int FeatureSize => _dim;
+
+    /// <inheritdoc/>
+    public override (string Name, string Sha256)? Encoder { get; }
 
     /// <inheritdoc/>
     public override string Description { get; }

@@ -352,6 +352,8 @@ public sealed class MilTrainer
         Magnification = _options.Magnification,
         InputMean = _dataset.Normalization.Mean,
         InputStd = _dataset.Normalization.Std,
+        EncoderName = _dataset.Encoder?.Name,
+        EncoderSha256 = _dataset.Encoder?.Sha256,
         TrainingData = $"{_dataset.Description}; seed {_options.Seed}, {_options.Epochs} epochs, Adam lr {_options.LearningRate.ToString(CultureInfo.InvariantCulture)}, weight decay {_options.WeightDecay.ToString(CultureInfo.InvariantCulture)}{(_options.Augment ? ", flips and rotations" : "")}",
         Metrics = MetricsOf(null, state.History[^1]),
         Limitations = _options.Limitations,

@@ -391,6 +391,8 @@ public sealed class AnalysisServiceImpl : Contract.AnalysisService.AnalysisServi
         info.Limitations = card.Limitations;
         info.Created = card.Created;
         info.WeightsSha256 = card.WeightsSha256;
+        info.EncoderName = card.EncoderName ?? string.Empty;
+        info.EncoderSha256 = card.EncoderSha256 ?? string.Empty;
         return info;
     }
 

@@ -111,15 +111,19 @@ public sealed class ModelRootsTests : IAsyncLifetime
         ModelCheckpoint.Save(outside, new AttentionMil(spec, new TensorRandom(2)), new ModelCard { Name = "outside", Spec = spec, Classes = ["no", "yes"] });
         File.CreateSymbolicLink(Path.Combine(Work, "c-link.safetensors"), outside);
         File.CreateSymbolicLink(Path.Combine(Work, "c-link.json"), ModelCheckpoint.CardPathFor(outside));
+        var headSpec = new AttentionMilSpec { Input = MilInput.Features, FeatureSize = 8, EmbeddingSize = 8, AttentionSize = 4 };
+        string head = Path.Combine(Work, "d-head.safetensors");
+        ModelCheckpoint.Save(head, new AttentionMil(headSpec, new TensorRandom(3)), new ModelCard { Name = "head", Spec = headSpec, Classes = ["no", "yes"], EncoderName = "enc", EncoderSha256 = "abc" });
 
         ListModelsResponse list = await new AnalysisService.AnalysisServiceClient(_channel).ListModelsAsync(new ListModelsRequest());
 
-        Assert.Equal([Path.GetFullPath(BundledModel.Path), broken, good], list.Models.Select(m => m.Path));
-        Assert.Equal([true, false, false], list.Models.Select(m => m.IsDefault));
+        Assert.Equal([Path.GetFullPath(BundledModel.Path), broken, good, head], list.Models.Select(m => m.Path));
+        Assert.Equal([true, false, false, false], list.Models.Select(m => m.IsDefault));
         Assert.Equal(("ucsb-gated-amil", 0.5, 32), (list.Models[0].Name, list.Models[0].Mpp, list.Models[0].PatchSize));
         Assert.Contains("a-broken.json' is not valid JSON", list.Models[1].Error, StringComparison.Ordinal);
         Assert.Empty(list.Models[1].Name);
         Assert.Equal(("grey", 1, false, ""), (list.Models[2].Name, list.Models[2].Channels, list.Models[2].HasMpp, list.Models[2].Error));
+        Assert.Equal(("features", 8, 0, "enc", "abc"), (list.Models[3].Input, list.Models[3].FeatureSize, list.Models[3].PatchSize, list.Models[3].EncoderName, list.Models[3].EncoderSha256));
     }
 
     [Theory]

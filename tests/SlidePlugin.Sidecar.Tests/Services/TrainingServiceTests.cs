@@ -1,5 +1,6 @@
 using Serilog;
 using SlidePlugin.Engine.Checkpoints;
+using SlidePlugin.Engine.Encoders;
 using SlidePlugin.Engine.Mil;
 using Grpc.Core;
 using Grpc.Net.Client;
@@ -132,6 +133,11 @@ public sealed class TrainingServiceTests : IAsyncLifetime
         (_, ModelCard card) = ModelCheckpoint.Load(second[^1].Finished.BestModelPath);
         Assert.Equal(MilInput.Features, card.Spec.Input);
         Assert.Equal(("clam-mb", true, 4), (card.Architecture, card.Spec.Subtyping, card.Spec.InstanceSamples));
+        using (var encoder = TileEncoder.Load(Path.Combine(ModelsDirectory, "small.onnx")))
+        {
+            Assert.Equal(("small-seed0", encoder.Sha256), (card.EncoderName, card.EncoderSha256)); // the card says which encoder the head needs
+        }
+
         Assert.Equal(StatusCode.InvalidArgument, clamRefused.StatusCode);
         Assert.Contains("A CLAM head (ClamSb) trains on tile features", clamRefused.Status.Detail, StringComparison.Ordinal);
         Assert.Equal(4, written.Length);
