@@ -145,7 +145,7 @@ internal static class ServeCommand
             Engine.Encoders.EncoderDevice encoderDevice = parseResult.GetValue(device);
             var training = new TrainingServiceImpl(slideRootPolicy, work, encoderDevice, modelRootPolicy);
             using var analysis = new AnalysisServiceImpl(slideRootPolicy, work, BundledModel.Path, device: encoderDevice, models: modelRootPolicy);
-            using var segmentation = new SegmentationServiceImpl(slideRootPolicy);
+            using var segmentation = new SegmentationServiceImpl(slideRootPolicy, modelRootPolicy);
             SidecarServer server;
             try
             {

@@ -26,15 +26,18 @@ public sealed class SegmentationServiceImpl : Contract.SegmentationService.Segme
     public const int QueueCapacity = 4;
 
     private readonly SlideRoots _roots;
+    private readonly ModelRoots _modelRoots;
     private readonly ConcurrentDictionary<string, SegmentationModel> _models = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _compute = new(1, 1);
     private int _queued;
 
-    /// <summary>Creates the service: slides and models under <paramref name="roots"/>.</summary>
-    public SegmentationServiceImpl(SlideRoots roots)
+    /// <summary>Creates the service: slides under <paramref name="roots"/>, models under <paramref name="models"/> (default: the slide roots).</summary>
+    public SegmentationServiceImpl(SlideRoots roots, ModelRoots? models = null)
     {
         ArgumentNullException.ThrowIfNull(roots);
         _roots = roots;
+        // Without model roots of their own (tests, embedders), models are looked for where the slides are.
+        _modelRoots = models ?? new ModelRoots(roots.Roots);
     }
 
     /// <summary>Binds the service's methods.</summary>
@@ -174,10 +177,10 @@ public sealed class SegmentationServiceImpl : Contract.SegmentationService.Segme
     {
         if (string.IsNullOrEmpty(modelPath))
         {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "model_path is required: a segmentation checkpoint from 'slideplugin segment train' under a slide root."));
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "model_path is required: a segmentation checkpoint from 'slideplugin segment train' under a model root (--model-root)."));
         }
 
-        string path = _roots.Resolve(modelPath);
+        string path = _modelRoots.Resolve(modelPath);
         try
         {
             return _models.GetOrAdd(path, SegmentationModel.Load);

@@ -28,10 +28,11 @@ public sealed class SegmentationServiceTests : IAsyncLifetime
     private readonly List<SegmentationServiceImpl> _services = [];
     private GrpcChannel _channel = null!;
 
-    private string ModelPath => Path.Combine(_scratch, "fcn.safetensors");
+    private string ModelPath => Path.Combine(_scratch, "models", "fcn.safetensors");
 
     public async Task InitializeAsync()
     {
+        Directory.CreateDirectory(Path.GetDirectoryName(ModelPath)!);
         var net = new FullyConvolutionalNet(new FcnSpec { Channels = 3, Classes = 3, Widths = [8, 16, 16] }, new TensorRandom(3));
         SegmentationCheckpoint.Save(ModelPath, net, new SegmentationCard
         {
@@ -43,7 +44,7 @@ public sealed class SegmentationServiceTests : IAsyncLifetime
             ImageLevelThreshold = null,
         });
         var roots = new SlideRoots([TestData.Path("slides"), _scratch]);
-        var service = new SegmentationServiceImpl(roots);
+        var service = new SegmentationServiceImpl(roots, new ModelRoots([Path.GetDirectoryName(ModelPath)!]));
         _services.Add(service);
         ILogger logger = new LoggerConfiguration().MinimumLevel.Warning().WriteTo.Console().CreateLogger();
         _server = SidecarServer.Create(new ServerSettings { Listen = "127.0.0.1:0" }, logger, registry =>
@@ -153,6 +154,22 @@ public sealed class SegmentationServiceTests : IAsyncLifetime
         Assert.Contains("4097x4096", tooManyPixels.Status.Detail, StringComparison.Ordinal);
         Assert.Equal((10, 10), (fine.Header.MapWidth, fine.Header.MapHeight));
         Assert.Equal(3, fine.ClassHeatmapPngs.Count);
+    }
+
+    [Fact]
+    public async Task Segment_ModelUnderASlideRootOnly_PermissionDeniedNamingTheModelRoots()
+    {
+        // The same checkpoint among the slides, outside every --model-root: models are loaded from model roots only.
+        string amongSlides = Path.Combine(_scratch, "fcn-among-slides.safetensors");
+        File.Copy(ModelPath, amongSlides);
+        File.Copy(Path.ChangeExtension(ModelPath, ".json"), Path.ChangeExtension(amongSlides, ".json"));
+        var client = new SegmentationService.SegmentationServiceClient(_channel);
+        var png = new EncodedImage { Format = ImageFormat.Png, Data = ByteString.CopyFrom(ImageCodec.EncodePng(new Raster(40, 40, 3, new byte[40 * 40 * 3]))) };
+
+        var refused = await Assert.ThrowsAsync<RpcException>(() => client.SegmentToOutputsAsync(new SegmentRequest { ModelPath = amongSlides, Image = png }));
+
+        Assert.Equal(StatusCode.PermissionDenied, refused.StatusCode);
+        Assert.Contains("outside the model roots", refused.Status.Detail, StringComparison.Ordinal);
     }
 
     [Fact]
