@@ -70,9 +70,10 @@ public static class QuPathGeoJson
             json.WriteStartObject();
             json.WriteString("type", "FeatureCollection");
             json.WriteStartArray("features");
+            int index = 0;
             foreach (QuPathFeature feature in features)
             {
-                WriteFeature(json, feature, offsetX, offsetY);
+                WriteFeature(json, feature, index++, offsetX, offsetY);
             }
 
             json.WriteEndArray();
@@ -82,11 +83,56 @@ public static class QuPathGeoJson
         return Encoding.UTF8.GetString(stream.GetBuffer(), 0, (int)stream.Length);
     }
 
-    private static void WriteFeature(Utf8JsonWriter json, QuPathFeature feature, double offsetX, double offsetY)
+    /// <summary>Namespace of the features' name-based UUIDs (RFC 9562 version 5).</summary>
+    private static readonly Guid IdNamespace = new("5f0c8a51-7d3e-4b8e-9a62-2d1f6c0b9e47");
+
+    /// <summary>
+    /// QuPath's object id: a name-based UUID (version 5) of the feature's place in the file and everything it holds, so
+    /// the same objects exported twice (a rerun, a resumed analysis) are the same bytes, and two objects never share one.
+    /// </summary>
+    private static Guid IdOf(QuPathFeature feature, int index, double offsetX, double offsetY)
+    {
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA1);
+        byte[] number = new byte[8];
+        hash.AppendData(IdNamespace.ToByteArray(bigEndian: true));
+        void Append(double value)
+        {
+            System.Buffers.Binary.BinaryPrimitives.WriteDoubleLittleEndian(number, value);
+            hash.AppendData(number);
+        }
+
+        void AppendText(string? text) => hash.AppendData(Encoding.UTF8.GetBytes((text ?? "\0") + "\u001f"));
+        Append(index);
+        AppendText(feature.ObjectType.ToString());
+        AppendText(feature.ClassName);
+        foreach (IReadOnlyList<PointD> ring in feature.Holes.Prepend(feature.Exterior))
+        {
+            Append(ring.Count);
+            foreach (PointD point in ring)
+            {
+                Append(point.X - offsetX);
+                Append(point.Y - offsetY);
+            }
+        }
+
+        foreach ((string key, double value) in feature.Measurements ?? new Dictionary<string, double>())
+        {
+            AppendText(key);
+            Append(value);
+        }
+
+        Span<byte> digest = stackalloc byte[20];
+        hash.GetHashAndReset(digest);
+        digest[6] = (byte)((digest[6] & 0x0F) | 0x50);   // version 5
+        digest[8] = (byte)((digest[8] & 0x3F) | 0x80);   // RFC variant
+        return new Guid(digest[..16], bigEndian: true);
+    }
+
+    private static void WriteFeature(Utf8JsonWriter json, QuPathFeature feature, int index, double offsetX, double offsetY)
     {
         json.WriteStartObject();
         json.WriteString("type", "Feature");
-        json.WriteString("id", Guid.NewGuid().ToString());
+        json.WriteString("id", IdOf(feature, index, offsetX, offsetY).ToString());
         json.WriteStartObject("geometry");
         json.WriteString("type", "Polygon");
         json.WriteStartArray("coordinates");
