@@ -187,7 +187,6 @@ public sealed class SlideAnalyzer
         return result;
     }
 
-
     private double TargetMppOf(AnalysisOptions options) =>
         options.TargetMpp ?? _model.Mpp
         ?? throw new ArgumentException($"Model '{_model.Card.Name}' records no mpp; give the resolution to tile at (target mpp).");
