@@ -60,10 +60,18 @@ public static class ModelCheckpoint
     /// </summary>
     /// <exception cref="FileNotFoundException">The card is missing.</exception>
     /// <exception cref="ModelCheckpointException">The card is larger than <see cref="MaxCardBytes"/>, not a model card, or inconsistent.</exception>
-    public static ModelCard ReadCard(string weightsPath)
+    public static ModelCard ReadCard(string weightsPath) => ModelCard.Parse(ReadCardText(weightsPath, out string cardPath), cardPath);
+
+    /// <summary>
+    /// The text of the card beside <paramref name="weightsPath"/> (any kind: a listing tells model and segmentation cards
+    /// apart by their format), and its path.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">The card is missing.</exception>
+    /// <exception cref="ModelCheckpointException">The card is larger than <see cref="MaxCardBytes"/>.</exception>
+    public static string ReadCardText(string weightsPath, out string cardPath)
     {
         ArgumentNullException.ThrowIfNull(weightsPath);
-        string cardPath = CardPathFor(weightsPath);
+        cardPath = CardPathFor(weightsPath);
         using FileStream stream = File.OpenRead(cardPath);
         if (stream.Length > MaxCardBytes)
         {
@@ -71,7 +79,7 @@ public static class ModelCheckpoint
         }
 
         using var reader = new StreamReader(stream);
-        return ModelCard.Parse(reader.ReadToEnd(), cardPath);
+        return reader.ReadToEnd();
     }
 
     /// <summary>

@@ -5,6 +5,7 @@ using SlidePlugin.Engine.Analysis;
 using SlidePlugin.Engine.Encoders;
 using SlidePlugin.Engine.Checkpoints;
 using SlidePlugin.Engine.Imaging;
+using SlidePlugin.Engine.Segmentation;
 using SlidePlugin.Engine.Slides;
 using SlidePlugin.Protos.V1;
 using SlidePlugin.Sidecar.Grpc;
@@ -356,7 +357,14 @@ public sealed class AnalysisServiceImpl : Contract.AnalysisService.AnalysisServi
         ModelCard card;
         try
         {
-            card = ModelCheckpoint.ReadCard(path);
+            string json = ModelCheckpoint.ReadCardText(path, out string cardPath);
+            if (IsSegmentationCard(json))
+            {
+                // Segmentation checkpoints live under the same roots: listed as what they are, for SegmentationService.
+                return SegmentationInfoOf(info, SegmentationCard.Parse(json, cardPath));
+            }
+
+            card = ModelCard.Parse(json, cardPath);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ModelCheckpointException)
         {
@@ -393,6 +401,48 @@ public sealed class AnalysisServiceImpl : Contract.AnalysisService.AnalysisServi
         info.WeightsSha256 = card.WeightsSha256;
         info.EncoderName = card.EncoderName ?? string.Empty;
         info.EncoderSha256 = card.EncoderSha256 ?? string.Empty;
+        return info;
+    }
+
+    /// <summary>Whether a card's JSON declares the segmentation card format (invalid JSON is left to the model card's parser to report).</summary>
+    private static bool IsSegmentationCard(string json)
+    {
+        try
+        {
+            using var document = System.Text.Json.JsonDocument.Parse(json);
+            return document.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object
+                && document.RootElement.TryGetProperty("format", out System.Text.Json.JsonElement format)
+                && format.ValueKind == System.Text.Json.JsonValueKind.String
+                && format.GetString() == SegmentationCard.CurrentFormat;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>What a segmentation card says, in the fields ListModels has: architecture fcn-mil, input "image".</summary>
+    private static ModelInfo SegmentationInfoOf(ModelInfo info, SegmentationCard card)
+    {
+        info.Name = card.Name;
+        info.Architecture = card.Architecture;
+        info.Classes.AddRange(card.Classes.Select(c => c.Name));
+        if (card.Mpp is { } mpp)
+        {
+            info.Mpp = mpp;
+        }
+
+        info.Input = "image";
+        info.Channels = card.Spec.Channels;
+        info.TrainingData = card.TrainingData;
+        foreach ((string metric, double value) in card.Metrics)
+        {
+            info.Metrics[metric] = value;
+        }
+
+        info.Limitations = card.Limitations;
+        info.Created = card.Created;
+        info.WeightsSha256 = card.WeightsSha256;
         return info;
     }
 

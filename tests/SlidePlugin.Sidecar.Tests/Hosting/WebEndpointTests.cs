@@ -90,6 +90,7 @@ public sealed class WebEndpointTests : IAsyncLifetime
         using HttpResponseMessage outside = await http.GetAsync("/v1/slides/info?path=../../../etc/passwd");
         using JsonDocument openApi = JsonDocument.Parse(await http.GetStringAsync("/openapi.json"));
         using JsonDocument models = JsonDocument.Parse(await http.GetStringAsync("/v1/models"));
+        using JsonDocument region = JsonDocument.Parse(await http.GetStringAsync($"/v1/slides/region?path={Cmu}&x=100&y=200&level=0&width=64&height=48"));
 
         Assert.Equal("ucsb-gated-amil", models.RootElement.GetProperty("models")[0].GetProperty("name").GetString());
         Assert.True(models.RootElement.GetProperty("models")[0].GetProperty("isDefault").GetBoolean());
@@ -98,10 +99,11 @@ public sealed class WebEndpointTests : IAsyncLifetime
         Assert.Equal(64, JsonDocument.Parse(await thumbnail.Content.ReadAsStringAsync()).RootElement.GetProperty("image").GetProperty("height").GetInt32());
         Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, outside.StatusCode);
+        Assert.Equal((64, 48), (region.RootElement.GetProperty("image").GetProperty("width").GetInt32(), region.RootElement.GetProperty("image").GetProperty("height").GetInt32()));
         string[] paths = [.. openApi.RootElement.GetProperty("paths").EnumerateObject().Select(p => p.Name)];
         Assert.Equal(
-            ["/v1/analyses", "/v1/analyses/{key}", "/v1/analyses/{key}/export", "/v1/models", "/v1/slides", "/v1/slides/deepzoom", "/v1/slides/deepzoom/tile",
-                "/v1/slides/deepzoom/tile/image", "/v1/slides/info", "/v1/slides/thumbnail", "/v1/slides/tissue"],
+            ["/v1/analyses", "/v1/analyses/{key}", "/v1/analyses/{key}/export", "/v1/models", "/v1/segmentations", "/v1/slides", "/v1/slides/deepzoom", "/v1/slides/deepzoom/tile",
+                "/v1/slides/deepzoom/tile/image", "/v1/slides/info", "/v1/slides/region", "/v1/slides/thumbnail", "/v1/slides/tissue"],
             paths.Order(StringComparer.Ordinal));
     }
 
@@ -305,8 +307,10 @@ public sealed class WebEndpointTests : IAsyncLifetime
         var roots = new SlideRoots([TestData.Path("slides")]);
         var slides = new SlideServiceImpl(roots);
         var analyses = new AnalysisServiceImpl(roots, Path.Combine(_work, name), BundledModel.Path);
+        var segmentation = new SegmentationServiceImpl(roots);
         _services.Add(slides);
         _services.Add(analyses);
+        _services.Add(segmentation);
         SidecarServer server = SidecarServer.Create(
             new ServerSettings { Listen = "127.0.0.1:0", WebListen = "127.0.0.1:0", WebOrigins = [origin], Grpc = new GrpcServerOptions { AuthToken = token } },
             new LoggerConfiguration().MinimumLevel.Warning().WriteTo.Console().CreateLogger(),
@@ -314,6 +318,7 @@ public sealed class WebEndpointTests : IAsyncLifetime
             {
                 slides.BindTo(registry);
                 analyses.BindTo(registry);
+                segmentation.BindTo(registry);
             });
         await server.StartAsync();
         return server;

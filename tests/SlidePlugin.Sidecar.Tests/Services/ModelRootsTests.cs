@@ -1,6 +1,7 @@
 using Serilog;
 using SlidePlugin.Engine.Checkpoints;
 using SlidePlugin.Engine.Mil;
+using SlidePlugin.Engine.Segmentation;
 using SlidePlugin.Engine.Tensors;
 using SlidePlugin.Engine.Training;
 using Grpc.Core;
@@ -124,6 +125,28 @@ public sealed class ModelRootsTests : IAsyncLifetime
         Assert.Empty(list.Models[1].Name);
         Assert.Equal(("grey", 1, false, ""), (list.Models[2].Name, list.Models[2].Channels, list.Models[2].HasMpp, list.Models[2].Error));
         Assert.Equal(("features", 8, 0, "enc", "abc"), (list.Models[3].Input, list.Models[3].FeatureSize, list.Models[3].PatchSize, list.Models[3].EncoderName, list.Models[3].EncoderSha256));
+    }
+
+    [Fact]
+    public async Task ListModels_SegmentationCheckpoint_ListedAsFcnMilWithItsClassesNotAsABrokenCard()
+    {
+        string fcn = Path.Combine(Work, "fcn.safetensors");
+        var net = new FullyConvolutionalNet(new FcnSpec { Channels = 3, Classes = 3, Widths = [8, 16, 16] }, new TensorRandom(3));
+        SegmentationCheckpoint.Save(fcn, net, new SegmentationCard
+        {
+            Name = "tissue-fcn",
+            Classes = [.. SyntheticShapes.Table().Classes.Select(SegmentationClass.Of)],
+            Mpp = 2.0,
+            Metrics = new Dictionary<string, double> { ["mean_iou"] = 0.5 },
+        });
+
+        ListModelsResponse list = await new AnalysisService.AnalysisServiceClient(_channel).ListModelsAsync(new ListModelsRequest());
+
+        ModelInfo listed = Assert.Single(list.Models, m => m.Path == fcn);
+        Assert.Equal(("", "tissue-fcn", "fcn-mil", "image", 3, 2.0, 0), (listed.Error, listed.Name, listed.Architecture, listed.Input, listed.Channels, listed.Mpp, listed.PatchSize));
+        Assert.Equal(SyntheticShapes.Table().Classes.Select(c => c.Name), listed.Classes);
+        Assert.Equal(0.5, listed.Metrics["mean_iou"]);
+        Assert.Equal(SegmentationCheckpoint.Load(fcn).Card.WeightsSha256, listed.WeightsSha256);
     }
 
     [Theory]
