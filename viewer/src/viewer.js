@@ -1,6 +1,7 @@
 // The SlidePlugin viewer: plain JavaScript over the sidecar's HTTP/JSON routes (the same address served this page).
 // State the tests read is kept on <body> as data-* attributes: data-state, data-tile-count, data-streamed-tiles,
-// data-painted-tiles, data-final-tiles, data-first-tile-ms.
+// data-painted-tiles, data-final-tiles, data-first-tile-ms, data-segmentation (running, done, error), data-seg-region
+// (the level-0 x,y,width,height segmented) and data-view-centre (level-0 x,y where a pan to a top tile ended).
 'use strict';
 
 const TOKEN_KEY = 'slideplugin.token';
@@ -62,6 +63,8 @@ const state = {
     slide: null,         // the open one
     tissue: [],          // rings of level-0 points
     run: null,           // the analysis running or shown
+    segmentationModels: [], // ListModels' fcn-mil checkpoints
+    segmentation: null,  // the label map shown: {slide, canvas, x, y, width, height (level 0), classes, summary}
 };
 
 let viewer = null;
@@ -115,6 +118,7 @@ async function start() {
         showMessage($('slides-message'), state.slides.length ? (list.truncated ? 'Only the first 10,000 files are listed.' : '') : 'No slides under the slide roots.');
         renderSlides();
         setState('slides');
+        loadSegmentationModels();
         await Promise.all(state.slides.map(loadSlideInfo));
     } catch (e) {
         if (e instanceof AuthError) askToken(e);
@@ -128,6 +132,20 @@ function fillModels() {
     const encoder = $('encoder');
     encoder.replaceChildren(new Option('None (a model of RGB patches)', ''), ...state.encoders.map((e) => new Option(e, e)));
     $('encoder-label').hidden = state.encoders.length === 0;
+}
+
+// Segmentation checkpoints are listed by ListModels (architecture fcn-mil); one can also be typed, as a path under a
+// model root, for a server that lists none.
+async function loadSegmentationModels() {
+    try {
+        const list = await getJson('/v1/models');
+        state.segmentationModels = (list.models || []).filter((m) => m.architecture === 'fcn-mil' && !m.error);
+    } catch { state.segmentationModels = []; }
+    $('seg-models').replaceChildren(...state.segmentationModels.map((m) => {
+        const option = new Option(m.name ? `${m.name} (${(m.classes || []).join(', ')})` : m.path, m.path);
+        return option;
+    }));
+    if (!$('seg-model').value && state.segmentationModels.length) $('seg-model').value = state.segmentationModels[0].path;
 }
 
 function renderSlides() {
@@ -212,6 +230,7 @@ async function openSlide(slide) {
     if (!viewer) createViewer();
     cancelAnalysis();
     clearAnalysis();
+    clearSegmentation();
     state.slide = slide;
     state.tissue = [];
     delete body.dataset.firstTileMs;
@@ -239,6 +258,7 @@ async function openSlide(slide) {
             ajaxHeaders: headers,
         });
         $('analysis-section').hidden = false;
+        $('segmentation-section').hidden = false;
         $('scalebar').hidden = false;
         setState('open');
         updateScaleBar();
@@ -318,6 +338,15 @@ function drawOverlay() {
         ctx.drawImage(heat, x0, y0, x1 - x0, y1 - y0);
         ctx.globalAlpha = 1;
     }
+    const seg = state.segmentation;
+    if (seg && seg.slide === state.slide) {
+        const [x0, y0] = imageToOverlay(seg.x, seg.y);
+        const [x1, y1] = imageToOverlay(seg.x + seg.width, seg.y + seg.height);
+        ctx.imageSmoothingEnabled = false; // label colours stay the card's colours, never blends of two
+        ctx.globalAlpha = Number($('seg-opacity').value);
+        ctx.drawImage(seg.canvas, x0, y0, x1 - x0, y1 - y0);
+        ctx.globalAlpha = 1;
+    }
     if ($('tissue').checked && state.tissue.length) {
         const [ox, oy] = imageToOverlay(0, 0);
         const [ux] = imageToOverlay(1, 0);
@@ -335,6 +364,7 @@ function drawOverlay() {
 
 $('tissue').addEventListener('change', queueRedraw);
 $('opacity').addEventListener('input', queueRedraw);
+$('seg-opacity').addEventListener('input', queueRedraw);
 
 // ---- analysis ----------------------------------------------------------------------------------------------
 
@@ -488,19 +518,56 @@ function onResult(run, result) {
     $('progress').value = 1;
     $('progress-text').textContent = `${(header.tileCount || 0).toLocaleString()} tiles`;
     $('final').hidden = false; // exports and top tiles exist for a finished (stored) analysis only
-    const top = [...run.tiles.values()].sort((a, b) => b.attention - a.attention).slice(0, 8);
+    const top = [...run.tiles.values()].sort((a, b) => b.attention - a.attention).slice(0, TOP_TILES);
     $('top-tiles').replaceChildren(...top.map((tile) => {
         const item = document.createElement('li');
+        item.dataset.index = tile.index;
         const button = document.createElement('button');
         button.type = 'button';
-        button.textContent = `tile ${tile.index} · ${tile.percentile.toFixed(1)} pct`;
-        button.addEventListener('click', () => {
-            viewer.viewport.fitBounds(viewer.viewport.imageToViewportRectangle(tile.x - tile.width, tile.y - tile.height, 3 * tile.width, 3 * tile.height));
-            showTile(tile);
-        });
+        button.title = `tile ${tile.index} at ${tile.x}, ${tile.y}: attention percentile ${tile.percentile.toFixed(1)}`;
+        const image = document.createElement('img');
+        image.alt = `tile ${tile.index}`;
+        const caption = document.createElement('span');
+        caption.textContent = `${tile.percentile.toFixed(1)} pct`;
+        button.append(image, caption);
+        button.addEventListener('click', () => panToTile(tile));
         item.append(button);
+        loadTileCrop(run.slide, tile, image);
         return item;
     }));
+}
+
+const TOP_TILES = 8;
+const CROP_SIZE = 96; // px of the gallery's crops: the slide level that gives at least this many across is read
+
+// A top tile's pixels, read from the slide (GET /v1/slides/region) at the coarsest level that still gives the crop its
+// size: fetched with the token, shown as a data: URL.
+async function loadTileCrop(slide, tile, image) {
+    const levels = slide.info?.levels || [];
+    let level = 0, downsample = 1;
+    levels.forEach((l, i) => {
+        const d = Number(l.downsample || 1);
+        if (tile.width / d >= CROP_SIZE && d > downsample) { level = i; downsample = d; }
+    });
+    try {
+        const region = await getJson(`/v1/slides/region?${query({
+            path: slide.path, x: tile.x, y: tile.y, level,
+            width: Math.max(1, Math.round(tile.width / downsample)), height: Math.max(1, Math.round(tile.height / downsample)),
+        })}`);
+        const type = region.image.format === 'IMAGE_FORMAT_PNG' ? 'image/png' : 'image/jpeg';
+        image.src = `data:${type};base64,${region.image.data}`;
+    } catch { /* the caption still names the tile */ }
+}
+
+// Pans and zooms to the tile (three tiles across), and records where the view's centre ended, in level-0 pixels.
+function panToTile(tile) {
+    delete body.dataset.viewCentre;
+    viewer.addOnceHandler('animation-finish', () => {
+        const centre = viewer.viewport.viewportToImageCoordinates(viewer.viewport.getCenter(true));
+        body.dataset.viewCentre = `${Math.round(centre.x)},${Math.round(centre.y)}`;
+    });
+    viewer.viewport.fitBounds(viewer.viewport.imageToViewportRectangle(tile.x - tile.width, tile.y - tile.height, 3 * tile.width, 3 * tile.height));
+    showTile(tile);
 }
 
 function updateCounts(run) {
@@ -532,6 +599,125 @@ function drawColorBar(map, caption, low, high) {
     $('colorbar-high').textContent = high;
     $('colorbar-caption').textContent = caption;
 }
+
+// ---- segmentation ------------------------------------------------------------------------------------------
+
+function clearSegmentation() {
+    state.segmentation = null;
+    delete body.dataset.segmentation;
+    delete body.dataset.segRegion;
+    $('seg-result').hidden = true;
+    $('seg-text').textContent = '';
+    showMessage($('seg-message'), '');
+    queueRedraw();
+}
+
+// The level-0 rectangle in view, within the slide.
+function visibleRegion() {
+    const item = viewer.world.getItemAt(0);
+    const r = item.viewportToImageRectangle(viewer.viewport.getBounds(true));
+    const size = item.getContentSize();
+    const x0 = Math.max(0, Math.floor(r.x)), y0 = Math.max(0, Math.floor(r.y));
+    const x1 = Math.min(size.x, Math.ceil(r.x + r.width)), y1 = Math.min(size.y, Math.ceil(r.y + r.height));
+    return { x: x0, y: y0, width: Math.max(0, x1 - x0), height: Math.max(0, y1 - y0) };
+}
+
+const base64Bytes = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+
+// Segments the region in view (POST /v1/segmentations, one message a line) and paints its label map: the label PNG's
+// palette is the card's class colours; the background class (index 0) is left clear so the tissue shows.
+async function segmentVisible() {
+    const slide = state.slide;
+    const modelPath = $('seg-model').value.trim();
+    if (!slide || !viewer?.world.getItemAt(0)) return;
+    if (!modelPath) { showMessage($('seg-message'), 'Choose a segmentation model (a checkpoint under a model root).', true); return; }
+    clearSegmentation();
+    const region = visibleRegion();
+    body.dataset.segmentation = 'running';
+    body.dataset.segRegion = [region.x, region.y, region.width, region.height].join(',');
+    $('segment').disabled = true;
+    $('seg-text').textContent = `Segmenting ${region.width.toLocaleString()} × ${region.height.toLocaleString()} px…`;
+    const request = { modelPath, slideRegion: { path: slide.path, region } };
+    if (slide.mppOverride) request.mppOverride = slide.mppOverride;
+    try {
+        const response = await call('/v1/segmentations', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request) });
+        let header = null, summary = null, label = null;
+        const text = await response.text();
+        for (const line of text.split('\n')) {
+            if (!line.trim()) continue;
+            const message = JSON.parse(line);
+            if (message.header) header = message.header;
+            else if (message.summary) summary = message.summary;
+            else if (message.chunk?.output === 'SEGMENT_OUTPUT_LABEL_PNG') {
+                label ??= new Uint8Array(Number(message.chunk.totalBytes));
+                label.set(base64Bytes(message.chunk.data || ''), Number(message.chunk.offset || 0));
+            } else if (message.code !== undefined) throw new ApiError(message.code, message.message);
+        }
+        if (!header || !label || !summary) throw new Error('the stream ended before the label map and summary');
+        if (state.slide !== slide) return;
+        const canvas = await labelCanvas(label, header);
+        state.segmentation = {
+            slide, canvas, classes: header.classes || [], summary,
+            x: Number(header.level0X || 0), y: Number(header.level0Y || 0),
+            width: header.width * Number(header.downsampleX || 1), height: header.height * Number(header.downsampleY || 1),
+        };
+        showLegend(header, summary);
+        $('seg-text').textContent = `${header.modelName}: ${header.width} × ${header.height} px at ${header.mpp ? `${(header.mpp * Number(header.downsampleX || 1)).toFixed(2)} µm/px` : 'the model\'s resolution'} · ${Number(summary.elapsedSeconds || 0).toFixed(1)} s`;
+        body.dataset.segmentation = 'done';
+        queueRedraw();
+    } catch (e) {
+        if (e instanceof AuthError) { askToken(e); return; }
+        showMessage($('seg-message'), `Segmentation failed: ${e.message}`, true);
+        body.dataset.segmentation = 'error';
+    } finally {
+        $('segment').disabled = false;
+    }
+}
+
+// The label PNG as a canvas of its size, background pixels (class 0's colour) made transparent.
+async function labelCanvas(png, header) {
+    const bitmap = await createImageBitmap(new Blob([png], { type: 'image/png' }), { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+    const canvas = document.createElement('canvas');
+    canvas.width = bitmap.width;
+    canvas.height = bitmap.height;
+    const ctx = canvas.getContext('2d');
+    ctx.drawImage(bitmap, 0, 0);
+    const background = (header.classes || []).find((c) => (c.index || 0) === 0);
+    if (background) {
+        const [r, g, b] = hexRgb(background.color);
+        const pixels = ctx.getImageData(0, 0, canvas.width, canvas.height);
+        const data = pixels.data;
+        for (let i = 0; i < data.length; i += 4) {
+            if (data[i] === r && data[i + 1] === g && data[i + 2] === b) data[i + 3] = 0;
+        }
+        ctx.putImageData(pixels, 0, 0);
+    }
+    return canvas;
+}
+
+const hexRgb = (hex) => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+
+function showLegend(header, summary) {
+    const fractions = new Map((summary.classes || []).map((c) => [c.index || 0, c]));
+    $('seg-legend').replaceChildren(...(header.classes || []).map((c) => {
+        const index = c.index || 0;
+        const item = document.createElement('li');
+        item.dataset.name = c.name;
+        item.dataset.color = c.color;
+        item.classList.toggle('unpainted', index === 0);
+        const swatch = document.createElement('span');
+        swatch.className = 'swatch';
+        swatch.style.background = c.color;
+        const name = document.createElement('span');
+        const share = fractions.get(index)?.fraction ?? 0;
+        name.textContent = `${c.name} · ${(share * 100).toFixed(1)}%${index === 0 ? ' (not painted)' : ''}`;
+        item.append(swatch, name);
+        return item;
+    }));
+    $('seg-result').hidden = false;
+}
+
+$('segment').addEventListener('click', segmentVisible);
 
 // ---- tile details ------------------------------------------------------------------------------------------
 

@@ -6,6 +6,9 @@ using Serilog;
 using SlidePlugin.Client;
 using AnalysisExports = SlidePlugin.Engine.Analysis.AnalysisExports;
 using SlidePlugin.Engine.Imaging;
+using SlidePlugin.Engine.LabelMasks;
+using SlidePlugin.Engine.Segmentation;
+using SlidePlugin.Engine.Tensors;
 using SlidePlugin.Protos.V1;
 using SlidePlugin.Sidecar.Cli;
 using SlidePlugin.Sidecar.Grpc;
@@ -265,6 +268,133 @@ public sealed class ViewerTests(ITestOutputHelper output) : IAsyncLifetime
         await page.WaitForFunctionAsync("() => document.body.dataset.firstTileMs !== undefined");
     }
 
+    [Fact]
+    public async Task Viewer_SegmentTheVisibleRegion_ScreenShowsTheCardsClassColoursWhereTheServersLabelMapSaysThatClass()
+    {
+        // A seeded three-class FCN at 2 µm/px under a model root, as SegmentationServiceTests makes it; ListModels offers it.
+        // Its input is stretched (std 0.03 around 0.8) so that the untrained net tells stain from glass: with seed 11 each
+        // class wins a fifth to a half of the region below (background 26%, tumor 21%, stroma 54%).
+        string models = Directory.CreateDirectory(Path.Combine(_work, "models")).FullName;
+        string fcn = Path.Combine(models, "fcn.safetensors");
+        SegmentationCheckpoint.Save(fcn, new FullyConvolutionalNet(new FcnSpec { Channels = 3, Classes = 3, Widths = [8, 16, 16] }, new TensorRandom(11)), new SegmentationCard
+        {
+            Name = "test-fcn",
+            Classes = [.. SyntheticShapes.Table().Classes.Select(SegmentationClass.Of)],
+            Mpp = 2.0,
+            InputMean = [0.8f],
+            InputStd = [0.03f],
+            ImageLevelThreshold = null,
+        });
+        SidecarServer server = await StartAsync("segment", token: null, modelRoot: models);
+        IPage page = await OpenPageAsync(server);
+        await WaitForStateAsync(page, "slides");
+        await page.ClickAsync($"li.slide[data-path='{Cmu}']");
+        await WaitForStateAsync(page, "open");
+        await Assertions.Expect(page.Locator("#seg-model")).ToHaveValueAsync(fcn);
+
+        // Zoomed onto part of the slide: what is in view is segmented, not the whole slide.
+        await page.EvaluateAsync("() => { const v = window.slidePlugin.viewer; v.viewport.fitBounds(v.viewport.imageToViewportRectangle(400, 600, 1200, 1000), true); }");
+        await page.UncheckAsync("#tissue");
+        await page.WaitForFunctionAsync("() => window.slidePlugin.viewer.world.getItemAt(0).getFullyLoaded()");
+        await NextFramesAsync(page);
+        Raster before = ImageCodec.Decode(await page.ScreenshotAsync());
+        await page.ClickAsync("#segment");
+        await page.WaitForFunctionAsync("() => ['done', 'error'].includes(document.body.dataset.segmentation)", null, new() { Timeout = (float)Analysis.TotalMilliseconds });
+        Assert.Equal("done", await DataAsync(page, "segmentation"));
+        await page.EvalOnSelectorAsync("#seg-opacity", "e => { e.value = 1; e.dispatchEvent(new Event('input')); }");
+        await NextFramesAsync(page);
+        Raster screen = ImageCodec.Decode(await page.ScreenshotAsync());
+
+        long[] region = [.. (await DataAsync(page, "segRegion")).Split(',').Select(long.Parse)];
+        Assert.True(region[0] <= 400 && region[1] <= 600 && region[0] + region[2] >= 1600 && region[1] + region[3] >= 1600, string.Join(",", region));
+        Assert.True(region[0] >= 0 && region[1] >= 0 && region[0] + region[2] <= 2220 && region[1] + region[3] <= 2967, string.Join(",", region));
+        Assert.True(region[2] * region[3] < 2220L * 2967 / 2, $"the visible region {string.Join(",", region)} is most of the slide");
+
+        // The server's label map of that region, over gRPC.
+        using GrpcChannel channel = SlidePluginChannel.ForAddress(server.Addresses.Single());
+        SegmentOutputs expected = await new SegmentationService.SegmentationServiceClient(channel).SegmentToOutputsAsync(new SegmentRequest
+        {
+            ModelPath = fcn,
+            SlideRegion = new SlideRegion { Path = Cmu, Region = new Rect { X = region[0], Y = region[1], Width = region[2], Height = region[3] } },
+        });
+        SegmentHeader header = expected.Header;
+        LabelMask labels = LabelPalette.Decode(expected.LabelPng, SyntheticShapes.Table(), "labels");
+        Dictionary<uint, SegmentClass> byCode = header.Classes.ToDictionary(c => c.Code);
+
+        // The legend: every class of the card with its colour, in map order.
+        Assert.Equal(header.Classes.Select(c => (c.Name, c.Color)), (await page.Locator("#seg-legend li").EvaluateAllAsync<string[][]>("items => items.map(e => [e.dataset.name, e.dataset.color])")).Select(a => (a[0], a[1])));
+
+        // Points inside a patch of one class (5 x 5 label pixels, clear of its edges): a class's colour on screen, the
+        // background class left unpainted (the slide as before).
+        var points = new List<(int X, int Y, SegmentClass Class)>();
+        for (int y = 2; y < labels.Height - 2; y += 5)
+        {
+            for (int x = 2; x < labels.Width - 2; x += 5)
+            {
+                byte code = labels.Codes[(y * labels.Width) + x];
+                bool uniform = true;
+                for (int dy = -2; dy <= 2 && uniform; dy++)
+                {
+                    for (int dx = -2; dx <= 2 && uniform; dx++)
+                    {
+                        uniform = labels.Codes[((y + dy) * labels.Width) + x + dx] == code;
+                    }
+                }
+
+                if (uniform)
+                {
+                    points.Add((x, y, byCode[code]));
+                }
+            }
+        }
+
+        (int X, int Y)?[] onPage = await VisiblePointsAsync(page, [.. points.Select(p => (header.Level0X + ((p.X + 0.5) * header.DownsampleX), header.Level0Y + ((p.Y + 0.5) * header.DownsampleY)))]);
+        var checkedPerClass = new Dictionary<string, int>();
+        for (int i = 0; i < points.Count; i++)
+        {
+            if (onPage[i] is not { } at)
+            {
+                continue;
+            }
+
+            SegmentClass c = points[i].Class;
+            ReadOnlySpan<byte> pixel = screen[at.X, at.Y];
+            (byte r, byte g, byte b) = c.Index == 0 ? (before[at.X, at.Y][0], before[at.X, at.Y][1], before[at.X, at.Y][2]) : Hex(c.Color);
+            Assert.True(Math.Abs(pixel[0] - r) <= 2 && Math.Abs(pixel[1] - g) <= 2 && Math.Abs(pixel[2] - b) <= 2,
+                $"label ({points[i].X}, {points[i].Y}) is {c.Name}: screen ({at.X}, {at.Y}) is {pixel[0]},{pixel[1]},{pixel[2]}, expected {r},{g},{b}");
+            checkedPerClass[c.Name] = checkedPerClass.GetValueOrDefault(c.Name) + 1;
+        }
+
+        output.WriteLine($"points checked per class: {string.Join(", ", checkedPerClass.Select(kv => $"{kv.Key} {kv.Value}"))}");
+        Assert.All(header.Classes, c => Assert.True(checkedPerClass.GetValueOrDefault(c.Name) >= 20, $"only {checkedPerClass.GetValueOrDefault(c.Name)} {c.Name} points on screen"));
+        await page.EvalOnSelectorAsync("#seg-opacity", "e => { e.value = 0.6; e.dispatchEvent(new Event('input')); }");
+        await ScreenshotAsync(page, "9-segmentation");
+        Assert.Empty(_browserErrors);
+    }
+
+    private static (byte R, byte G, byte B) Hex(string color) =>
+        (Convert.ToByte(color[1..3], 16), Convert.ToByte(color[3..5], 16), Convert.ToByte(color[5..7], 16));
+
+    private static async Task NextFramesAsync(IPage page) => await page.EvaluateAsync("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))");
+
+    /// <summary>The page positions of level-0 points, null where a point is off screen or under one of the page's controls.</summary>
+    private static async Task<(int X, int Y)?[]> VisiblePointsAsync(IPage page, IReadOnlyList<(double X, double Y)> points)
+    {
+        JsonElement all = await page.EvaluateAsync<JsonElement>(
+            @"points => {
+                const main = document.getElementById('main').getBoundingClientRect();
+                const covers = [...document.querySelectorAll('#main *')].map((e) => [e, e.getBoundingClientRect()])
+                    .filter(([e, r]) => r.width > 0 && r.width < main.width / 2 && getComputedStyle(e).visibility !== 'hidden').map(([, r]) => r);
+                return points.map(([x, y]) => {
+                    const p = window.slidePlugin.imageToPage(x, y);
+                    const inside = (r) => p.x >= r.left - 2 && p.x <= r.right + 2 && p.y >= r.top - 2 && p.y <= r.bottom + 2;
+                    return { x: Math.floor(p.x), y: Math.floor(p.y), visible: inside(main) && !covers.some(inside) };
+                });
+            }",
+            points.Select(p => new[] { p.X, p.Y }).ToArray());
+        return [.. all.EnumerateArray().Select(at => at.GetProperty("visible").GetBoolean() ? ((int, int)?)(at.GetProperty("x").GetInt32(), at.GetProperty("y").GetInt32()) : null)];
+    }
+
     private static Task<JsonElement?> ThrottleAsync(ICDPSession cdp, int bytesPerSecond) => cdp.SendAsync("Network.emulateNetworkConditions", new Dictionary<string, object>
     {
         ["offline"] = false,
@@ -332,13 +462,16 @@ public sealed class ViewerTests(ITestOutputHelper output) : IAsyncLifetime
         }
     }
 
-    private async Task<SidecarServer> StartAsync(string name, string? token)
+    private async Task<SidecarServer> StartAsync(string name, string? token, string? modelRoot = null)
     {
         var roots = new SlideRoots([TestData.Path("slides")]);
         var slides = new SlideServiceImpl(roots);
-        var analyses = new AnalysisServiceImpl(roots, Path.Combine(_work, name), BundledModel.Path);
+        ModelRoots? models = modelRoot is null ? null : new ModelRoots([modelRoot]);
+        var analyses = new AnalysisServiceImpl(roots, Path.Combine(_work, name), BundledModel.Path, models: models);
+        var segmentation = new SegmentationServiceImpl(roots, models);
         _services.Add(slides);
         _services.Add(analyses);
+        _services.Add(segmentation);
         SidecarServer server = SidecarServer.Create(
             new ServerSettings { Listen = "127.0.0.1:0", WebListen = "127.0.0.1:0", Grpc = new GrpcServerOptions { AuthToken = token } },
             new LoggerConfiguration().MinimumLevel.Warning().WriteTo.Console().CreateLogger(),
@@ -346,6 +479,7 @@ public sealed class ViewerTests(ITestOutputHelper output) : IAsyncLifetime
             {
                 slides.BindTo(registry);
                 analyses.BindTo(registry);
+                segmentation.BindTo(registry);
             });
         _servers.Add(server);
         await server.StartAsync();
