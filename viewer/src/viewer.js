@@ -559,14 +559,15 @@ async function loadTileCrop(slide, tile, image) {
     } catch { /* the caption still names the tile */ }
 }
 
-// Pans and zooms to the tile (three tiles across), and records where the view's centre ended, in level-0 pixels.
+// Pans and zooms to the tile (three tiles across, or as close as the view allows), and records where the view's centre ended, in level-0 pixels.
 function panToTile(tile) {
     delete body.dataset.viewCentre;
     viewer.addOnceHandler('animation-finish', () => {
         const centre = viewer.viewport.viewportToImageCoordinates(viewer.viewport.getCenter(true));
         body.dataset.viewCentre = `${Math.round(centre.x)},${Math.round(centre.y)}`;
     });
-    viewer.viewport.fitBounds(viewer.viewport.imageToViewportRectangle(tile.x - tile.width, tile.y - tile.height, 3 * tile.width, 3 * tile.height));
+    // With constraints: a small tile is not blown up past maxZoomPixelRatio, and the view stays centred on it.
+    viewer.viewport.fitBoundsWithConstraints(viewer.viewport.imageToViewportRectangle(tile.x - tile.width, tile.y - tile.height, 3 * tile.width, 3 * tile.height));
     showTile(tile);
 }
 

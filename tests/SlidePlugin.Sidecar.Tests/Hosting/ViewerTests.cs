@@ -372,6 +372,45 @@ public sealed class ViewerTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Empty(_browserErrors);
     }
 
+    [Fact]
+    public async Task Viewer_TopTilesGallery_KCropsOfTheTopTilesAndAClickCentresTheViewOnThatTile()
+    {
+        SidecarServer server = await StartAsync("gallery", token: null);
+        IPage page = await OpenPageAsync(server);
+        await WaitForStateAsync(page, "slides");
+        await page.ClickAsync($"li.slide[data-path='{Cmu}']");
+        await WaitForStateAsync(page, "open");
+        await page.ClickAsync("#analyze");
+        await WaitForStateAsync(page, "done", Analysis);
+
+        using GrpcChannel channel = SlidePluginChannel.ForAddress(server.Addresses.Single());
+        AnalysisResult stored = (await new AnalysisService.AnalysisServiceClient(channel).GetAnalysisAsync(new GetAnalysisRequest { Key = await DataAsync(page, "analysisKey"), IncludeTiles = true })).Result;
+        TileResult[] top = [.. stored.Tiles.OrderByDescending(t => t.Attention).Take(8)];
+
+        // k = 8 crops, the top tiles by attention in order, each read from the slide at the tile's size (CMU has one level).
+        ILocator items = page.Locator("#top-tiles li");
+        await Assertions.Expect(items).ToHaveCountAsync(top.Length);
+        Assert.Equal(top.Select(t => t.Index.ToString(System.Globalization.CultureInfo.InvariantCulture)), await items.EvaluateAllAsync<string[]>("items => items.map(e => e.dataset.index)"));
+        await page.WaitForFunctionAsync("() => [...document.querySelectorAll('#top-tiles img')].every(i => i.complete && i.naturalWidth > 0)");
+        int[][] sizes = await page.Locator("#top-tiles img").EvaluateAllAsync<int[][]>("images => images.map(i => [i.naturalWidth, i.naturalHeight])");
+        Assert.Equal(top.Select(t => ((int)t.Level0.Width, (int)t.Level0.Height)), sizes.Select(s => (s[0], s[1])));
+
+        // A click on one moves the view's centre onto that tile, and shows the tile's details.
+        foreach (int k in new[] { 3, 0 })
+        {
+            TileResult tile = top[k];
+            await items.Nth(k).Locator("button").ClickAsync();
+            await page.WaitForFunctionAsync("() => document.body.dataset.viewCentre !== undefined");
+            double[] centre = [.. (await DataAsync(page, "viewCentre")).Split(',').Select(double.Parse)];
+            Assert.True(centre[0] >= tile.Level0.X && centre[0] <= tile.Level0.X + tile.Level0.Width && centre[1] >= tile.Level0.Y && centre[1] <= tile.Level0.Y + tile.Level0.Height,
+                $"the view's centre ({centre[0]}, {centre[1]}) is off tile {tile.Index} at {tile.Level0}");
+            await Assertions.Expect(page.Locator("#tile-details")).ToHaveAttributeAsync("data-index", tile.Index.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        await ScreenshotAsync(page, "10-top-tiles");
+        Assert.Empty(_browserErrors);
+    }
+
     private static (byte R, byte G, byte B) Hex(string color) =>
         (Convert.ToByte(color[1..3], 16), Convert.ToByte(color[3..5], 16), Convert.ToByte(color[5..7], 16));
 
