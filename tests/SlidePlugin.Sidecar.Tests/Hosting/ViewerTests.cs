@@ -411,6 +411,34 @@ public sealed class ViewerTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Empty(_browserErrors);
     }
 
+    [Fact]
+    public async Task Viewer_OpenSlideOnAFreshServer_TissueDetectionWaitsForTheFirstTileAndTheTimesAreLogged()
+    {
+        SidecarServer server = await StartAsync("first-tile", token: null);
+        IPage page = await OpenPageAsync(server);
+        await WaitForStateAsync(page, "slides");
+        // What the user sees before the click: the list with its thumbnails.
+        await page.WaitForFunctionAsync($"() => document.querySelector(\"li.slide[data-path='{Cmu}'] img\").naturalWidth > 0");
+        await page.ClickAsync($"li.slide[data-path='{Cmu}']");
+        await page.WaitForFunctionAsync("() => !document.getElementById('tissue-toggle').hidden");
+        int firstTile = int.Parse(await DataAsync(page, "firstTileMs"));
+        JsonElement calls = await page.EvaluateAsync<JsonElement>(
+            @"() => {
+                const opened = Number(document.body.dataset.openedAt);
+                return performance.getEntriesByType('resource').filter((e) => e.startTime >= opened && e.name.includes('/v1/slides/'))
+                    .map((e) => ({ call: e.name.replace(/^.*\/v1\//, '').replace(/path=[^&]*&?/, ''), start: Math.round(e.startTime - opened), end: Math.round(e.responseEnd - opened) }));
+            }");
+        output.WriteLine($"first Deep Zoom tile drawn {firstTile} ms after the click; " +
+            string.Join("; ", calls.EnumerateArray().Take(8).Select(c => $"{c.GetProperty("call").GetString()}: {c.GetProperty("start")}-{c.GetProperty("end")} ms")));
+
+        // Tissue detection reads the whole slide: it starts once the first tile is drawn, not alongside the tiles. The
+        // 300 ms budget for that tile is logged, not asserted: on two shared cores this slide takes 450-650 ms (README).
+        JsonElement tissue = calls.EnumerateArray().Single(c => c.GetProperty("call").GetString()!.StartsWith("slides/tissue", StringComparison.Ordinal));
+        Assert.True(tissue.GetProperty("start").GetInt32() >= firstTile, $"tissue detection started {tissue.GetProperty("start")} ms after the click, before the first tile ({firstTile} ms)");
+        Assert.Contains(calls.EnumerateArray(), c => c.GetProperty("call").GetString()!.StartsWith("slides/deepzoom/tile/image", StringComparison.Ordinal) && c.GetProperty("end").GetInt32() <= firstTile);
+        Assert.Empty(_browserErrors);
+    }
+
     private static (byte R, byte G, byte B) Hex(string color) =>
         (Convert.ToByte(color[1..3], 16), Convert.ToByte(color[3..5], 16), Convert.ToByte(color[5..7], 16));
 
