@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using Grpc.Core;
 using Grpc.Net.Client;
 using Microsoft.Playwright;
 using Serilog;
@@ -439,6 +440,72 @@ public sealed class ViewerTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Empty(_browserErrors);
     }
 
+    [Fact]
+    public async Task Viewer_AnalyzeALargeSlide_PaintedTilesKeepUpWithTheServersStream()
+    {
+        // 30,000² px at 0.25 µm/px, tissue in three blobs: some 22,000 tiles of the bundled model, streamed for tens of seconds.
+        string large = SyntheticSlides.Large();
+        SidecarServer server = await StartAsync("large", token: null, slideRoot: Path.GetDirectoryName(large));
+        IPage page = await OpenPageAsync(server);
+        await WaitForStateAsync(page, "slides");
+        await page.ClickAsync($"li.slide[data-path='{Path.GetFileName(large)}']");
+        await WaitForStateAsync(page, "open");
+        await page.ClickAsync("#analyze");
+        await page.WaitForFunctionAsync("() => Number(document.body.dataset.paintedTiles) > 0", null, new() { Timeout = (float)Analysis.TotalMilliseconds });
+
+        // A gRPC watcher of the same analysis sees the server's messages as they are sent: what the page could have painted.
+        using GrpcChannel channel = SlidePluginChannel.ForAddress(server.Addresses.Single());
+        using var stop = new CancellationTokenSource();
+        using AsyncServerStreamingCall<AnalyzeSlideResponse> watch = new AnalysisService.AnalysisServiceClient(channel)
+            .AnalyzeSlide(new AnalyzeSlideRequest { Path = Path.GetFileName(large) }, cancellationToken: stop.Token);
+        int sent = 0, largestBatch = 0, tileCount = 0;
+        Task watching = Task.Run(async () =>
+        {
+            try
+            {
+                while (await watch.ResponseStream.MoveNext(stop.Token))
+                {
+                    AnalyzeSlideResponse message = watch.ResponseStream.Current;
+                    tileCount = message.Header?.TileCount ?? tileCount;
+                    if (message.Progress is { } progress)
+                    {
+                        largestBatch = Math.Max(largestBatch, progress.Tiles.Count);
+                        Interlocked.Add(ref sent, progress.Tiles.Count);
+                    }
+                }
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled)
+            {
+                // stopped below
+            }
+        });
+
+        // Every 500 ms for 15 s (or to the end): tiles the server has sent minus tiles the page has painted.
+        var lags = new List<(int Sent, int Painted)>();
+        for (int i = 0; i < 30; i++)
+        {
+            await Task.Delay(500);
+            int sentNow = Volatile.Read(ref sent);
+            int painted = int.Parse(await DataAsync(page, "paintedTiles"));
+            lags.Add((sentNow, painted));
+            if (await DataAsync(page, "state") != "streaming")
+            {
+                break;
+            }
+        }
+
+        output.WriteLine($"{tileCount} tiles, batches up to {largestBatch}; sent/painted every 500 ms: {string.Join(" ", lags.Select(l => $"{l.Sent}/{l.Painted}"))}");
+        await page.ClickAsync("#cancel");
+        await stop.CancelAsync();
+        await watching;
+
+        Assert.True(lags.Count >= 10 && lags[^1].Painted > lags[0].Painted, "the analysis did not stream long enough to measure");
+        Assert.InRange(largestBatch, 1, 10_000);
+        // No growing backlog: at every sample the page is within two batches of the server.
+        Assert.All(lags, l => Assert.True(l.Sent - l.Painted <= 2 * largestBatch, $"{l.Sent} tiles sent, {l.Painted} painted: a backlog of more than two batches of {largestBatch}"));
+        Assert.Empty(_browserErrors);
+    }
+
     private static (byte R, byte G, byte B) Hex(string color) =>
         (Convert.ToByte(color[1..3], 16), Convert.ToByte(color[3..5], 16), Convert.ToByte(color[5..7], 16));
 
@@ -529,9 +596,9 @@ public sealed class ViewerTests(ITestOutputHelper output) : IAsyncLifetime
         }
     }
 
-    private async Task<SidecarServer> StartAsync(string name, string? token, string? modelRoot = null)
+    private async Task<SidecarServer> StartAsync(string name, string? token, string? modelRoot = null, string? slideRoot = null)
     {
-        var roots = new SlideRoots([TestData.Path("slides")]);
+        var roots = new SlideRoots(slideRoot is null ? [TestData.Path("slides")] : [TestData.Path("slides"), slideRoot]);
         var slides = new SlideServiceImpl(roots);
         ModelRoots? models = modelRoot is null ? null : new ModelRoots([modelRoot]);
         var analyses = new AnalysisServiceImpl(roots, Path.Combine(_work, name), BundledModel.Path, models: models);
