@@ -480,11 +480,12 @@ public sealed class ViewerTests(ITestOutputHelper output) : IAsyncLifetime
             }
         });
 
-        // Every 500 ms for 15 s (or to the end): tiles the server has sent minus tiles the page has painted.
+        // Every 100 ms for 15 s (or to the end): tiles the server has sent minus tiles the page has painted. On an idle
+        // machine the whole slide streams in a few seconds, so the samples must be close together to see it stream.
         var lags = new List<(int Sent, int Painted)>();
-        for (int i = 0; i < 30; i++)
+        for (int i = 0; i < 150; i++)
         {
-            await Task.Delay(500);
+            await Task.Delay(100);
             int sentNow = Volatile.Read(ref sent);
             int painted = int.Parse(await DataAsync(page, "paintedTiles"));
             lags.Add((sentNow, painted));
@@ -494,12 +495,16 @@ public sealed class ViewerTests(ITestOutputHelper output) : IAsyncLifetime
             }
         }
 
-        output.WriteLine($"{tileCount} tiles, batches up to {largestBatch}; sent/painted every 500 ms: {string.Join(" ", lags.Select(l => $"{l.Sent}/{l.Painted}"))}");
-        await page.ClickAsync("#cancel");
+        output.WriteLine($"{tileCount} tiles, batches up to {largestBatch}; sent/painted every 100 ms: {string.Join(" ", lags.Select(l => $"{l.Sent}/{l.Painted}"))}");
+        if (await DataAsync(page, "state") == "streaming")
+        {
+            await page.ClickAsync("#cancel");
+        }
+
         await stop.CancelAsync();
         await watching;
 
-        Assert.True(lags.Count >= 10 && lags[^1].Painted > lags[0].Painted, "the analysis did not stream long enough to measure");
+        Assert.True(lags.Count >= 5 && lags[^1].Painted > lags[0].Painted, "the analysis did not stream long enough to measure");
         Assert.InRange(largestBatch, 1, 10_000);
         // No growing backlog: at every sample the page is within two batches of the server.
         Assert.All(lags, l => Assert.True(l.Sent - l.Painted <= 2 * largestBatch, $"{l.Sent} tiles sent, {l.Painted} painted: a backlog of more than two batches of {largestBatch}"));
