@@ -160,7 +160,7 @@ public sealed class SlideAnalyzer
         }
 
         int patchSize = _model.InputSize;
-        byte[] pixels = [.. patches.SelectMany(p => PatchPixels(p, patchSize))];
+        byte[] pixels = [.. patches.SelectMany(p => PatchBag.PatchOf(p, patchSize).Pixels)];
         return RunInstances(pixels, patches.Count, (h, scores, _) =>
         {
             using MilOutput output = _model.Network.Aggregate(h, scores.Detach());
@@ -351,9 +351,6 @@ public sealed class SlideAnalyzer
 
         return Tensor.FromData(encoder.Encode(pixels, count), count, encoder.Card.OutputDim);
     }
-
-    /// <summary>A tile's RGB bytes at the model's patch size.</summary>
-    private static byte[] PatchPixels(Raster raster, int patchSize) => PatchBag.PatchOf(raster, patchSize).Pixels;
 
     /// <summary>How far a client's patches may be from the model's resolution, either way, to be resampled to it (ScoreBag).</summary>
     public const double MaxPatchResampling = 2;

@@ -169,6 +169,15 @@ public sealed class Slide : IDisposable
         return level;
     }
 
+    /// <summary>
+    /// File name extensions of whole-slide images, lower case: the formats OpenSlide reads, and DICOM and CZI, which this
+    /// build cannot open but whose refusal says what to do. What a listing of slide folders looks for, by name only.
+    /// </summary>
+    public static IReadOnlySet<string> FileExtensions { get; } = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
+    {
+        ".svs", ".tif", ".tiff", ".ndpi", ".vms", ".vmu", ".scn", ".mrxs", ".svslide", ".bif", ".dcm", ".czi",
+    };
+
     /// <summary>Largest region <see cref="ReadRegion"/> reads in one call (2^28 pixels = 1 GiB of RGBA); read tiles beyond that.</summary>
     public const long MaxRegionPixels = 1L << 28;
 

@@ -16,9 +16,6 @@ internal sealed record CohortResources(int MaxParallel, int CpusPerTask, int Gpu
 /// <summary>Makes a cohort run: the slide list with estimates, the settings, and the Slurm array script.</summary>
 internal static class CohortPlanner
 {
-    /// <summary>File name extensions of the formats OpenSlide reads, for a folder of slides.</summary>
-    public static IReadOnlyList<string> SlideExtensions { get; } = [".svs", ".tif", ".tiff", ".ndpi", ".vms", ".vmu", ".scn", ".mrxs", ".svslide", ".bif"];
-
     /// <summary>
     /// The slides <paramref name="source"/> names: every slide file under a folder (recursively, in ordinal order), or the
     /// <c>slide</c> (or <c>slide_path</c>, <c>path</c>) column of a CSV, else its first column; relative paths are the CSV's folder's.
@@ -29,8 +26,8 @@ internal static class CohortPlanner
         if (Directory.Exists(source))
         {
             List<string> found = [.. Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories)
-                .Where(f => SlideExtensions.Contains(Path.GetExtension(f), StringComparer.OrdinalIgnoreCase)).Select(Path.GetFullPath).Order(StringComparer.Ordinal)];
-            return found.Count > 0 ? found : throw new CohortException($"No slide ({string.Join(" ", SlideExtensions)}) under '{source}'.");
+                .Where(f => Slide.FileExtensions.Contains(Path.GetExtension(f))).Select(Path.GetFullPath).Order(StringComparer.Ordinal)];
+            return found.Count > 0 ? found : throw new CohortException($"No slide ({string.Join(" ", Slide.FileExtensions)}) under '{source}'.");
         }
 
         if (!File.Exists(source))

@@ -14,12 +14,6 @@ internal static class SlideFiles
     /// <summary>How deep under a root files are looked for.</summary>
     private const int MaxDepth = 8;
 
-    /// <summary>Extensions of the formats OpenSlide reads (lower case).</summary>
-    private static readonly HashSet<string> SlideExtensions = new(StringComparer.OrdinalIgnoreCase)
-    {
-        ".svs", ".tif", ".tiff", ".ndpi", ".vms", ".vmu", ".scn", ".mrxs", ".svslide", ".bif", ".dcm", ".czi",
-    };
-
     /// <summary>Lists the roots of <paramref name="roots"/>.</summary>
     public static ListSlidesResponse List(SlideRoots roots)
     {
@@ -44,7 +38,7 @@ internal static class SlideFiles
                 // A request's relative path names the first root that holds it: name a file a later root shadows absolutely.
                 string name = roots.Roots.Take(r).Any(earlier => File.Exists(Path.Combine(earlier, relative))) ? file : relative;
                 string extension = Path.GetExtension(file);
-                bool slide = SlideExtensions.Contains(extension);
+                bool slide = Engine.Slides.Slide.FileExtensions.Contains(extension);
                 bool model = !slide && IsCarded(file, extension, ".safetensors");
                 bool encoder = !slide && IsCarded(file, extension, ".onnx");
                 if (!(slide || model || encoder))
