@@ -194,6 +194,9 @@ async function loadSlideInfo(slide) {
             if (state.slide === slide) updateScaleBar();
         });
     }
+    // Asked for with the list, so that opening the slide goes straight to its tiles.
+    slide.deepZoom = getJson(`/v1/slides/deepzoom?${query({ path: slide.path })}`);
+    slide.deepZoom.catch(() => { slide.deepZoom = undefined; });
     loadThumbnail(slide);
 }
 
@@ -233,17 +236,19 @@ async function openSlide(slide) {
     state.slide = slide;
     state.tissue = [];
     delete body.dataset.firstTileMs;
+    delete body.dataset.firstTileLoadedMs;
     body.dataset.openedAt = opened; // the click, on the page's clock: tests time the calls after it
     document.querySelectorAll('.slide.open').forEach((e) => e.classList.remove('open'));
     slide.element.classList.add('open');
     setState('opening');
     showMessage($('view-message'), '');
     try {
-        const deepZoom = await getJson(`/v1/slides/deepzoom?${query({ path: slide.path })}`);
+        const deepZoom = await (slide.deepZoom || getJson(`/v1/slides/deepzoom?${query({ path: slide.path })}`));
         const image = new DOMParser().parseFromString(deepZoom.dzi, 'application/xml').documentElement;
         const size = image.getElementsByTagName('Size')[0];
         const path = encodeURIComponent(slide.path);
         const headers = authHeaders();
+        viewer.addOnceHandler('tile-loaded', () => { body.dataset.firstTileLoadedMs = Math.round(performance.now() - opened); });
         viewer.addOnceHandler('tile-drawn', () => {
             body.dataset.firstTileMs = Math.round(performance.now() - opened);
             // Tissue detection reads the whole slide: started once the first tile is on screen, it does not compete

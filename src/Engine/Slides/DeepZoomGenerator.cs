@@ -21,7 +21,9 @@ public readonly record struct DeepZoomTileSource(long X, long Y, int SlideLevel,
 /// colour. Only the final resampling differs (libvips Lanczos-3 instead of PIL's), so tiles read at a
 /// slide level's own scale are pixel-identical and scaled ones agree to resampling noise. Tiles are always
 /// exactly the size <see cref="GetTileSource"/> announces (openslide-python's PIL thumbnail keeps the read
-/// region's aspect ratio and can return a pixel less).
+/// region's aspect ratio and can return a pixel less). Tiles coarser than the slide's <see cref="SlideOverview"/>, where
+/// the slide has no level near their scale, are cut from that overview: a low-zoom view then costs one read of the
+/// slide, not one per tile.
 /// </summary>
 public sealed class DeepZoomGenerator
 {
@@ -38,6 +40,7 @@ public sealed class DeepZoomGenerator
     private readonly (long Columns, long Rows)[] _tileDimensions;
     private readonly int[] _slideLevelOfZ;                              // slide level read for each Deep Zoom level
     private readonly double[] _slideToZDownsample;                      // remaining downsample after that level
+    private readonly bool[] _fromOverview;                              // whether that level's tiles are cut from the overview
 
     /// <summary>Prepares tiles of <paramref name="slide"/> (which must stay open while tiles are read).</summary>
     /// <param name="slide">The slide.</param>
@@ -90,11 +93,15 @@ public sealed class DeepZoomGenerator
         int levels = _zDimensions.Length;
         _slideLevelOfZ = new int[levels];
         _slideToZDownsample = new double[levels];
+        _fromOverview = new bool[levels];
+        double? overview = slide.OverviewDownsample;
         for (int z = 0; z < levels; z++)
         {
             double l0Downsample = Math.Pow(2, levels - z - 1);
             _slideLevelOfZ[z] = slide.GetBestLevelForDownsample(l0Downsample);
             _slideToZDownsample[z] = l0Downsample / slide.LevelDownsamples[_slideLevelOfZ[z]];
+            // Only where the slide level would be finer than the overview: a level at the tile's own scale is read as is.
+            _fromOverview[z] = l0Downsample >= overview && slide.LevelDownsamples[_slideLevelOfZ[z]] < overview;
         }
 
     }
@@ -175,6 +182,12 @@ public sealed class DeepZoomGenerator
     public Raster GetTile(int level, long column, long row)
     {
         DeepZoomTileSource source = GetTileSource(level, column, row);
+        if (_fromOverview[level] && _slide.GetOverview() is { } overview)
+        {
+            double l0PerRead = _slide.LevelDownsamples[source.SlideLevel];
+            return overview.Read(source.X, source.Y, source.ReadWidth * l0PerRead, source.ReadHeight * l0PerRead, source.TileWidth, source.TileHeight);
+        }
+
         Raster tile = _slide.ReadRegionRgb(source.X, source.Y, source.SlideLevel, source.ReadWidth, source.ReadHeight);
         return tile.Width == source.TileWidth && tile.Height == source.TileHeight
             ? tile

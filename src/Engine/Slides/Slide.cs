@@ -24,6 +24,8 @@ public sealed class Slide : IDisposable
     private readonly double[] _levelDownsamples;
     private readonly Lazy<TiffLevelReader?> _tiffLevels;
     private HeldLevel? _held;
+    private readonly Lock _overviewGate = new();
+    private SlideOverview? _overview;
 
     private Slide(string path, OpenSlideHandle handle)
     {
@@ -446,13 +448,59 @@ public sealed class Slide : IDisposable
 
     /// <summary>
     /// An RGB thumbnail that fits in <paramref name="maxSize"/> x <paramref name="maxSize"/>, composited on the
-    /// background colour, like openslide-python's <c>get_thumbnail</c>.
+    /// background colour, like openslide-python's <c>get_thumbnail</c>. One no larger than the <see cref="GetOverview"/>
+    /// is cut from it (which it makes, so a slide list's thumbnails leave the slide ready for its first Deep Zoom tiles).
     /// </summary>
     public Raster GetThumbnail(int maxSize)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxSize, 1);
         double downsample = Math.Max(1.0, Math.Max((double)Dimensions.Width / maxSize, (double)Dimensions.Height / maxSize));
+        if (OverviewDownsample is { } overviewDownsample && downsample >= overviewDownsample && GetOverview() is { } overview)
+        {
+            int width = (int)Math.Max(1, Math.Round(Dimensions.Width / downsample));
+            int height = (int)Math.Max(1, Math.Round(Dimensions.Height / downsample));
+            return overview.Read(0, 0, Dimensions.Width, Dimensions.Height, width, height);
+        }
+
         return ReadDownsampled(downsample).Flatten(BackgroundColor);
+    }
+
+    /// <summary>
+    /// Level-0 pixels a pixel of this slide's <see cref="SlideOverview"/>: the smallest power of two that brings the slide
+    /// within <see cref="SlideOverview.MaxEdge"/> a side; null when the level it would be made from is past
+    /// <see cref="SlideOverview.MaxSourcePixels"/> (a huge slide without a pyramid), where reads go to the slide.
+    /// </summary>
+    public double? OverviewDownsample
+    {
+        get
+        {
+            double downsample = 1;
+            while (Math.Max(Dimensions.Width, Dimensions.Height) / downsample > SlideOverview.MaxEdge)
+            {
+                downsample *= 2;
+            }
+
+            (long width, long height) = _levelDimensions[GetBestLevelForDownsample(downsample)];
+            return width * height <= SlideOverview.MaxSourcePixels ? downsample : null;
+        }
+    }
+
+    /// <summary>
+    /// The slide's overview, read whole from its best level (Lanczos-3, on the background colour) on first use and kept
+    /// while the slide is open; null where <see cref="OverviewDownsample"/> is. Callers racing the first use wait for the one read.
+    /// </summary>
+    /// <exception cref="SlideException">As <see cref="ReadDownsampled"/>; nothing is kept, so a later call reads again.</exception>
+    public SlideOverview? GetOverview()
+    {
+        if (OverviewDownsample is not { } downsample)
+        {
+            return null;
+        }
+
+        lock (_overviewGate)
+        {
+            return _overview ??= SlideOverview.Make(this, downsample);
+        }
     }
 
     private void ValidateRegion(int level, int width, int height)

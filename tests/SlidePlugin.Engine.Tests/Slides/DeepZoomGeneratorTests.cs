@@ -104,8 +104,12 @@ public class DeepZoomGeneratorTests
 
     [Theory]
     // Scaled tiles: the same region and size; only the resampler differs (libvips vs PIL Lanczos).
-    [InlineData("CMU-1-Small-Region.svs", 10, 1, 1)]
     [InlineData("CMU-1-Small-Region.svs", 11, 2, 3)]
+    // At or coarser than the slide's overview (CMU has one level): cut from it, still as close.
+    [InlineData("CMU-1-Small-Region.svs", 10, 1, 1)]
+    [InlineData("CMU-1-Small-Region.svs", 10, 2, 2)]    // bottom-right, clipped at the slide's edge
+    [InlineData("CMU-1-Small-Region.svs", 9, 1, 0)]
+    [InlineData("CMU-1-Small-Region.svs", 8, 0, 0)]     // the whole slide in one tile
     [InlineData("boxes.tiff", 7, 0, 0)]
     // Not boxes.tiff level 6: PIL's thumbnail keeps the read region's aspect ratio and returns 38x31 where
     // openslide-python's own get_tile_dimensions says 38x32; ours is always the announced size.
@@ -120,6 +124,42 @@ public class DeepZoomGeneratorTests
         Assert.Equal(reference.Tiles[0].Length, tile.Pixels.Length);
         double meanAbsoluteError = reference.Tiles[0].Zip(tile.Pixels, (a, b) => Math.Abs(a - b)).Average();
         Assert.InRange(meanAbsoluteError, 0, 3.0);
+    }
+
+    [Theory]
+    // CMU has one level: tiles at or coarser than its overview (downsample 4) are cut from it. At the overview's own
+    // scale the inside of a tile is the same bytes as the region read and reduced; coarser, it is reduced twice, and the
+    // edge tile's clipped read is reduced by a factor a little off 4.
+    [InlineData(10, 1, 1, 0, 0.05)]
+    [InlineData(9, 1, 1, 8, 0.5)]
+    [InlineData(10, 2, 2, 16, 0.5)]
+    public void GetTile_CutFromTheOverview_CloseToTheRegionReadAndScaled(int level, long column, long row, int maxInside, double maxMean)
+    {
+        using Slide slide = Slide.Open(TestData.Path("slides", "CMU-1-Small-Region.svs"));
+        var dz = new DeepZoomGenerator(slide);
+        DeepZoomTileSource source = dz.GetTileSource(level, column, row);
+        Raster direct = Slide.Scaled(slide.ReadRegionRgb(source.X, source.Y, source.SlideLevel, source.ReadWidth, source.ReadHeight), source.TileWidth, source.TileHeight);
+
+        Raster tile = dz.GetTile(level, column, row);
+
+        Assert.Equal(4, slide.GetOverview()!.Downsample);
+        Assert.Equal((direct.Width, direct.Height), (tile.Width, tile.Height));
+        // The resampler's reach past the tile's edge differs between the two: the border is left out of the maximum.
+        const int border = 6;
+        int largest = 0;
+        for (int y = border; y < tile.Height - border; y++)
+        {
+            for (int x = border; x < tile.Width - border; x++)
+            {
+                for (int band = 0; band < 3; band++)
+                {
+                    largest = Math.Max(largest, Math.Abs(tile[x, y][band] - direct[x, y][band]));
+                }
+            }
+        }
+
+        Assert.InRange(largest, 0, maxInside);
+        Assert.InRange(direct.Pixels.Zip(tile.Pixels, (a, b) => Math.Abs(a - b)).Average(), 0, maxMean);
     }
 
     [Theory]

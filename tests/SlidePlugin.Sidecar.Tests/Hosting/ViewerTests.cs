@@ -429,7 +429,7 @@ public sealed class ViewerTests(ITestOutputHelper output) : IAsyncLifetime
                 return performance.getEntriesByType('resource').filter((e) => e.startTime >= opened && e.name.includes('/v1/slides/'))
                     .map((e) => ({ call: e.name.replace(/^.*\/v1\//, '').replace(/path=[^&]*&?/, ''), start: Math.round(e.startTime - opened), end: Math.round(e.responseEnd - opened) }));
             }");
-        output.WriteLine($"first Deep Zoom tile drawn {firstTile} ms after the click; " +
+        output.WriteLine($"first Deep Zoom tile drawn {firstTile} ms after the click (loaded at {await DataAsync(page, "firstTileLoadedMs")} ms); " +
             string.Join("; ", calls.EnumerateArray().Take(8).Select(c => $"{c.GetProperty("call").GetString()}: {c.GetProperty("start")}-{c.GetProperty("end")} ms")));
 
         // Tissue detection reads the whole slide: it starts once the first tile is drawn, not alongside the tiles. The
@@ -443,8 +443,9 @@ public sealed class ViewerTests(ITestOutputHelper output) : IAsyncLifetime
     [Fact]
     public async Task Viewer_AnalyzeALargeSlide_PaintedTilesKeepUpWithTheServersStream()
     {
-        // 30,000² px at 0.25 µm/px, tissue in three blobs: some 22,000 tiles of the bundled model, streamed for tens of seconds.
-        string large = SyntheticSlides.Large();
+        // 40,000² px at 0.25 µm/px (the issue's size), tissue in the large slide's three blobs scaled by 4/3: some 39,000
+        // tiles of the bundled model, streamed for longer than the 15 s sampled.
+        string large = SyntheticSlides.Generate(40000, 40000, [.. SyntheticSlides.LargeBlobs.Select(b => new Level0Rect(b.X * 4 / 3, b.Y * 4 / 3, b.Width * 4 / 3, b.Height * 4 / 3))]);
         SidecarServer server = await StartAsync("large", token: null, slideRoot: Path.GetDirectoryName(large));
         IPage page = await OpenPageAsync(server);
         await WaitForStateAsync(page, "slides");
