@@ -51,6 +51,13 @@ internal static partial class VipsNative
     [LibraryImport(Libraries.Vips, EntryPoint = "vips_crop")]
     internal static partial int Crop(VipsImageHandle input, out IntPtr output, int left, int top, int width, int height, IntPtr terminator);
 
+    [LibraryImport(Libraries.Vips, EntryPoint = "vips_region_new")]
+    internal static partial IntPtr RegionNew(VipsImageHandle image);
+
+    /// <summary>The pixels of a rectangle, computed on the calling thread (no thread pool), in a buffer to free with g_free.</summary>
+    [LibraryImport(Libraries.Vips, EntryPoint = "vips_region_fetch")]
+    internal static partial IntPtr RegionFetch(IntPtr region, int left, int top, int width, int height, out nuint length);
+
     [LibraryImport(Libraries.Vips, EntryPoint = "vips_image_new_from_memory_copy")]
     internal static unsafe partial IntPtr ImageNewFromMemoryCopy(byte* data, nuint size, int width, int height, int bands, int format);
 

@@ -230,24 +230,46 @@ internal sealed class TiffLevelReader : IDisposable
             return null;
         }
 
-        if (VipsNative.Crop(page, out IntPtr cropped, (int)levelX, (int)levelY, width, height, IntPtr.Zero) != 0 || cropped == IntPtr.Zero)
+        // A region fetched on this thread: vips_image_write_to_memory of a crop would start libvips' thread pool for each
+        // read, which for a 256² tile costs more than decoding it.
+        IntPtr region = VipsNative.RegionNew(page);
+        if (region == IntPtr.Zero)
         {
             _ = ImageCodec.TakeError();
             return null;
         }
 
-        using var region = new VipsImageHandle(cropped);
         try
         {
-            return ImageCodec.ToRaster(region);
+            IntPtr memory = VipsNative.RegionFetch(region, (int)levelX, (int)levelY, width, height, out nuint length);
+            if (memory == IntPtr.Zero)
+            {
+                _ = ImageCodec.TakeError();
+                return null; // e.g. a corrupt tile: OpenSlide reads it again and reports (and latches) its own error
+            }
+
+            try
+            {
+                var pixels = new byte[width * height * 3];
+                if ((long)length != pixels.Length)
+                {
+                    return null;
+                }
+
+                System.Runtime.InteropServices.Marshal.Copy(memory, pixels, 0, pixels.Length);
+                return new Raster(width, height, 3, pixels);
+            }
+            finally
+            {
+                VipsNative.Free(memory);
+            }
         }
-        catch (ImageCodecException)
+        finally
         {
-            return null; // e.g. a corrupt tile: OpenSlide reads it again and reports (and latches) its own error
+            VipsNative.ObjectUnref(region);
         }
     }
 
-    /// <inheritdoc />
     public void Dispose()
     {
         foreach (VipsImageHandle? level in _levels)
