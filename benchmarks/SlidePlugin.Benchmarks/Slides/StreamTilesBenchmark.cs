@@ -99,6 +99,7 @@ internal static partial class StreamTilesBenchmark
             long start = Stopwatch.GetTimestamp();
             long firstTile = 0;
             int tiles = 0;
+            TimeSpan serverCpu = default, clientCpu = default;
             using (AsyncServerStreamingCall<StreamTilesResponse> call = client.StreamTiles(new StreamTilesRequest
             {
                 Path = System.IO.Path.GetFileName(slidePath),
@@ -111,6 +112,9 @@ internal static partial class StreamTilesBenchmark
                     if (message.ItemCase == StreamTilesResponse.ItemOneofCase.Grid)
                     {
                         firstTile = Stopwatch.GetTimestamp();
+                        server.Refresh();
+                        serverCpu = server.TotalProcessorTime;
+                        clientCpu = Process.GetCurrentProcess().TotalProcessorTime;
                     }
                     else
                     {
@@ -120,6 +124,9 @@ internal static partial class StreamTilesBenchmark
             }
 
             double tileSeconds = Stopwatch.GetElapsedTime(firstTile).TotalSeconds;
+            server.Refresh();
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {tiles} tiles in {tileSeconds:0.00} s: server {(server.TotalProcessorTime - serverCpu).TotalMilliseconds / tiles:0.00} CPU ms a tile, client {(Process.GetCurrentProcess().TotalProcessorTime - clientCpu).TotalMilliseconds / tiles:0.00}"));
             double totalSeconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
             double peakMiB = PeakMemory.MiB(server.Id.ToString(CultureInfo.InvariantCulture));
             return new Result(tiles, tiles / tileSeconds, totalSeconds, peakMiB);
