@@ -1,5 +1,6 @@
 using SlidePlugin.Engine.Imaging;
 using SlidePlugin.Engine.Interop;
+using SlidePlugin.Engine.Tensors;
 
 namespace SlidePlugin.Engine.Slides;
 
@@ -230,34 +231,67 @@ internal sealed class TiffLevelReader : IDisposable
             return null;
         }
 
-        // A region fetched on this thread: vips_image_write_to_memory of a crop would start libvips' thread pool for each
-        // read, which for a 256² tile costs more than decoding it.
+        // Regions are fetched on the calling thread: vips_image_write_to_memory of a crop would start libvips' thread
+        // pool for each read, which for a 256² tile costs more than decoding it. A large read (a whole level for tissue
+        // detection or an overview) is split into bands fetched on the engine's threads instead.
+        var pixels = new byte[width * height * 3];
+        int bands = Math.Min(EngineThreads.Count, height / BandRows);
+        if (bands < 2)
+        {
+            return Fetch(page, (int)levelX, (int)levelY, width, height, pixels) ? new Raster(width, height, 3, pixels) : null;
+        }
+
+        bool fetched = true;
+        Parallel.For(0, bands, EngineThreads.ParallelOptions, band =>
+        {
+            int first = (int)((long)height * band / bands), last = (int)((long)height * (band + 1) / bands);
+            if (!Fetch(page, (int)levelX, (int)levelY + first, width, last - first, pixels.AsSpan(first * width * 3)))
+            {
+                Volatile.Write(ref fetched, false);
+            }
+        });
+        return fetched ? new Raster(width, height, 3, pixels) : null;
+    }
+
+    /// <summary>Rows below which a band of a large read is not worth a thread.</summary>
+    private const int BandRows = 512;
+
+    /// <summary>
+    /// Decodes the rectangle into <paramref name="destination"/> (RGB rows); false when libvips cannot (e.g. a corrupt tile:
+    /// OpenSlide reads it again and reports, and latches, its own error).
+    /// </summary>
+    private static bool Fetch(VipsImageHandle page, int left, int top, int width, int height, Span<byte> destination)
+    {
         IntPtr region = VipsNative.RegionNew(page);
         if (region == IntPtr.Zero)
         {
             _ = ImageCodec.TakeError();
-            return null;
+            return false;
         }
 
         try
         {
-            IntPtr memory = VipsNative.RegionFetch(region, (int)levelX, (int)levelY, width, height, out nuint length);
+            IntPtr memory = VipsNative.RegionFetch(region, left, top, width, height, out nuint length);
             if (memory == IntPtr.Zero)
             {
                 _ = ImageCodec.TakeError();
-                return null; // e.g. a corrupt tile: OpenSlide reads it again and reports (and latches) its own error
+                return false;
             }
 
             try
             {
-                var pixels = new byte[width * height * 3];
-                if ((long)length != pixels.Length)
+                int bytes = width * height * 3;
+                if ((long)length != bytes)
                 {
-                    return null;
+                    return false;
                 }
 
-                System.Runtime.InteropServices.Marshal.Copy(memory, pixels, 0, pixels.Length);
-                return new Raster(width, height, 3, pixels);
+                unsafe
+                {
+                    new ReadOnlySpan<byte>((void*)memory, bytes).CopyTo(destination);
+                }
+
+                return true;
             }
             finally
             {
