@@ -33,17 +33,40 @@ internal static partial class TurboJpegNative
     internal static unsafe partial int Compress2(TurboJpegHandle handle, byte* source, int width, int pitch, int height, int pixelFormat,
         ref IntPtr jpegBuffer, ref nuint jpegSize, int subsampling, int quality, int flags);
 
+    [LibraryImport(Libraries.TurboJpeg, EntryPoint = "tjInitDecompress")]
+    internal static partial IntPtr InitDecompress();
+
+    [LibraryImport(Libraries.TurboJpeg, EntryPoint = "tjDecompressHeader3")]
+    internal static unsafe partial int DecompressHeader3(TurboJpegDecompressor handle, byte* jpeg, nuint jpegSize, out int width, out int height, out int subsampling, out int colorspace);
+
+    /// <summary>Decodes with libjpeg's defaults (accurate integer DCT, smooth upsampling) unless flags say otherwise: the pixels libtiff's and PIL's decoders give.</summary>
+    [LibraryImport(Libraries.TurboJpeg, EntryPoint = "tjDecompress2")]
+    internal static unsafe partial int Decompress2(TurboJpegDecompressor handle, byte* jpeg, nuint jpegSize, byte* destination, int width, int pitch, int height, int pixelFormat, int flags);
+
     [LibraryImport(Libraries.TurboJpeg, EntryPoint = "tjFree")]
     internal static partial void Free(IntPtr buffer);
 
     [LibraryImport(Libraries.TurboJpeg, EntryPoint = "tjGetErrorStr2")]
     internal static partial IntPtr GetErrorString(TurboJpegHandle handle);
+
+    [LibraryImport(Libraries.TurboJpeg, EntryPoint = "tjGetErrorStr2")]
+    internal static partial IntPtr GetErrorString(TurboJpegDecompressor handle);
 }
 
 /// <summary>Owns a TurboJPEG compressor (<c>tjhandle</c>); <c>tjDestroy</c> runs exactly once. Not thread-safe: one per thread.</summary>
 internal sealed class TurboJpegHandle : SafeHandle
 {
     public TurboJpegHandle() : base(IntPtr.Zero, ownsHandle: true) => SetHandle(TurboJpegNative.InitCompress());
+
+    public override bool IsInvalid => handle == IntPtr.Zero;
+
+    protected override bool ReleaseHandle() => TurboJpegNative.Destroy(handle) == 0;
+}
+
+/// <summary>Owns a TurboJPEG decompressor (<c>tjhandle</c>); <c>tjDestroy</c> runs exactly once. Not thread-safe: one per thread.</summary>
+internal sealed class TurboJpegDecompressor : SafeHandle
+{
+    public TurboJpegDecompressor() : base(IntPtr.Zero, ownsHandle: true) => SetHandle(TurboJpegNative.InitDecompress());
 
     public override bool IsInvalid => handle == IntPtr.Zero;
 

@@ -13,6 +13,18 @@ namespace SlidePlugin.Engine.Slides;
 /// <param name="BitsPerSample">The first BitsPerSample (258) value; 1 when absent.</param>
 internal readonly record struct TiffDirectory(long Width, long Height, long TileWidth, long TileHeight, int Compression, int Photometric, int SamplesPerPixel, int BitsPerSample)
 {
+    /// <summary>Whether the file's numbers are little-endian ("II").</summary>
+    public bool LittleEndian { get; init; }
+
+    /// <summary>Where TileOffsets (324) lie, or default when absent.</summary>
+    public TiffValues TileOffsets { get; init; }
+
+    /// <summary>Where TileByteCounts (325) lie, or default when absent.</summary>
+    public TiffValues TileByteCounts { get; init; }
+
+    /// <summary>Where JPEGTables (347) lie, or default when absent.</summary>
+    public TiffValues JpegTables { get; init; }
+
     /// <summary>Whether the page is stored in tiles.</summary>
     public bool Tiled => TileWidth > 0 && TileHeight > 0;
 
@@ -32,6 +44,16 @@ internal readonly record struct TiffDirectory(long Width, long Height, long Tile
         50001 => "50001 (WebP)",
         _ => code.ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
+}
+
+/// <summary>The values of one TIFF tag, read when needed: their TIFF type, their count, and where in the file they lie.</summary>
+/// <param name="Type">TIFF field type (3 SHORT, 4 LONG, 7 UNDEFINED, 16 LONG8).</param>
+/// <param name="Count">Number of values.</param>
+/// <param name="FileOffset">Position of the first value (inside the entry when they fit there).</param>
+internal readonly record struct TiffValues(int Type, long Count, long FileOffset)
+{
+    /// <summary>Bytes a value of <see cref="Type"/> takes; 0 for types not read here.</summary>
+    public int ValueSize => Type switch { 3 => 2, 4 => 4, 16 => 8, 1 or 7 => 1, _ => 0 };
 }
 
 /// <summary>
@@ -112,6 +134,7 @@ internal static class TiffDirectories
 
             long width = 0, height = 0, tileWidth = 0, tileHeight = 0;
             int compression = 1, photometric = -1, samples = 1, bits = 1;
+            TiffValues tileOffsets = default, tileByteCounts = default, jpegTables = default;
             for (long i = 0; i < entries; i++)
             {
                 if (!TryRead(offset + countSize + (i * entrySize), entrySize))
@@ -132,17 +155,24 @@ internal static class TiffDirectories
                     case 322: tileWidth = Scalar(type, value); break;
                     case 323: tileHeight = Scalar(type, value); break;
                     case 258: bits = FirstShort(type, count, value, offsetSize); break;
+                    case 324: tileOffsets = Values(type, count, value, offset + countSize + (i * entrySize) + (big ? 12 : 8), offsetSize); break;
+                    case 325: tileByteCounts = Values(type, count, value, offset + countSize + (i * entrySize) + (big ? 12 : 8), offsetSize); break;
+                    case 347: jpegTables = Values(type, count, value, offset + countSize + (i * entrySize) + (big ? 12 : 8), offsetSize); break;
                     default: break;
                 }
             }
 
+            var directory = new TiffDirectory(width, height, tileWidth, tileHeight, compression, photometric, samples, bits)
+            {
+                LittleEndian = little, TileOffsets = tileOffsets, TileByteCounts = tileByteCounts, JpegTables = jpegTables,
+            };
             if (!TryRead(offset + countSize + (entries * entrySize), offsetSize))
             {
-                return (new TiffDirectory(width, height, tileWidth, tileHeight, compression, photometric, samples, bits), 0);
+                return (directory, 0);
             }
 
             long next = big ? (long)Math.Min(U64(_buffer), long.MaxValue) : U32(_buffer);
-            return (new TiffDirectory(width, height, tileWidth, tileHeight, compression, photometric, samples, bits), next);
+            return (directory, next);
         }
 
         /// <summary>A SHORT, LONG or LONG8 held in the entry itself (the tags read here have one value).</summary>
@@ -153,6 +183,20 @@ internal static class TiffDirectories
             16 => (long)Math.Min(U64(value), long.MaxValue),
             _ => -1,
         };
+
+        /// <summary>Where a tag's values lie: in the entry (at <paramref name="entryValueAt"/>) when they fit there, else at the offset it holds.</summary>
+        private TiffValues Values(int type, long count, ReadOnlySpan<byte> value, long entryValueAt, int offsetSize)
+        {
+            var values = new TiffValues(type, count, 0);
+            if (values.ValueSize == 0 || count < 1 || count > file.Length)
+            {
+                return default;
+            }
+
+            long at = count * values.ValueSize <= offsetSize ? entryValueAt
+                : offsetSize == 8 ? (long)Math.Min(U64(value), long.MaxValue) : U32(value);
+            return at >= 0 && at <= file.Length - (count * values.ValueSize) ? values with { FileOffset = at } : default;
+        }
 
         /// <summary>The first SHORT of a list that lies in the entry when it fits there, else at the offset it holds.</summary>
         private int FirstShort(int type, long count, ReadOnlySpan<byte> value, int offsetSize)

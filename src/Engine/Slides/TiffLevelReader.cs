@@ -29,8 +29,9 @@ internal sealed class TiffLevelReader : IDisposable
     private const int CheckSize = 256;
 
     private readonly VipsImageHandle?[] _levels;
+    private readonly TiffJpegTiles?[] _jpegTiles; // JPEG levels decoded by TurboJPEG, ahead of libvips, once checked
 
-    private TiffLevelReader(VipsImageHandle?[] levels) => _levels = levels;
+    private TiffLevelReader(VipsImageHandle?[] levels, TiffJpegTiles?[] jpegTiles) => (_levels, _jpegTiles) = (levels, jpegTiles);
 
     /// <summary>Which levels this reader serves.</summary>
     public IReadOnlyList<bool> Levels => _levels.Select(l => l is not null).ToArray();
@@ -66,6 +67,7 @@ internal sealed class TiffLevelReader : IDisposable
 
         ImageCodec.EnsureInitialized();
         var levels = new VipsImageHandle?[slide.LevelCount];
+        var jpegTiles = new TiffJpegTiles?[slide.LevelCount];
         var refused = new List<string>();
         // TIFF directories: every level, plus thumbnail, label and macro for SVS; match levels by size.
         for (int page = 0; page < directories.Count && levels.Any(l => l is null); page++)
@@ -108,6 +110,7 @@ internal sealed class TiffLevelReader : IDisposable
                 && (VipsNative.ImageGetWidth(image), VipsNative.ImageGetHeight(image)) == (directory.Width, directory.Height))
             {
                 levels[level] = image;
+                jpegTiles[level] = TiffJpegTiles.TryOpen(slide.Path, directory);
             }
             else
             {
@@ -116,7 +119,7 @@ internal sealed class TiffLevelReader : IDisposable
             }
         }
 
-        var reader = new TiffLevelReader(levels);
+        var reader = new TiffLevelReader(levels, jpegTiles);
         if (levels.All(l => l is null))
         {
             fallback = refused.Count > 0 ? string.Join("; ", refused) : null;
@@ -186,6 +189,21 @@ internal sealed class TiffLevelReader : IDisposable
                 return $"OpenSlide could not read level {level} for the check ({error.Message})";
             }
 
+            if (_jpegTiles[level] is not null && !direct.Pixels.AsSpan().SequenceEqual(reference.Pixels))
+            {
+                // TurboJPEG's pixels are not OpenSlide's here: the level is decoded by libvips, and checked as such.
+                _jpegTiles[level]!.Dispose();
+                _jpegTiles[level] = null;
+                if (TryReadRgb(slide, x, y, level, width, height) is not { } again)
+                {
+                    _levels[level]!.Dispose();
+                    _levels[level] = null;
+                    continue;
+                }
+
+                direct = again;
+            }
+
             ReadOnlySpan<byte> a = direct.Pixels, b = reference.Pixels;
             int differing = 0, largest = 0, first = -1;
             for (int i = 0; i < a.Length; i++)
@@ -229,6 +247,15 @@ internal sealed class TiffLevelReader : IDisposable
             || levelX + width > levelWidth || levelY + height > levelHeight)
         {
             return null;
+        }
+
+        if (_jpegTiles[level] is { } tiles)
+        {
+            var decoded = new byte[width * height * 3];
+            if (tiles.TryRead((int)levelX, (int)levelY, width, height, decoded))
+            {
+                return new Raster(width, height, 3, decoded);
+            }
         }
 
         // Regions are fetched on the calling thread: vips_image_write_to_memory of a crop would start libvips' thread
@@ -309,6 +336,11 @@ internal sealed class TiffLevelReader : IDisposable
         foreach (VipsImageHandle? level in _levels)
         {
             level?.Dispose();
+        }
+
+        foreach (TiffJpegTiles? tiles in _jpegTiles)
+        {
+            tiles?.Dispose();
         }
     }
 }

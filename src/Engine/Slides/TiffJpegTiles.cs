@@ -1,0 +1,224 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using Microsoft.Win32.SafeHandles;
+using SlidePlugin.Engine.Interop;
+using SlidePlugin.Engine.Tensors;
+
+namespace SlidePlugin.Engine.Slides;
+
+/// <summary>
+/// The JPEG tiles of one TIFF level decoded by TurboJPEG straight from the file: a tile's bytes (TileOffsets,
+/// TileByteCounts) after the level's JPEGTables, into the caller's buffer. libvips' TIFF loader gives each decoded tile a
+/// fresh zeroed buffer, and on a whole-level read those page faults cost several times the decoding itself.
+/// TurboJPEG decodes with libjpeg's defaults (accurate DCT, smooth upsampling), as libtiff does for OpenSlide; an RGB page
+/// (Aperio's) gets an Adobe marker saying "no colour transform", which libtiff tells libjpeg directly and without which
+/// the stream would be read as YCbCr. <see cref="TiffLevelReader"/> uses it only for levels whose pixels it has checked
+/// equal to OpenSlide's. Thread-safe.
+/// </summary>
+internal sealed class TiffJpegTiles : IDisposable
+{
+    /// <summary>APP14 "Adobe", version 100, flags 0, 0, transform 0: the components are RGB as they are.</summary>
+    private static readonly byte[] AdobeRgb = [0xFF, 0xEE, 0x00, 0x0E, (byte)'A', (byte)'d', (byte)'o', (byte)'b', (byte)'e', 0x00, 0x64, 0x00, 0x00, 0x00, 0x00, 0x00];
+
+    /// <summary>Largest tile accepted, a side (a TIFF tile is decoded whole into a buffer of its size).</summary>
+    private const int MaxTileEdge = 4096;
+
+    /// <summary>Tiles below which a region is decoded on the calling thread alone.</summary>
+    private const int ParallelTiles = 8;
+
+    [ThreadStatic]
+    private static TurboJpegDecompressor? t_decompressor;
+
+    private readonly SafeFileHandle _file;
+    private readonly long[] _offsets;
+    private readonly int[] _counts;
+    private readonly byte[] _prefix; // SOI, the Adobe marker for RGB pages, then the tables without their SOI and EOI
+    private readonly int _tileWidth, _tileHeight, _columns;
+
+    private TiffJpegTiles(SafeFileHandle file, long[] offsets, int[] counts, byte[] prefix, int tileWidth, int tileHeight, int columns)
+    {
+        _file = file;
+        _offsets = offsets;
+        _counts = counts;
+        _prefix = prefix;
+        _tileWidth = tileWidth;
+        _tileHeight = tileHeight;
+        _columns = columns;
+    }
+
+    /// <summary>The tiles of <paramref name="directory"/>, or null when it is not 8-bit RGB or YCbCr JPEG in tiles, or its tags do not add up.</summary>
+    public static TiffJpegTiles? TryOpen(string path, TiffDirectory directory)
+    {
+        if (directory.Compression != 7 || !directory.Tiled || directory.SamplesPerPixel != 3 || directory.BitsPerSample != 8
+            || directory.Photometric is not (2 or 6) || directory.TileWidth > MaxTileEdge || directory.TileHeight > MaxTileEdge)
+        {
+            return null;
+        }
+
+        int tileWidth = (int)directory.TileWidth, tileHeight = (int)directory.TileHeight;
+        long columns = (directory.Width + tileWidth - 1) / tileWidth, rows = (directory.Height + tileHeight - 1) / tileHeight;
+        if (directory.TileOffsets.Count != columns * rows || directory.TileByteCounts.Count != columns * rows)
+        {
+            return null;
+        }
+
+        SafeFileHandle file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
+        try
+        {
+            long[] offsets = ReadNumbers(file, directory.TileOffsets, directory.LittleEndian);
+            long[] counts = ReadNumbers(file, directory.TileByteCounts, directory.LittleEndian);
+            long length = RandomAccess.GetLength(file);
+            for (int i = 0; i < offsets.Length; i++)
+            {
+                if (counts[i] < 4 || counts[i] > int.MaxValue / 2 || offsets[i] < 0 || offsets[i] > length - counts[i])
+                {
+                    file.Dispose();
+                    return null;
+                }
+            }
+
+            byte[] tables = [];
+            if (directory.JpegTables.Count > 0)
+            {
+                tables = new byte[directory.JpegTables.Count];
+                if (directory.JpegTables.ValueSize != 1 || RandomAccess.Read(file, tables, directory.JpegTables.FileOffset) != tables.Length
+                    || tables.Length < 4 || tables[0] != 0xFF || tables[1] != 0xD8 || tables[^2] != 0xFF || tables[^1] != 0xD9)
+                {
+                    file.Dispose();
+                    return null;
+                }
+            }
+
+            byte[] prefix = [0xFF, 0xD8, .. directory.Photometric == 2 ? AdobeRgb : [], .. tables.Length > 0 ? tables.AsSpan(2, tables.Length - 4) : []];
+            return new TiffJpegTiles(file, offsets, [.. counts.Select(c => (int)c)], prefix, tileWidth, tileHeight, (int)columns);
+        }
+        catch (IOException)
+        {
+            file.Dispose();
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Decodes the level rectangle (<paramref name="left"/>, <paramref name="top"/>, <paramref name="width"/> x
+    /// <paramref name="height"/>), which must lie inside the level, into <paramref name="rgb"/>; false when a tile cannot be
+    /// read or decoded (the caller then reads the region another way).
+    /// </summary>
+    public bool TryRead(int left, int top, int width, int height, byte[] rgb)
+    {
+        int firstColumn = left / _tileWidth, lastColumn = (left + width - 1) / _tileWidth;
+        int firstRow = top / _tileHeight, lastRow = (top + height - 1) / _tileHeight;
+        int tileRows = lastRow - firstRow + 1;
+        if (tileRows * (lastColumn - firstColumn + 1) < ParallelTiles || tileRows < 2)
+        {
+            return ReadRow(firstRow, lastRow);
+        }
+
+        bool read = true;
+        Parallel.For(firstRow, lastRow + 1, EngineThreads.ParallelOptions, row =>
+        {
+            if (!ReadRow(row, row))
+            {
+                Volatile.Write(ref read, false);
+            }
+        });
+        return read;
+
+        bool ReadRow(int fromRow, int toRow)
+        {
+            byte[] tile = ArrayPool<byte>.Shared.Rent(_tileWidth * _tileHeight * 3);
+            try
+            {
+                for (int row = fromRow; row <= toRow; row++)
+                {
+                    for (int column = firstColumn; column <= lastColumn; column++)
+                    {
+                        if (!Decode((row * _columns) + column, tile))
+                        {
+                            return false;
+                        }
+
+                        // The part of this tile inside the region, row by row.
+                        int x0 = Math.Max(left, column * _tileWidth), x1 = Math.Min(left + width, (column + 1) * _tileWidth);
+                        int y0 = Math.Max(top, row * _tileHeight), y1 = Math.Min(top + height, (row + 1) * _tileHeight);
+                        int bytes = (x1 - x0) * 3;
+                        for (int y = y0; y < y1; y++)
+                        {
+                            tile.AsSpan((((y - (row * _tileHeight)) * _tileWidth) + (x0 - (column * _tileWidth))) * 3, bytes)
+                                .CopyTo(rgb.AsSpan((((y - top) * width) + (x0 - left)) * 3, bytes));
+                        }
+                    }
+                }
+
+                return true;
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(tile);
+            }
+        }
+    }
+
+    /// <summary>Decodes tile <paramref name="index"/> whole into <paramref name="tile"/> (tile width x height x 3).</summary>
+    private unsafe bool Decode(int index, byte[] tile)
+    {
+        int count = _counts[index];
+        byte[] stream = ArrayPool<byte>.Shared.Rent(_prefix.Length + count - 2);
+        try
+        {
+            // The tile's own SOI is dropped: the prefix starts the stream, with the tables before the tile's frame.
+            Span<byte> data = stream.AsSpan(_prefix.Length - 2, count);
+            if (RandomAccess.Read(_file, data, _offsets[index]) != count || data[0] != 0xFF || data[1] != 0xD8)
+            {
+                return false;
+            }
+
+            _prefix.CopyTo(stream, 0);
+            TurboJpegDecompressor decompressor = t_decompressor ??= new TurboJpegDecompressor();
+            fixed (byte* jpeg = stream)
+            fixed (byte* destination = tile)
+            {
+                nuint size = (nuint)(_prefix.Length + count - 2);
+                return TurboJpegNative.DecompressHeader3(decompressor, jpeg, size, out int width, out int height, out _, out _) == 0
+                    && width == _tileWidth && height == _tileHeight
+                    && TurboJpegNative.Decompress2(decompressor, jpeg, size, destination, _tileWidth, _tileWidth * 3, _tileHeight, TurboJpegNative.PixelFormatRgb, 0) == 0;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(stream);
+        }
+    }
+
+    /// <summary>SHORT, LONG or LONG8 values of a tag, widened.</summary>
+    private static long[] ReadNumbers(SafeFileHandle file, TiffValues values, bool little)
+    {
+        int size = values.ValueSize;
+        if (size is not (2 or 4 or 8))
+        {
+            throw new IOException($"TIFF type {values.Type} is not a number list.");
+        }
+
+        var bytes = new byte[values.Count * size];
+        if (RandomAccess.Read(file, bytes, values.FileOffset) != bytes.Length)
+        {
+            throw new IOException("The TIFF file ends inside a tag's values.");
+        }
+
+        var numbers = new long[values.Count];
+        for (int i = 0; i < numbers.Length; i++)
+        {
+            ReadOnlySpan<byte> v = bytes.AsSpan(i * size, size);
+            numbers[i] = size switch
+            {
+                2 => little ? BinaryPrimitives.ReadUInt16LittleEndian(v) : BinaryPrimitives.ReadUInt16BigEndian(v),
+                4 => little ? BinaryPrimitives.ReadUInt32LittleEndian(v) : BinaryPrimitives.ReadUInt32BigEndian(v),
+                _ => (long)Math.Min(little ? BinaryPrimitives.ReadUInt64LittleEndian(v) : BinaryPrimitives.ReadUInt64BigEndian(v), long.MaxValue),
+            };
+        }
+
+        return numbers;
+    }
+
+    public void Dispose() => _file.Dispose();
+}
