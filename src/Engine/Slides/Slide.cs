@@ -334,6 +334,9 @@ public sealed class Slide : IDisposable
     /// <summary>For each level, whether in-level reads bypass OpenSlide's compositing (see <see cref="TiffLevelReader"/>).</summary>
     internal IReadOnlyList<bool> DirectReadLevels => _tiffLevels.Value?.Levels ?? new bool[LevelCount];
 
+    /// <summary>For each level, whether its direct reads decode the JPEG tiles with TurboJPEG (see <see cref="TiffJpegTiles"/>).</summary>
+    internal IReadOnlyList<bool> JpegTileLevels => _tiffLevels.Value?.JpegTileLevels ?? new bool[LevelCount];
+
     /// <summary>Why levels of this TIFF-family slide are read through OpenSlide rather than directly, or null.</summary>
     internal string? DirectReadFallback { get; private set; }
 

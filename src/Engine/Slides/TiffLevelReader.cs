@@ -36,6 +36,9 @@ internal sealed class TiffLevelReader : IDisposable
     /// <summary>Which levels this reader serves.</summary>
     public IReadOnlyList<bool> Levels => _levels.Select(l => l is not null).ToArray();
 
+    /// <summary>For each level, whether its JPEG tiles are decoded by TurboJPEG (<see cref="TiffJpegTiles"/>).</summary>
+    public IReadOnlyList<bool> JpegTileLevels => _jpegTiles.Select((t, level) => t is not null && _levels[level] is not null).ToArray();
+
     /// <summary>
     /// The reader for <paramref name="slide"/>, or null when no level qualifies. <paramref name="fallback"/> says why
     /// a level of a TIFF-family slide is read through OpenSlide instead (null when every level is served, or the

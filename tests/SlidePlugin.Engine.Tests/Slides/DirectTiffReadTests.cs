@@ -42,6 +42,20 @@ public sealed class DirectTiffReadTests(GeneratedTiffSlides slides) : IClassFixt
     public static TheoryData<string> Variants => [.. GeneratedTiffSlides.Aperio, "generic-jpeg", "generic-lzw-small-level"];
 
     [Theory]
+    [InlineData("jpeg", new[] { true, true })]      // YCbCr
+    [InlineData("jpeg-rgb", new[] { true, true })]  // RGB, as Aperio writes: decoded with a no-transform marker
+    [InlineData("generic-jpeg", new[] { true, true })]
+    [InlineData("lzw", new[] { false, false })]
+    [InlineData("none", new[] { false, false })]
+    public void JpegTileLevels_EachCompression_JpegLevelsDecodedByTurboJpeg(string variant, bool[] expected)
+    {
+        // The pixel tests of this class then compare TurboJPEG's tiles with openslide-python's.
+        using Slide slide = Slide.Open(slides.PathOf(variant));
+
+        Assert.Equal(expected, slide.JpegTileLevels);
+    }
+
+    [Theory]
     [InlineData("jpeg", new[] { true, true })]
     [InlineData("jpeg-rgb", new[] { true, true })]
     [InlineData("lzw", new[] { true, true })]

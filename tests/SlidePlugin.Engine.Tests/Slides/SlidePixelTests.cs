@@ -231,4 +231,18 @@ public class SlidePixelTests
 
         Assert.Equal(expected, slide.DirectReadLevels);
     }
+
+    [Fact]
+    public void ReadRegionRgb_CmuJpegTilesDecodedByTurboJpeg_SameBytesAsOpenSlide()
+    {
+        using Slide slide = Slide.Open(TestData.Path("slides", "CMU-1-Small-Region.svs"));
+        Assert.Equal([true], slide.JpegTileLevels);
+
+        // The whole level (decoded on the engine's threads), a region across tile edges, the bottom-right corner, one pixel.
+        foreach ((long x, long y, int width, int height) in new[] { (0L, 0L, 2220, 2967), (100L, 77L, 1000, 700), (2000L, 2900L, 220, 67), (239L, 239L, 1, 1) })
+        {
+            Assert.True(slide.ReadRgbThroughOpenSlide(x, y, 0, width, height).Pixels.AsSpan().SequenceEqual(slide.ReadRegionRgb(x, y, 0, width, height).Pixels),
+                $"region {width}x{height} at ({x}, {y})");
+        }
+    }
 }
