@@ -438,11 +438,14 @@ public sealed class Slide : IDisposable
 
         int width = (int)Math.Max(1, Math.Round(Dimensions.Width / downsample));
         int height = (int)Math.Max(1, Math.Round(Dimensions.Height / downsample));
-        // A held level is shrunk in place (no copy of it first), and is shared: it is never handed out itself.
+        // A held level is shrunk in place (no copy of it first), and is shared: it is never handed out itself. A level read
+        // directly is shrunk as the RGB it is read as, a quarter less work than its opaque RGBA and the same bytes.
         Raster? held = HeldPixels(level);
-        Raster view = held ?? ReadRegion(0, 0, level, (int)levelWidth, (int)levelHeight);
+        Raster view = held
+            ?? _tiffLevels.Value?.TryReadRgb(this, 0, 0, level, (int)levelWidth, (int)levelHeight)
+            ?? ReadRegion(0, 0, level, (int)levelWidth, (int)levelHeight);
         Raster result = width < view.Width && height < view.Height ? ImageCodec.Resize(view, width, height, kernel) : view;
-        // An opaque level held as RGB becomes RGBA after the shrink: the bytes of shrinking its opaque RGBA (libvips
+        // An opaque level held or read as RGB becomes RGBA after the shrink: the bytes of shrinking its opaque RGBA (libvips
         // resamples each band on its own), in a new array.
         return result.Bands == 3 ? PixelConversion.RgbToOpaqueRgba(result)
             : ReferenceEquals(result, held) ? held.Crop(0, 0, held.Width, held.Height)

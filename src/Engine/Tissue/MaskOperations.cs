@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using SlidePlugin.Engine.Tensors;
 
 namespace SlidePlugin.Engine.Tissue;
 
@@ -44,42 +45,59 @@ internal static class MaskOperations
         int r = kernel / 2;
         int half = (kernel * kernel / 2) + 1;
         var result = new byte[image.Length];
-        Span<int> histogram = stackalloc int[256];
-        for (int y = 0; y < height; y++)
+        // Rows are independent: bands of them on the engine's threads, each with its own sliding histogram (Huang), whose
+        // median moves by the counts that enter and leave instead of being searched from 0 at each pixel.
+        int bands = Math.Max(1, Math.Min(EngineThreads.Count, height / 64));
+        Parallel.For(0, bands, EngineThreads.ParallelOptions, band =>
         {
-            histogram.Clear();
-            for (int dy = -r; dy <= r; dy++)
+            Span<int> histogram = stackalloc int[256];
+            for (int y = (int)((long)height * band / bands), end = (int)((long)height * (band + 1) / bands); y < end; y++)
             {
-                int row = Math.Clamp(y + dy, 0, height - 1) * width;
-                for (int dx = -r; dx <= r; dx++)
+                histogram.Clear();
+                for (int dy = -r; dy <= r; dy++)
                 {
-                    histogram[image[row + Math.Clamp(dx, 0, width - 1)]]++;
+                    int row = Math.Clamp(y + dy, 0, height - 1) * width;
+                    for (int dx = -r; dx <= r; dx++)
+                    {
+                        histogram[image[row + Math.Clamp(dx, 0, width - 1)]]++;
+                    }
                 }
-            }
 
-            for (int x = 0; x < width; x++)
-            {
-                if (x > 0)
+                // median: the smallest value whose cumulative count reaches half; below: the count of smaller values.
+                int median = 0, below = 0;
+                while (below + histogram[median] < half)
+                {
+                    below += histogram[median++];
+                }
+
+                result[y * width] = (byte)median;
+                for (int x = 1; x < width; x++)
                 {
                     int leaving = Math.Clamp(x - r - 1, 0, width - 1);
                     int entering = Math.Clamp(x + r, 0, width - 1);
                     for (int dy = -r; dy <= r; dy++)
                     {
                         int row = Math.Clamp(y + dy, 0, height - 1) * width;
-                        histogram[image[row + leaving]]--;
-                        histogram[image[row + entering]]++;
+                        byte gone = image[row + leaving], come = image[row + entering];
+                        histogram[gone]--;
+                        histogram[come]++;
+                        below += (come < median ? 1 : 0) - (gone < median ? 1 : 0);
                     }
-                }
 
-                int count = 0, value = 0;
-                while ((count += histogram[value]) < half)
-                {
-                    value++;
-                }
+                    while (below >= half)
+                    {
+                        below -= histogram[--median];
+                    }
 
-                result[(y * width) + x] = (byte)value;
+                    while (below + histogram[median] < half)
+                    {
+                        below += histogram[median++];
+                    }
+
+                    result[(y * width) + x] = (byte)median;
+                }
             }
-        }
+        });
 
         return result;
     }

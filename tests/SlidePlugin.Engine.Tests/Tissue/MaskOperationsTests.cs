@@ -75,6 +75,39 @@ public class MaskOperationsTests
         Assert.All(filtered, v => Assert.Equal(0, v));
     }
 
+    [Theory]
+    [InlineData(37, 23, 7, 3)]     // fewer rows than a band: one band
+    [InlineData(301, 290, 7, 11)]  // several bands, values spread wide
+    [InlineData(130, 129, 5, 255)] // the whole byte range
+    [InlineData(64, 200, 3, 2)]    // few distinct values: the median moves by whole runs
+    public void Median_RandomImage_EqualsTheSortedWindowsMiddle(int width, int height, int kernel, int spread)
+    {
+        var random = new Random(width * height);
+        byte[] image = [.. Enumerable.Range(0, width * height).Select(i => (byte)Math.Min(255, ((i / 97 % 5) * 30) + random.Next(spread + 1)))];
+
+        byte[] filtered = MaskOperations.Median(image, width, height, kernel);
+
+        // The middle of each window sorted, edges replicated (OpenCV's medianBlur border).
+        int r = kernel / 2;
+        for (int y = 0; y < height; y++)
+        {
+            for (int x = 0; x < width; x++)
+            {
+                var window = new List<byte>();
+                for (int dy = -r; dy <= r; dy++)
+                {
+                    for (int dx = -r; dx <= r; dx++)
+                    {
+                        window.Add(image[(Math.Clamp(y + dy, 0, height - 1) * width) + Math.Clamp(x + dx, 0, width - 1)]);
+                    }
+                }
+
+                window.Sort();
+                Assert.True(window[window.Count / 2] == filtered[(y * width) + x], $"({x}, {y}): {filtered[(y * width) + x]}, the window's median is {window[window.Count / 2]}");
+            }
+        }
+    }
+
     [Fact]
     public void Close_GapOfOnePixel_Joined()
     {
