@@ -26,6 +26,11 @@ internal sealed class TiffJpegTiles : IDisposable
     /// <summary>Tiles below which a region is decoded on the calling thread alone.</summary>
     private const int ParallelTiles = 8;
 
+    /// <summary>Decoded tiles kept per level, in bytes: a grid whose tiles straddle TIFF tiles (256 px tiles over Aperio's 240)
+    /// reads each TIFF tile up to four times; kept, its neighbours along a row of reads reuse it, as OpenSlide's and libvips'
+    /// own tile caches did.</summary>
+    private const int CacheBytes = 8 << 20;
+
     [ThreadStatic]
     private static TurboJpegDecompressor? t_decompressor;
 
@@ -34,9 +39,11 @@ internal sealed class TiffJpegTiles : IDisposable
     private readonly int[] _counts;
     private readonly byte[] _prefix; // SOI, the Adobe marker for RGB pages, then the tables without their SOI and EOI
     private readonly int _tileWidth, _tileHeight, _columns;
+    private readonly DecodedTile?[] _cache; // direct-mapped by tile index; an entry is never changed, only replaced
 
     private TiffJpegTiles(SafeFileHandle file, long[] offsets, int[] counts, byte[] prefix, int tileWidth, int tileHeight, int columns)
     {
+        _cache = new DecodedTile?[Math.Max(4, CacheBytes / (tileWidth * tileHeight * 3))];
         _file = file;
         _offsets = offsets;
         _counts = counts;
@@ -126,38 +133,51 @@ internal sealed class TiffJpegTiles : IDisposable
 
         bool ReadRow(int fromRow, int toRow)
         {
-            byte[] tile = ArrayPool<byte>.Shared.Rent(_tileWidth * _tileHeight * 3);
-            try
+            for (int row = fromRow; row <= toRow; row++)
             {
-                for (int row = fromRow; row <= toRow; row++)
+                for (int column = firstColumn; column <= lastColumn; column++)
                 {
-                    for (int column = firstColumn; column <= lastColumn; column++)
+                    if (Tile((row * _columns) + column) is not { } tile)
                     {
-                        if (!Decode((row * _columns) + column, tile))
-                        {
-                            return false;
-                        }
+                        return false;
+                    }
 
-                        // The part of this tile inside the region, row by row.
-                        int x0 = Math.Max(left, column * _tileWidth), x1 = Math.Min(left + width, (column + 1) * _tileWidth);
-                        int y0 = Math.Max(top, row * _tileHeight), y1 = Math.Min(top + height, (row + 1) * _tileHeight);
-                        int bytes = (x1 - x0) * 3;
-                        for (int y = y0; y < y1; y++)
-                        {
-                            tile.AsSpan((((y - (row * _tileHeight)) * _tileWidth) + (x0 - (column * _tileWidth))) * 3, bytes)
-                                .CopyTo(rgb.AsSpan((((y - top) * width) + (x0 - left)) * 3, bytes));
-                        }
+                    // The part of this tile inside the region, row by row.
+                    int x0 = Math.Max(left, column * _tileWidth), x1 = Math.Min(left + width, (column + 1) * _tileWidth);
+                    int y0 = Math.Max(top, row * _tileHeight), y1 = Math.Min(top + height, (row + 1) * _tileHeight);
+                    int bytes = (x1 - x0) * 3;
+                    for (int y = y0; y < y1; y++)
+                    {
+                        tile.AsSpan((((y - (row * _tileHeight)) * _tileWidth) + (x0 - (column * _tileWidth))) * 3, bytes)
+                            .CopyTo(rgb.AsSpan((((y - top) * width) + (x0 - left)) * 3, bytes));
                     }
                 }
+            }
 
-                return true;
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(tile);
-            }
+            return true;
         }
     }
+
+    /// <summary>Tile <paramref name="index"/> decoded (from the cache when it is there; shared: read it, never write it), or null when it cannot be.</summary>
+    private byte[]? Tile(int index)
+    {
+        ref DecodedTile? slot = ref _cache[index % _cache.Length];
+        if (Volatile.Read(ref slot) is { } cached && cached.Index == index)
+        {
+            return cached.Pixels;
+        }
+
+        var pixels = new byte[_tileWidth * _tileHeight * 3];
+        if (!Decode(index, pixels))
+        {
+            return null;
+        }
+
+        Volatile.Write(ref slot, new DecodedTile(index, pixels));
+        return pixels;
+    }
+
+    private sealed record DecodedTile(int Index, byte[] Pixels);
 
     /// <summary>Decodes tile <paramref name="index"/> whole into <paramref name="tile"/> (tile width x height x 3).</summary>
     private unsafe bool Decode(int index, byte[] tile)

@@ -244,5 +244,19 @@ public class SlidePixelTests
             Assert.True(slide.ReadRgbThroughOpenSlide(x, y, 0, width, height).Pixels.AsSpan().SequenceEqual(slide.ReadRegionRgb(x, y, 0, width, height).Pixels),
                 $"region {width}x{height} at ({x}, {y})");
         }
+
+        // A 256 px grid over 240 px TIFF tiles, row by row, twice: every read takes parts of up to four tiles, most of them
+        // from the decoded-tile cache, which holds fewer tiles than the level has (slots are reused along the way).
+        for (int pass = 0; pass < 2; pass++)
+        {
+            for (int y = 0; y + 256 <= 2967; y += 256)
+            {
+                for (int x = 0; x + 256 <= 2220; x += 256)
+                {
+                    Assert.True(slide.ReadRgbThroughOpenSlide(x, y, 0, 256, 256).Pixels.AsSpan().SequenceEqual(slide.ReadRegionRgb(x, y, 0, 256, 256).Pixels),
+                        $"pass {pass}: tile at ({x}, {y})");
+                }
+            }
+        }
     }
 }
