@@ -137,14 +137,26 @@ internal sealed class TiffJpegTiles : IDisposable
             {
                 for (int column = firstColumn; column <= lastColumn; column++)
                 {
+                    // The part of this tile inside the region.
+                    int x0 = Math.Max(left, column * _tileWidth), x1 = Math.Min(left + width, (column + 1) * _tileWidth);
+                    int y0 = Math.Max(top, row * _tileHeight), y1 = Math.Min(top + height, (row + 1) * _tileHeight);
+                    int at = (((y0 - top) * width) + (x0 - left)) * 3;
+                    if (x1 - x0 == _tileWidth && y1 - y0 == _tileHeight)
+                    {
+                        // Wholly inside: decoded in place, no copy and nothing kept (no other read needs it soon).
+                        if (!Decode((row * _columns) + column, rgb, at, width * 3))
+                        {
+                            return false;
+                        }
+
+                        continue;
+                    }
+
                     if (Tile((row * _columns) + column) is not { } tile)
                     {
                         return false;
                     }
 
-                    // The part of this tile inside the region, row by row.
-                    int x0 = Math.Max(left, column * _tileWidth), x1 = Math.Min(left + width, (column + 1) * _tileWidth);
-                    int y0 = Math.Max(top, row * _tileHeight), y1 = Math.Min(top + height, (row + 1) * _tileHeight);
                     int bytes = (x1 - x0) * 3;
                     for (int y = y0; y < y1; y++)
                     {
@@ -168,7 +180,7 @@ internal sealed class TiffJpegTiles : IDisposable
         }
 
         var pixels = new byte[_tileWidth * _tileHeight * 3];
-        if (!Decode(index, pixels))
+        if (!Decode(index, pixels, 0, _tileWidth * 3))
         {
             return null;
         }
@@ -179,9 +191,14 @@ internal sealed class TiffJpegTiles : IDisposable
 
     private sealed record DecodedTile(int Index, byte[] Pixels);
 
-    /// <summary>Decodes tile <paramref name="index"/> whole into <paramref name="tile"/> (tile width x height x 3).</summary>
-    private unsafe bool Decode(int index, byte[] tile)
+    /// <summary>Decodes tile <paramref name="index"/> whole into <paramref name="destination"/> from byte <paramref name="offset"/>, rows <paramref name="pitch"/> bytes apart.</summary>
+    private unsafe bool Decode(int index, byte[] destination, int offset, int pitch)
     {
+        if (offset < 0 || (long)offset + ((long)(_tileHeight - 1) * pitch) + (_tileWidth * 3L) > destination.Length)
+        {
+            return false;
+        }
+
         int count = _counts[index];
         byte[] stream = ArrayPool<byte>.Shared.Rent(_prefix.Length + count - 2);
         try
@@ -196,12 +213,12 @@ internal sealed class TiffJpegTiles : IDisposable
             _prefix.CopyTo(stream, 0);
             TurboJpegDecompressor decompressor = t_decompressor ??= new TurboJpegDecompressor();
             fixed (byte* jpeg = stream)
-            fixed (byte* destination = tile)
+            fixed (byte* pixels = destination)
             {
                 nuint size = (nuint)(_prefix.Length + count - 2);
                 return TurboJpegNative.DecompressHeader3(decompressor, jpeg, size, out int width, out int height, out _, out _) == 0
                     && width == _tileWidth && height == _tileHeight
-                    && TurboJpegNative.Decompress2(decompressor, jpeg, size, destination, _tileWidth, _tileWidth * 3, _tileHeight, TurboJpegNative.PixelFormatRgb, 0) == 0;
+                    && TurboJpegNative.Decompress2(decompressor, jpeg, size, pixels + offset, _tileWidth, pitch, _tileHeight, TurboJpegNative.PixelFormatRgb, 0) == 0;
             }
         }
         finally
