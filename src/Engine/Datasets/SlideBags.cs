@@ -1,5 +1,6 @@
 using System.Globalization;
 using SlidePlugin.Engine.Imaging;
+using SlidePlugin.Engine.IO;
 using SlidePlugin.Engine.Slides;
 using SlidePlugin.Engine.Tissue;
 
@@ -139,7 +140,7 @@ public sealed class SlideBags : BagDataset
                 continue;
             }
 
-            string[] cells = line.Split(',').Select(c => c.Trim().Trim('"')).ToArray();
+            string[] cells = [.. CsvFields.Split(line).Select(c => c.Trim())];
             if (rows.Count == 0 && positional && HeaderColumns(cells) is { } named)
             {
                 columns = named.Slide >= 0 && named.Label >= 0

@@ -1,5 +1,6 @@
 using System.Globalization;
 using SlidePlugin.Engine.Imaging;
+using SlidePlugin.Engine.IO;
 using SlidePlugin.Engine.LabelMasks;
 
 namespace SlidePlugin.Engine.Segmentation;
@@ -103,8 +104,8 @@ public sealed class SegmentationDataset
                 continue;
             }
 
-            string[] cells = lines[i].Split(',');
-            if (cells.Length != 2 || cells[0].Trim().Length == 0)
+            IReadOnlyList<string> cells = CsvFields.Split(lines[i]);
+            if (cells.Count != 2 || cells[0].Trim().Length == 0)
             {
                 throw new LabelMaskException($"'{csvPath}' line {i + 1}: expected 'image,tags'.");
             }

@@ -243,20 +243,20 @@ internal static class CohortCommand
             var csv = new StringBuilder("index,slide,status,prediction");
             foreach (string name in classes)
             {
-                csv.Append(",prob_").Append(CohortRun.Csv(name));
+                csv.Append(",prob_").Append(CsvFields.Quote(name));
             }
 
             csv.Append(",tiles,seconds,reason\n");
             foreach (CohortOutcome outcome in outcomes)
             {
                 (CohortSlide slide, CohortSlideResult? result, CohortSlideStatus? status) = outcome;
-                csv.Append(CultureInfo.InvariantCulture, $"{slide.Index},{CohortRun.Csv(slide.Slide)},{outcome.State},{CohortRun.Csv(result?.Prediction ?? "")}");
+                csv.Append(CultureInfo.InvariantCulture, $"{slide.Index},{CsvFields.Quote(slide.Slide)},{outcome.State},{CsvFields.Quote(result?.Prediction ?? "")}");
                 for (int c = 0; c < classes.Count; c++)
                 {
                     csv.Append(',').Append(result is null ? "" : result.Probabilities[c].ToString("R", CultureInfo.InvariantCulture));
                 }
 
-                csv.Append(CultureInfo.InvariantCulture, $",{(result is null ? "" : result.Tiles.ToString(CultureInfo.InvariantCulture))},{(result is null ? "" : result.Seconds.ToString("0.###", CultureInfo.InvariantCulture))},{CohortRun.Csv(result is null ? status?.Reason ?? "" : "")}\n");
+                csv.Append(CultureInfo.InvariantCulture, $",{(result is null ? "" : result.Tiles.ToString(CultureInfo.InvariantCulture))},{(result is null ? "" : result.Seconds.ToString("0.###", CultureInfo.InvariantCulture))},{CsvFields.Quote(result is null ? status?.Reason ?? "" : "")}\n");
             }
 
             AtomicFile.WriteAllText(run.TablePath, csv.ToString());

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using SlidePlugin.Engine.Analysis;
+using SlidePlugin.Engine.IO;
 using SlidePlugin.Engine.Slides;
 
 namespace SlidePlugin.Sidecar.Cohorts;
@@ -37,13 +38,13 @@ internal static class CohortPlanner
 
         string folder = Path.GetDirectoryName(Path.GetFullPath(source))!;
         List<string> lines = [.. File.ReadAllLines(source).Where(l => l.Trim().Length > 0)];
-        IReadOnlyList<string> header = lines.Count > 0 ? CohortRun.SplitCsv(lines[0]) : [];
+        IReadOnlyList<string> header = lines.Count > 0 ? CsvFields.Split(lines[0]) : [];
         int column = header.Select(h => h.Trim().ToLowerInvariant()).ToList() is var names && names.FindIndex(n => n is "slide" or "slide_path" or "path") is >= 0 and var named ? named : 0;
         bool hasHeader = header.Count > 0 && !File.Exists(Path.Combine(folder, header[column].Trim()));
         var slides = new List<string>();
         foreach (string line in lines.Skip(hasHeader ? 1 : 0))
         {
-            IReadOnlyList<string> cells = CohortRun.SplitCsv(line);
+            IReadOnlyList<string> cells = CsvFields.Split(line);
             string path = Path.GetFullPath(Path.Combine(folder, cells[Math.Min(column, cells.Count - 1)].Trim()));
             slides.Add(File.Exists(path) ? path : throw new CohortException($"'{source}' names '{path}', which does not exist."));
         }

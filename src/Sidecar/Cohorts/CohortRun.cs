@@ -108,7 +108,7 @@ internal sealed class CohortRun
         var csv = new StringBuilder(ManifestHeader + "\n");
         foreach (CohortSlide s in slides)
         {
-            csv.Append(CultureInfo.InvariantCulture, $"{s.Index},{Csv(s.Slide)},{Csv(s.Folder)},{s.Width},{s.Height},{s.EstimatedTiles},{Csv(s.Status)}\n");
+            csv.Append(CultureInfo.InvariantCulture, $"{s.Index},{CsvFields.Quote(s.Slide)},{CsvFields.Quote(s.Folder)},{s.Width},{s.Height},{s.EstimatedTiles},{CsvFields.Quote(s.Status)}\n");
         }
 
         AtomicFile.WriteAllText(ManifestPath, csv.ToString());
@@ -147,7 +147,7 @@ internal sealed class CohortRun
                 continue;
             }
 
-            IReadOnlyList<string> f = SplitCsv(lines[i]);
+            IReadOnlyList<string> f = CsvFields.Split(lines[i]);
             if (f.Count != 7 || !int.TryParse(f[0], CultureInfo.InvariantCulture, out int index) || index != slides.Count
                 || !long.TryParse(f[3], CultureInfo.InvariantCulture, out long width) || !long.TryParse(f[4], CultureInfo.InvariantCulture, out long height)
                 || !long.TryParse(f[5], CultureInfo.InvariantCulture, out long tiles))
@@ -174,54 +174,6 @@ internal sealed class CohortRun
 
     public static void WriteResult(string slideFolder, CohortSlideResult result) =>
         AtomicFile.WriteAllText(ResultPath(slideFolder), JsonSerializer.Serialize(result, Json));
-
-    /// <summary>A CSV field, quoted when it holds a comma, quote or line break.</summary>
-    public static string Csv(string value) =>
-        value.IndexOfAny([',', '"', '\n', '\r']) >= 0 ? "\"" + value.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"" : value;
-
-    /// <summary>The fields of one CSV line (RFC 4180 quoting).</summary>
-    public static IReadOnlyList<string> SplitCsv(string line)
-    {
-        var fields = new List<string>();
-        var field = new StringBuilder();
-        bool quoted = false;
-        for (int i = 0; i < line.Length; i++)
-        {
-            char c = line[i];
-            if (quoted)
-            {
-                if (c == '"' && i + 1 < line.Length && line[i + 1] == '"')
-                {
-                    field.Append('"');
-                    i++;
-                }
-                else if (c == '"')
-                {
-                    quoted = false;
-                }
-                else
-                {
-                    field.Append(c);
-                }
-            }
-            else if (c == '"')
-            {
-                quoted = true;
-            }
-            else if (c == ',')
-            {
-                fields.Add(field.ToString());
-                field.Clear();
-            }
-            else
-            {
-                field.Append(c);
-            }
-        }
-
-        fields.Add(field.ToString());
-        return fields;
-    }
 
     private void RequireRun()
     {

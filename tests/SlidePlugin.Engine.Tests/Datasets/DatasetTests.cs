@@ -1,5 +1,6 @@
 using SlidePlugin.Engine.Datasets;
 using SlidePlugin.Engine.Imaging;
+using SlidePlugin.Engine.IO;
 using SlidePlugin.Engine.Slides;
 using SlidePlugin.Engine.Tensors;
 using SlidePlugin.Engine.Tissue;
@@ -217,6 +218,18 @@ public sealed class DatasetTests : IDisposable
         Assert.Equal(2, skipping.Items.Count);
         SkippedFile skipped = Assert.Single(skipping.Skipped);
         Assert.Equal(corrupt, skipped.Path);
+    }
+
+    [Fact]
+    public void SlideBagsReadRows_QuotedPathWithCommaAndQuote_OneCellAsWritten()
+    {
+        // CohortRun and the cohort table quote such paths (CsvFields.Quote); the slide list reads them back the same way.
+        string csv = Path.Combine(_folder, "quoted.csv");
+        File.WriteAllText(csv, $"slide,label,patient\n{CsvFields.Quote("case 1, left \"A\".svs")},tumour,\"p, 7\"\nplain.svs,normal,p8\n");
+
+        var rows = SlideBags.ReadRows(csv, _folder, resolveSlide: null);
+
+        Assert.Equal([(Path.Combine(_folder, "case 1, left \"A\".svs"), "tumour", (string?)null, (string?)"p, 7"), (Path.Combine(_folder, "plain.svs"), "normal", null, "p8")], rows);
     }
 
     [Fact]

@@ -61,7 +61,7 @@ public sealed class CohortSlurmTests(SlurmCluster cluster) : IClassFixture<Slurm
         Assert.Equal("index,slide,status,prediction,prob_benign,prob_malignant,tiles,seconds,reason", table[0]);
         for (int i = 0; i < slides.Length; i++)
         {
-            IReadOnlyList<string> row = CohortRun.SplitCsv(table[i + 1]);
+            IReadOnlyList<string> row = SlidePlugin.Engine.IO.CsvFields.Split(table[i + 1]);
             AnalysisResult expected = AnalyseSequentially(slides[i], $"reference-{i}");
             Assert.Equal(slides[i], row[1]);
             Assert.Equal("done", row[2]);
@@ -71,7 +71,7 @@ public sealed class CohortSlurmTests(SlurmCluster cluster) : IClassFixture<Slurm
             Assert.Equal("", row[8]);
         }
 
-        IReadOnlyList<string> failed = CohortRun.SplitCsv(table[7]);
+        IReadOnlyList<string> failed = SlidePlugin.Engine.IO.CsvFields.Split(table[7]);
         Assert.Equal(broken, failed[1]);
         Assert.Equal("failed", failed[2]);
         Assert.Contains("broken.svs", failed[8], StringComparison.Ordinal);
