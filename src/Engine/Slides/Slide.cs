@@ -440,6 +440,7 @@ public sealed class Slide : IDisposable
         int height = (int)Math.Max(1, Math.Round(Dimensions.Height / downsample));
         // A held level is shrunk in place (no copy of it first), and is shared: it is never handed out itself. A level read
         // directly is shrunk as the RGB it is read as, a quarter less work than its opaque RGBA and the same bytes.
+        ValidateRegion(level, (int)levelWidth, (int)levelHeight); // a latched error stops the direct read too
         Raster? held = HeldPixels(level);
         Raster view = held
             ?? _tiffLevels.Value?.TryReadRgb(this, 0, 0, level, (int)levelWidth, (int)levelHeight)

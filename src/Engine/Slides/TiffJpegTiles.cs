@@ -205,7 +205,7 @@ internal sealed class TiffJpegTiles : IDisposable
         {
             // The tile's own SOI is dropped: the prefix starts the stream, with the tables before the tile's frame.
             Span<byte> data = stream.AsSpan(_prefix.Length - 2, count);
-            if (RandomAccess.Read(_file, data, _offsets[index]) != count || data[0] != 0xFF || data[1] != 0xD8)
+            if (!TryReadAt(data, _offsets[index]) || data[0] != 0xFF || data[1] != 0xD8)
             {
                 return false;
             }
@@ -224,6 +224,19 @@ internal sealed class TiffJpegTiles : IDisposable
         finally
         {
             ArrayPool<byte>.Shared.Return(stream);
+        }
+    }
+
+    /// <summary>Reads the tile's bytes; false when the file has changed under us (shorter, gone): the caller reads another way.</summary>
+    private bool TryReadAt(Span<byte> data, long offset)
+    {
+        try
+        {
+            return RandomAccess.Read(_file, data, offset) == data.Length;
+        }
+        catch (IOException)
+        {
+            return false;
         }
     }
 
