@@ -48,9 +48,6 @@ internal static partial class TurboJpegNative
 
     [LibraryImport(Libraries.TurboJpeg, EntryPoint = "tjGetErrorStr2")]
     internal static partial IntPtr GetErrorString(TurboJpegHandle handle);
-
-    [LibraryImport(Libraries.TurboJpeg, EntryPoint = "tjGetErrorStr2")]
-    internal static partial IntPtr GetErrorString(TurboJpegDecompressor handle);
 }
 
 /// <summary>Owns a TurboJPEG compressor (<c>tjhandle</c>); <c>tjDestroy</c> runs exactly once. Not thread-safe: one per thread.</summary>

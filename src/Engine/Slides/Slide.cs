@@ -25,6 +25,7 @@ public sealed class Slide : IDisposable
     private readonly Lazy<TiffLevelReader?> _tiffLevels;
     private HeldLevel? _held;
     private readonly Lock _overviewGate = new();
+    private readonly Lazy<double?> _overviewDownsample; // asked for by every Deep Zoom request and thumbnail
     private SlideOverview? _overview;
 
     private Slide(string path, OpenSlideHandle handle)
@@ -63,6 +64,7 @@ public sealed class Slide : IDisposable
         Properties = properties;
         AssociatedImageDimensions = associated;
         _tiffLevels = new Lazy<TiffLevelReader?>(OpenTiffLevels);
+        _overviewDownsample = new Lazy<double?>(ChooseOverviewDownsample);
     }
 
     /// <summary>The file this slide was opened from.</summary>
@@ -477,19 +479,18 @@ public sealed class Slide : IDisposable
     /// within <see cref="SlideOverview.MaxEdge"/> a side; null when the level it would be made from is past
     /// <see cref="SlideOverview.MaxSourcePixels"/> (a huge slide without a pyramid), where reads go to the slide.
     /// </summary>
-    public double? OverviewDownsample
-    {
-        get
-        {
-            double downsample = 1;
-            while (Math.Max(Dimensions.Width, Dimensions.Height) / downsample > SlideOverview.MaxEdge)
-            {
-                downsample *= 2;
-            }
+    public double? OverviewDownsample => _overviewDownsample.Value;
 
-            (long width, long height) = _levelDimensions[GetBestLevelForDownsample(downsample)];
-            return width * height <= SlideOverview.MaxSourcePixels ? downsample : null;
+    private double? ChooseOverviewDownsample()
+    {
+        double downsample = 1;
+        while (Math.Max(Dimensions.Width, Dimensions.Height) / downsample > SlideOverview.MaxEdge)
+        {
+            downsample *= 2;
         }
+
+        (long width, long height) = _levelDimensions[GetBestLevelForDownsample(downsample)];
+        return width * height <= SlideOverview.MaxSourcePixels ? downsample : null;
     }
 
     /// <summary>

@@ -108,13 +108,49 @@ internal static class TiffDirectories
         return directories;
     }
 
+    /// <summary>
+    /// The SHORT, LONG or LONG8 values of a tag (tile offsets, tile byte counts), widened; LONG8 values past
+    /// <see cref="long.MaxValue"/> become it.
+    /// </summary>
+    /// <exception cref="IOException">The tag does not hold numbers, or the file ends inside its values.</exception>
+    public static long[] ReadNumbers(Microsoft.Win32.SafeHandles.SafeFileHandle file, TiffValues values, bool little)
+    {
+        int size = values.ValueSize;
+        if (size is not (2 or 4 or 8))
+        {
+            throw new IOException($"TIFF type {values.Type} is not a number list.");
+        }
+
+        var bytes = new byte[values.Count * size];
+        if (RandomAccess.Read(file, bytes, values.FileOffset) != bytes.Length)
+        {
+            throw new IOException("The TIFF file ends inside a tag's values.");
+        }
+
+        var numbers = new long[values.Count];
+        for (int i = 0; i < numbers.Length; i++)
+        {
+            numbers[i] = Number(bytes.AsSpan(i * size, size), size, little);
+        }
+
+        return numbers;
+    }
+
+    /// <summary>An unsigned number of <paramref name="size"/> bytes (2, 4 or 8) in the file's byte order; 8-byte ones past <see cref="long.MaxValue"/> become it.</summary>
+    private static long Number(ReadOnlySpan<byte> bytes, int size, bool little) => size switch
+    {
+        2 => little ? BinaryPrimitives.ReadUInt16LittleEndian(bytes) : BinaryPrimitives.ReadUInt16BigEndian(bytes),
+        4 => little ? BinaryPrimitives.ReadUInt32LittleEndian(bytes) : BinaryPrimitives.ReadUInt32BigEndian(bytes),
+        _ => (long)Math.Min(little ? BinaryPrimitives.ReadUInt64LittleEndian(bytes) : BinaryPrimitives.ReadUInt64BigEndian(bytes), long.MaxValue),
+    };
+
     private sealed class Reader(FileStream file, bool little)
     {
         private readonly byte[] _buffer = new byte[20];
 
-        public int U16(ReadOnlySpan<byte> bytes) => little ? BinaryPrimitives.ReadUInt16LittleEndian(bytes) : BinaryPrimitives.ReadUInt16BigEndian(bytes);
+        public int U16(ReadOnlySpan<byte> bytes) => (int)Number(bytes, 2, little);
 
-        public long U32(ReadOnlySpan<byte> bytes) => little ? BinaryPrimitives.ReadUInt32LittleEndian(bytes) : BinaryPrimitives.ReadUInt32BigEndian(bytes);
+        public long U32(ReadOnlySpan<byte> bytes) => Number(bytes, 4, little);
 
         public ulong U64(ReadOnlySpan<byte> bytes) => little ? BinaryPrimitives.ReadUInt64LittleEndian(bytes) : BinaryPrimitives.ReadUInt64BigEndian(bytes);
 

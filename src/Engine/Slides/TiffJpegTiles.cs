@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Buffers.Binary;
 using Microsoft.Win32.SafeHandles;
 using SlidePlugin.Engine.Interop;
 using SlidePlugin.Engine.Tensors;
@@ -72,8 +71,8 @@ internal sealed class TiffJpegTiles : IDisposable
         SafeFileHandle file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
         try
         {
-            long[] offsets = ReadNumbers(file, directory.TileOffsets, directory.LittleEndian);
-            long[] counts = ReadNumbers(file, directory.TileByteCounts, directory.LittleEndian);
+            long[] offsets = TiffDirectories.ReadNumbers(file, directory.TileOffsets, directory.LittleEndian);
+            long[] counts = TiffDirectories.ReadNumbers(file, directory.TileByteCounts, directory.LittleEndian);
             long length = RandomAccess.GetLength(file);
             for (int i = 0; i < offsets.Length; i++)
             {
@@ -238,36 +237,6 @@ internal sealed class TiffJpegTiles : IDisposable
         {
             return false;
         }
-    }
-
-    /// <summary>SHORT, LONG or LONG8 values of a tag, widened.</summary>
-    private static long[] ReadNumbers(SafeFileHandle file, TiffValues values, bool little)
-    {
-        int size = values.ValueSize;
-        if (size is not (2 or 4 or 8))
-        {
-            throw new IOException($"TIFF type {values.Type} is not a number list.");
-        }
-
-        var bytes = new byte[values.Count * size];
-        if (RandomAccess.Read(file, bytes, values.FileOffset) != bytes.Length)
-        {
-            throw new IOException("The TIFF file ends inside a tag's values.");
-        }
-
-        var numbers = new long[values.Count];
-        for (int i = 0; i < numbers.Length; i++)
-        {
-            ReadOnlySpan<byte> v = bytes.AsSpan(i * size, size);
-            numbers[i] = size switch
-            {
-                2 => little ? BinaryPrimitives.ReadUInt16LittleEndian(v) : BinaryPrimitives.ReadUInt16BigEndian(v),
-                4 => little ? BinaryPrimitives.ReadUInt32LittleEndian(v) : BinaryPrimitives.ReadUInt32BigEndian(v),
-                _ => (long)Math.Min(little ? BinaryPrimitives.ReadUInt64LittleEndian(v) : BinaryPrimitives.ReadUInt64BigEndian(v), long.MaxValue),
-            };
-        }
-
-        return numbers;
     }
 
     public void Dispose() => _file.Dispose();

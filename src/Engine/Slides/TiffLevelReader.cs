@@ -252,19 +252,16 @@ internal sealed class TiffLevelReader : IDisposable
             return null;
         }
 
-        if (_jpegTiles[level] is { } tiles)
+        var pixels = new byte[width * height * 3];
+        if (_jpegTiles[level] is { } tiles && tiles.TryRead((int)levelX, (int)levelY, width, height, pixels))
         {
-            var decoded = new byte[width * height * 3];
-            if (tiles.TryRead((int)levelX, (int)levelY, width, height, decoded))
-            {
-                return new Raster(width, height, 3, decoded);
-            }
+            return new Raster(width, height, 3, pixels);
         }
 
-        // Regions are fetched on the calling thread: vips_image_write_to_memory of a crop would start libvips' thread
-        // pool for each read, which for a 256² tile costs more than decoding it. A large read (a whole level for tissue
-        // detection or an overview) is split into bands fetched on the engine's threads instead.
-        var pixels = new byte[width * height * 3];
+        // Otherwise (every byte is rewritten below): regions are fetched on the calling thread, as
+        // vips_image_write_to_memory of a crop would start libvips' thread pool for each read, which for a 256² tile costs
+        // more than decoding it. A large read (a whole level for tissue detection or an overview) is split into bands
+        // fetched on the engine's threads instead.
         int bands = Math.Min(EngineThreads.Count, height / BandRows);
         if (bands < 2)
         {
@@ -334,6 +331,7 @@ internal sealed class TiffLevelReader : IDisposable
         }
     }
 
+    /// <inheritdoc />
     public void Dispose()
     {
         foreach (VipsImageHandle? level in _levels)
