@@ -390,15 +390,7 @@ public sealed class AnalysisServiceImpl : Contract.AnalysisService.AnalysisServi
         info.PatchSize = patches ? card.Spec.PatchSize : 0;
         info.Channels = patches ? card.Spec.Channels : 0;
         info.FeatureSize = patches ? 0 : card.Spec.FeatureSize;
-        info.TrainingData = card.TrainingData;
-        foreach ((string metric, double value) in card.Metrics)
-        {
-            info.Metrics[metric] = value;
-        }
-
-        info.Limitations = card.Limitations;
-        info.Created = card.Created;
-        info.WeightsSha256 = card.WeightsSha256;
+        SetProvenance(info, card.TrainingData, card.Metrics, card.Limitations, card.Created, card.WeightsSha256);
         info.EncoderName = card.EncoderName ?? string.Empty;
         info.EncoderSha256 = card.EncoderSha256 ?? string.Empty;
         return info;
@@ -434,16 +426,22 @@ public sealed class AnalysisServiceImpl : Contract.AnalysisService.AnalysisServi
 
         info.Input = "image";
         info.Channels = card.Spec.Channels;
-        info.TrainingData = card.TrainingData;
-        foreach ((string metric, double value) in card.Metrics)
+        SetProvenance(info, card.TrainingData, card.Metrics, card.Limitations, card.Created, card.WeightsSha256);
+        return info;
+    }
+
+    /// <summary>What both card formats say of where a model came from: its data, its measured metrics, its limits, when, and its weights' hash.</summary>
+    private static void SetProvenance(ModelInfo info, string trainingData, IReadOnlyDictionary<string, double> metrics, string limitations, string created, string weightsSha256)
+    {
+        info.TrainingData = trainingData;
+        foreach ((string metric, double value) in metrics)
         {
             info.Metrics[metric] = value;
         }
 
-        info.Limitations = card.Limitations;
-        info.Created = card.Created;
-        info.WeightsSha256 = card.WeightsSha256;
-        return info;
+        info.Limitations = limitations;
+        info.Created = created;
+        info.WeightsSha256 = weightsSha256;
     }
 
     /// <summary>
